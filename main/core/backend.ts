@@ -1,0 +1,158 @@
+/**
+ * The application core every host drives: the open project, the job queue and the engine process.
+ * Hosts (Electron IPC, the browser mode's server, the CLI) call `handle`, which validates the input
+ * and always answers `{ok, value}` or `{ok: false, error}`.
+ */
+import { EventEmitter } from 'node:events';
+import {
+  apiInputs,
+  isApiMethod,
+  type ApiMethod,
+  type ApiOutputs,
+  type ApiParsedInput,
+  type ApiResult,
+  type AppEvent,
+  type JobSummary,
+} from '../api/contract.js';
+import { EngineHost } from '../engine/host.js';
+import type { EngineLauncher } from '../engine/channel.js';
+import { AuditProject } from '../project/project.js';
+import { EideticError, toApiError } from '../util/errors.js';
+import { packageVersion } from '../util/package-root.js';
+import { JobManager } from './job-manager.js';
+import { RecentProjects } from './recent-projects.js';
+
+export interface BackendOptions {
+  host: 'electron' | 'browser';
+  launcher: EngineLauncher;
+}
+
+type Handlers = { [M in ApiMethod]: (input: ApiParsedInput<M>) => ApiOutputs[M] | Promise<ApiOutputs[M]> };
+
+export class Backend {
+  readonly engine: EngineHost;
+  readonly jobs: JobManager;
+  private project: AuditProject | null = null;
+  private readonly events = new EventEmitter();
+  private readonly recent = new RecentProjects();
+
+  constructor(private readonly options: BackendOptions) {
+    this.engine = new EngineHost(options.launcher);
+    this.jobs = new JobManager(this.engine, (job) => this.onJobChange(job));
+  }
+
+  onEvent(cb: (e: AppEvent) => void): () => void {
+    this.events.on('event', cb);
+    return () => this.events.off('event', cb);
+  }
+
+  private emit(e: AppEvent): void {
+    this.events.emit('event', e);
+  }
+
+  private onJobChange(job: JobSummary): void {
+    // Progress of a running job is persisted too, so a crash leaves an honest record.
+    if (this.project) this.project.saveJob(job);
+    this.emit({ type: 'job', job });
+  }
+
+  get currentProject(): AuditProject | null {
+    return this.project;
+  }
+
+  requireProject(): AuditProject {
+    if (!this.project) throw new EideticError('no_project', 'no project is open: create or open a project first');
+    return this.project;
+  }
+
+  private setProject(project: AuditProject | null): void {
+    this.project?.close();
+    this.project = project;
+    if (project) this.recent.add(project.dir);
+    this.emit({ type: 'project', project: project?.summary() ?? null });
+  }
+
+  private readonly handlers: Handlers = {
+    'app.info': () => ({
+      version: packageVersion(),
+      host: this.options.host,
+      platform: process.platform,
+      project: this.project?.summary() ?? null,
+      recentProjects: this.recent.list(),
+    }),
+    'project.create': ({ dir, name }) => {
+      this.setProject(AuditProject.create(dir, name));
+      return this.requireProject().summary();
+    },
+    'project.open': ({ dir }) => {
+      this.setProject(AuditProject.open(dir));
+      return this.requireProject().summary();
+    },
+    'project.close': () => {
+      this.setProject(null);
+      return null;
+    },
+    'project.info': () => this.project?.summary() ?? null,
+    'prompts.importFile': async ({ path, name }) => {
+      const set = await this.requireProject().importPromptFile(path, name);
+      this.emit({ type: 'project', project: this.requireProject().summary() });
+      return set;
+    },
+    'prompts.importContent': ({ fileName, content, name }) => {
+      const set = this.requireProject().importPrompts(fileName, Buffer.from(content, 'utf8'), name);
+      this.emit({ type: 'project', project: this.requireProject().summary() });
+      return set;
+    },
+    'prompts.sets': () => this.requireProject().promptSets(),
+    'prompts.list': ({ setId, query, offset, limit }) => this.requireProject().listPrompts(setId, query || undefined, offset, limit),
+    'refs.importFolder': async ({ path, name }) => {
+      const set = await this.requireProject().importReferenceFolder(path, name);
+      this.emit({ type: 'project', project: this.requireProject().summary() });
+      return set;
+    },
+    'refs.sets': () => this.requireProject().referenceSets(),
+    'refs.list': ({ setId, offset, limit }) => this.requireProject().listReferences(setId, offset, limit),
+    'jobs.list': ({ limit }) => {
+      const live = this.jobs.list();
+      const stored = this.project?.listJobs(limit) ?? [];
+      const liveIds = new Set(live.map((j) => j.id));
+      return [...live, ...stored.filter((j) => !liveIds.has(j.id))].slice(0, limit);
+    },
+    'jobs.start': ({ kind, params }) => this.jobs.start(kind, params),
+    'jobs.cancel': ({ id }) => this.jobs.cancel(id),
+    'jobs.get': ({ id }) => {
+      const job = this.jobs.get(id) ?? this.project?.getJob(id);
+      if (!job) throw new EideticError('not_found', `no job ${id}`);
+      return job;
+    },
+  };
+
+  /** Validates and runs one API call. Never throws: errors come back as `{ok: false, error}`. */
+  async handle(method: unknown, input: unknown): Promise<ApiResult<unknown>> {
+    try {
+      if (!isApiMethod(method)) throw new EideticError('unknown_method', `unknown API method ${JSON.stringify(method)}`);
+      const parsed = apiInputs[method].safeParse(input ?? {});
+      if (!parsed.success) {
+        const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ');
+        throw new EideticError('invalid_input', `${method}: ${issues}`);
+      }
+      const handler = this.handlers[method] as (input: unknown) => unknown;
+      return { ok: true, value: await handler(parsed.data) };
+    } catch (err) {
+      return { ok: false, error: toApiError(err) };
+    }
+  }
+
+  /** Typed call for in-process hosts (the CLI): throws the API error instead of returning it. */
+  async call<M extends ApiMethod>(method: M, input: unknown): Promise<ApiOutputs[M]> {
+    const result = await this.handle(method, input);
+    if (!result.ok) throw new EideticError(result.error.code, result.error.message);
+    return result.value as ApiOutputs[M];
+  }
+
+  async dispose(): Promise<void> {
+    await this.engine.dispose();
+    this.project?.close();
+    this.project = null;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Queues jobs, runs them one at a time in the engine process, keeps their progress with an ETA,
+ * persists every state change to the open project, and tells listeners. Cancelling a queued job
+ * drops it; cancelling a running one asks the engine to stop between steps.
+ */
+import { randomUUID } from 'node:crypto';
+import type { JobKind, JobSummary } from '../api/contract.js';
+import type { EngineHost } from '../engine/host.js';
+import { EideticError, toApiError } from '../util/errors.js';
+
+export interface JobSink {
+  /** Called on every change; the sink persists (project DB) and forwards (UI events). */
+  (job: JobSummary): void;
+}
+
+/** What a job does with its engine result before it counts as done (e.g. store generations). */
+export type ResultHandler = (job: JobSummary, value: unknown) => unknown | Promise<unknown>;
+
+interface Entry {
+  job: JobSummary;
+  controller: AbortController;
+  startedMs: number;
+  onResult?: ResultHandler;
+  onEvent?: (data: unknown) => void;
+  done: Promise<JobSummary>;
+  settle: (job: JobSummary) => void;
+}
+
+const iso = () => new Date().toISOString();
+
+export function estimateEta(done: number, total: number, elapsedSeconds: number): number | null {
+  if (!(done > 0) || !(total > done) || elapsedSeconds <= 0) return total > 0 && done >= total ? 0 : null;
+  return (elapsedSeconds * (total - done)) / done;
+}
+
+export class JobManager {
+  private readonly entries = new Map<string, Entry>();
+  private readonly queue: Entry[] = [];
+  private active: Entry | null = null;
+
+  constructor(
+    private readonly engine: EngineHost,
+    private readonly sink: JobSink,
+  ) {}
+
+  list(): JobSummary[] {
+    return [...this.entries.values()].map((e) => e.job).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
+  get(id: string): JobSummary | undefined {
+    return this.entries.get(id)?.job;
+  }
+
+  /** Queues a job; `finished(id)` resolves when it ends in any state. */
+  start(kind: JobKind, params: Record<string, unknown>, hooks: { onResult?: ResultHandler; onEvent?: (data: unknown) => void } = {}): JobSummary {
+    let settle!: (job: JobSummary) => void;
+    const done = new Promise<JobSummary>((resolve) => (settle = resolve));
+    const entry: Entry = {
+      job: {
+        id: randomUUID(),
+        kind,
+        status: 'queued',
+        params,
+        progress: { done: 0, total: 0, message: 'queued', etaSeconds: null },
+        createdAt: iso(),
+        startedAt: null,
+        finishedAt: null,
+        error: null,
+        result: null,
+      },
+      controller: new AbortController(),
+      startedMs: 0,
+      onResult: hooks.onResult,
+      onEvent: hooks.onEvent,
+      done,
+      settle,
+    };
+    this.entries.set(entry.job.id, entry);
+    this.queue.push(entry);
+    this.publish(entry);
+    void this.pump();
+    return entry.job;
+  }
+
+  finished(id: string): Promise<JobSummary> {
+    const entry = this.entries.get(id);
+    if (!entry) return Promise.reject(new EideticError('not_found', `no job ${id}`));
+    return entry.done;
+  }
+
+  cancel(id: string): JobSummary {
+    const entry = this.entries.get(id);
+    if (!entry) throw new EideticError('not_found', `no job ${id}`);
+    if (entry.job.status === 'queued') {
+      this.queue.splice(this.queue.indexOf(entry), 1);
+      this.finish(entry, 'cancelled', null, { code: 'cancelled', message: `${entry.job.kind} was cancelled before it started` });
+    } else if (entry.job.status === 'running') {
+      entry.job.progress = { ...entry.job.progress, message: 'cancelling…' };
+      this.publish(entry);
+      entry.controller.abort();
+    }
+    return entry.job;
+  }
+
+  private publish(entry: Entry): void {
+    this.sink({ ...entry.job, progress: { ...entry.job.progress } });
+  }
+
+  private finish(entry: Entry, status: JobSummary['status'], result: unknown, error: JobSummary['error']): void {
+    entry.job.status = status;
+    entry.job.finishedAt = iso();
+    entry.job.result = result ?? null;
+    entry.job.error = error;
+    entry.job.progress = { ...entry.job.progress, etaSeconds: status === 'succeeded' ? 0 : null, message: status };
+    if (status === 'succeeded' && entry.job.progress.total === 0) entry.job.progress.total = entry.job.progress.done = 1;
+    this.publish(entry);
+    entry.settle(entry.job);
+  }
+
+  private async pump(): Promise<void> {
+    if (this.active) return;
+    const entry = this.queue.shift();
+    if (!entry) return;
+    this.active = entry;
+    entry.job.status = 'running';
+    entry.job.startedAt = iso();
+    entry.startedMs = performance.now();
+    entry.job.progress = { done: 0, total: 0, message: 'starting the engine', etaSeconds: null };
+    this.publish(entry);
+    try {
+      const value = await this.engine.run(entry.job.kind, entry.job.params, {
+        signal: entry.controller.signal,
+        onProgress: (done, total, message) => {
+          const elapsed = (performance.now() - entry.startedMs) / 1000;
+          entry.job.progress = { done, total, message, etaSeconds: estimateEta(done, total, elapsed) };
+          this.publish(entry);
+        },
+        onEvent: (data) => entry.onEvent?.(data),
+      });
+      const result = entry.onResult ? await entry.onResult(entry.job, value) : value;
+      this.finish(entry, 'succeeded', result, null);
+    } catch (err) {
+      const error = toApiError(err);
+      this.finish(entry, error.code === 'cancelled' ? 'cancelled' : 'failed', null, error);
+    } finally {
+      this.active = null;
+      void this.pump();
+    }
+  }
+}

@@ -1,0 +1,7 @@
+/** Job kinds an engine process can run. Handlers load lazily so the process starts fast. */
+import type { JobKind } from '../../api/contract.js';
+import type { JobHandler } from '../protocol.js';
+
+export const jobHandlers: Partial<Record<JobKind, () => Promise<JobHandler>>> = {
+  probe: async () => (await import('./probe.js')).probe as JobHandler,
+};

@@ -1,0 +1,353 @@
+/**
+ * An audit project: a folder NAME.eidetic/ with project.db (SQLite, WAL, foreign keys, versioned
+ * migrations) and content-addressed image files. Every multi-row write is one transaction.
+ */
+import { existsSync, mkdirSync, readdirSync, statSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
+import type {
+  JobKind,
+  JobStatus,
+  JobSummary,
+  ProjectSummary,
+  PromptRow,
+  PromptSetSummary,
+  ReferenceImageRow,
+  ReferenceSetSummary,
+} from '../api/contract.js';
+import { EideticError } from '../util/errors.js';
+import { migrate } from './migrations.js';
+import { ImageStore } from './image-store.js';
+import { parsePromptFile } from './prompt-files.js';
+
+export const PROJECT_SUFFIX = '.eidetic';
+export const DB_FILE = 'project.db';
+const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp']);
+
+const now = () => new Date().toISOString();
+
+/** Row shapes as SQLite returns them. */
+interface JobRecord {
+  id: string;
+  kind: string;
+  params_json: string;
+  status: string;
+  progress_done: number;
+  progress_total: number;
+  progress_message: string;
+  error_code: string | null;
+  error_message: string | null;
+  result_json: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export class AuditProject {
+  readonly images: ImageStore;
+
+  private constructor(
+    readonly dir: string,
+    readonly db: Database.Database,
+  ) {
+    this.images = new ImageStore(dir);
+  }
+
+  /** Creates NAME.eidetic/ (the suffix is added when missing). Refuses a non-empty existing folder. */
+  static create(dir: string, name?: string): AuditProject {
+    const resolved = path.resolve(dir.endsWith(PROJECT_SUFFIX) ? dir : dir + PROJECT_SUFFIX);
+    if (existsSync(resolved)) {
+      if (!statSync(resolved).isDirectory()) throw new EideticError('bad_project', `${resolved}: exists and is not a folder`);
+      if (readdirSync(resolved).length > 0) {
+        throw new EideticError('project_exists', `${resolved}: folder exists and is not empty; open it instead, or choose a new name`);
+      }
+    }
+    mkdirSync(resolved, { recursive: true });
+    const project = AuditProject.openDb(resolved, true);
+    const projectName = name ?? path.basename(resolved, PROJECT_SUFFIX);
+    project.db.transaction(() => {
+      const put = project.db.prepare('INSERT OR REPLACE INTO project_meta (key, value) VALUES (?, ?)');
+      put.run('name', projectName);
+      put.run('created_at', now());
+    })();
+    return project;
+  }
+
+  static open(dir: string): AuditProject {
+    const resolved = path.resolve(dir);
+    if (!existsSync(resolved)) throw new EideticError('not_found', `${resolved}: no such folder`);
+    if (!existsSync(path.join(resolved, DB_FILE))) {
+      throw new EideticError('not_a_project', `${resolved}: not an Eidetic project (no ${DB_FILE} inside)`);
+    }
+    return AuditProject.openDb(resolved, false);
+  }
+
+  private static openDb(dir: string, creating: boolean): AuditProject {
+    const file = path.join(dir, DB_FILE);
+    let db: Database.Database;
+    try {
+      db = new Database(file, { fileMustExist: !creating });
+      db.pragma('journal_mode = WAL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+      db.pragma('synchronous = NORMAL');
+    } catch (err) {
+      throw new EideticError('bad_project', `${file}: cannot open the project database (${(err as Error).message})`);
+    }
+    try {
+      migrate(db, file);
+    } catch (err) {
+      db.close();
+      if (err instanceof EideticError) throw err;
+      throw new EideticError('bad_project', `${file}: not a valid project database (${(err as Error).message})`);
+    }
+    const project = new AuditProject(dir, db);
+    project.recoverInterruptedJobs();
+    return project;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** A job that was running when the app died is marked interrupted (resumable), never left 'running'. */
+  private recoverInterruptedJobs(): void {
+    this.db
+      .prepare(
+        `UPDATE jobs SET status = 'interrupted', finished_at = ?,
+           error_code = 'interrupted', error_message = 'the app or its engine stopped while this job was running'
+         WHERE status IN ('running', 'queued')`,
+      )
+      .run(now());
+  }
+
+  meta(key: string): string | undefined {
+    const row = this.db.prepare('SELECT value FROM project_meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  summary(): ProjectSummary {
+    const count = (table: string) => (this.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+    return {
+      dir: this.dir,
+      name: this.meta('name') ?? path.basename(this.dir, PROJECT_SUFFIX),
+      schemaVersion: this.db.pragma('user_version', { simple: true }) as number,
+      createdAt: this.meta('created_at') ?? '',
+      counts: {
+        promptSets: count('prompt_sets'),
+        prompts: count('prompts'),
+        referenceSets: count('reference_sets'),
+        referenceImages: count('reference_images'),
+        jobs: count('jobs'),
+        generations: count('generations'),
+      },
+    };
+  }
+
+  // ---- prompts -------------------------------------------------------------------------------
+
+  /** Parses and stores a prompt file in one transaction: a bad file imports nothing. */
+  importPrompts(fileName: string, data: Buffer, setName?: string): PromptSetSummary {
+    const parsed = parsePromptFile(fileName, data);
+    const sha = createHash('sha256').update(data).digest('hex');
+    const id = this.db.transaction(() => {
+      const info = this.db
+        .prepare('INSERT INTO prompt_sets (name, source_file, source_sha256, format, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(setName ?? path.basename(fileName), fileName, sha, parsed.format, now());
+      const setId = Number(info.lastInsertRowid);
+      const insert = this.db.prepare('INSERT INTO prompts (set_id, idx, text, metadata_json) VALUES (?, ?, ?, ?)');
+      parsed.prompts.forEach((p, i) => insert.run(setId, i, p.text, p.metadata ? JSON.stringify(p.metadata) : null));
+      return setId;
+    })();
+    return this.promptSet(id);
+  }
+
+  async importPromptFile(file: string, setName?: string): Promise<PromptSetSummary> {
+    const resolved = path.resolve(file);
+    let stat;
+    try {
+      stat = await fs.stat(resolved);
+    } catch {
+      throw new EideticError('not_found', `${resolved}: no such file`);
+    }
+    if (!stat.isFile()) throw new EideticError('bad_file', `${resolved}: not a file`);
+    if (stat.size > 32 * 1024 * 1024) {
+      // Checked before reading so a huge file is refused without loading it.
+      throw new EideticError('bad_file', `${resolved}: the file is ${(stat.size / 1e6).toFixed(1)} MB; prompt files are limited to 32 MB (split it into several files)`);
+    }
+    return this.importPrompts(resolved, await fs.readFile(resolved), setName);
+  }
+
+  promptSet(id: number): PromptSetSummary {
+    const row = this.db
+      .prepare(
+        `SELECT s.id, s.name, s.source_file, s.format, s.created_at, COUNT(p.id) AS count
+         FROM prompt_sets s LEFT JOIN prompts p ON p.set_id = s.id WHERE s.id = ? GROUP BY s.id`,
+      )
+      .get(id) as { id: number; name: string; source_file: string; format: string; created_at: string; count: number } | undefined;
+    if (!row) throw new EideticError('not_found', `prompt set ${id} does not exist`);
+    return { id: row.id, name: row.name, sourceFile: row.source_file, format: row.format, count: row.count, createdAt: row.created_at };
+  }
+
+  promptSets(): PromptSetSummary[] {
+    const ids = this.db.prepare('SELECT id FROM prompt_sets ORDER BY id').all() as { id: number }[];
+    return ids.map((r) => this.promptSet(r.id));
+  }
+
+  listPrompts(setId: number, query: string | undefined, offset: number, limit: number): { total: number; rows: PromptRow[] } {
+    this.promptSet(setId);
+    const where = query ? `set_id = ? AND text LIKE ? ESCAPE '\\'` : 'set_id = ?';
+    const args: unknown[] = query ? [setId, `%${query.replace(/[\\%_]/g, (c) => '\\' + c)}%`] : [setId];
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM prompts WHERE ${where}`).get(...args) as { n: number }).n;
+    const rows = this.db
+      .prepare(`SELECT id, idx, text, metadata_json FROM prompts WHERE ${where} ORDER BY idx LIMIT ? OFFSET ?`)
+      .all(...args, limit, offset) as { id: number; idx: number; text: string; metadata_json: string | null }[];
+    return {
+      total,
+      rows: rows.map((r) => ({ id: r.id, index: r.idx, text: r.text, metadata: r.metadata_json ? JSON.parse(r.metadata_json) : null })),
+    };
+  }
+
+  // ---- reference images ----------------------------------------------------------------------
+
+  /**
+   * Imports every PNG/JPEG/WebP in a folder (not recursive). Unreadable images are skipped with a
+   * reason and the rest go on; the set and its rows are written in one transaction at the end.
+   */
+  async importReferenceFolder(folder: string, setName?: string): Promise<ReferenceSetSummary & { skipped: { file: string; reason: string }[] }> {
+    const resolved = path.resolve(folder);
+    if (!existsSync(resolved) || !statSync(resolved).isDirectory()) {
+      throw new EideticError('not_found', `${resolved}: no such folder`);
+    }
+    const files = readdirSync(resolved)
+      .filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase()))
+      .sort();
+    if (files.length === 0) throw new EideticError('bad_folder', `${resolved}: no PNG, JPEG or WebP images in this folder`);
+    const stored: { file: string; sha256: string; format: string; width: number; height: number; ext: string; bytes: number }[] = [];
+    const skipped: { file: string; reason: string }[] = [];
+    for (const file of files) {
+      const full = path.join(resolved, file);
+      try {
+        const image = await this.images.putEncoded(await fs.readFile(full), full);
+        stored.push({ file, ...image });
+      } catch (err) {
+        skipped.push({ file, reason: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    if (stored.length === 0) {
+      throw new EideticError('bad_folder', `${resolved}: none of the ${files.length} images could be read (first problem: ${skipped[0]?.reason})`);
+    }
+    const id = this.db.transaction(() => {
+      const info = this.db
+        .prepare('INSERT INTO reference_sets (name, source_dir, created_at) VALUES (?, ?, ?)')
+        .run(setName ?? path.basename(resolved), resolved, now());
+      const setId = Number(info.lastInsertRowid);
+      const putImage = this.db.prepare(
+        'INSERT OR IGNORE INTO images (sha256, ext, width, height, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      const putRef = this.db.prepare('INSERT INTO reference_images (set_id, file_name, image_sha256, format) VALUES (?, ?, ?, ?)');
+      for (const s of stored) {
+        putImage.run(s.sha256, s.ext, s.width, s.height, s.bytes, now());
+        putRef.run(setId, s.file, s.sha256, s.format);
+      }
+      return setId;
+    })();
+    return { ...this.referenceSet(id), skipped };
+  }
+
+  referenceSet(id: number): ReferenceSetSummary {
+    const row = this.db
+      .prepare(
+        `SELECT s.id, s.name, s.source_dir, s.created_at, COUNT(r.id) AS count
+         FROM reference_sets s LEFT JOIN reference_images r ON r.set_id = s.id WHERE s.id = ? GROUP BY s.id`,
+      )
+      .get(id) as { id: number; name: string; source_dir: string; created_at: string; count: number } | undefined;
+    if (!row) throw new EideticError('not_found', `reference set ${id} does not exist`);
+    return { id: row.id, name: row.name, sourceDir: row.source_dir, count: row.count, createdAt: row.created_at };
+  }
+
+  referenceSets(): ReferenceSetSummary[] {
+    const ids = this.db.prepare('SELECT id FROM reference_sets ORDER BY id').all() as { id: number }[];
+    return ids.map((r) => this.referenceSet(r.id));
+  }
+
+  listReferences(setId: number, offset: number, limit: number): { total: number; rows: ReferenceImageRow[] } {
+    this.referenceSet(setId);
+    const total = (this.db.prepare('SELECT COUNT(*) AS n FROM reference_images WHERE set_id = ?').get(setId) as { n: number }).n;
+    const rows = this.db
+      .prepare(
+        `SELECT r.id, r.file_name, r.image_sha256, r.format, i.width, i.height
+         FROM reference_images r JOIN images i ON i.sha256 = r.image_sha256
+         WHERE r.set_id = ? ORDER BY r.file_name LIMIT ? OFFSET ?`,
+      )
+      .all(setId, limit, offset) as { id: number; file_name: string; image_sha256: string; format: string; width: number; height: number }[];
+    return {
+      total,
+      rows: rows.map((r) => ({ id: r.id, fileName: r.file_name, sha256: r.image_sha256, width: r.width, height: r.height, format: r.format })),
+    };
+  }
+
+  /** Path of a stored image (or its thumbnail) by content hash; null when the project has no such image. */
+  imageFile(sha256: string, kind: 'image' | 'thumb'): string | null {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) return null;
+    const row = this.db.prepare('SELECT ext FROM images WHERE sha256 = ?').get(sha256) as { ext: string } | undefined;
+    if (!row) return null;
+    return kind === 'thumb' ? this.images.thumbPath(sha256) : this.images.imagePath(sha256, row.ext);
+  }
+
+  // ---- jobs ----------------------------------------------------------------------------------
+
+  saveJob(job: JobSummary): void {
+    this.db
+      .prepare(
+        `INSERT INTO jobs (id, kind, params_json, status, progress_done, progress_total, progress_message,
+           error_code, error_message, result_json, created_at, started_at, finished_at)
+         VALUES (@id, @kind, @params, @status, @done, @total, @message, @errorCode, @errorMessage, @result, @createdAt, @startedAt, @finishedAt)
+         ON CONFLICT(id) DO UPDATE SET status = excluded.status, progress_done = excluded.progress_done,
+           progress_total = excluded.progress_total, progress_message = excluded.progress_message,
+           error_code = excluded.error_code, error_message = excluded.error_message, result_json = excluded.result_json,
+           started_at = excluded.started_at, finished_at = excluded.finished_at`,
+      )
+      .run({
+        id: job.id,
+        kind: job.kind,
+        params: JSON.stringify(job.params),
+        status: job.status,
+        done: job.progress.done,
+        total: job.progress.total,
+        message: job.progress.message,
+        errorCode: job.error?.code ?? null,
+        errorMessage: job.error?.message ?? null,
+        result: job.result === undefined || job.result === null ? null : JSON.stringify(job.result),
+        createdAt: job.createdAt,
+        startedAt: job.startedAt,
+        finishedAt: job.finishedAt,
+      });
+  }
+
+  listJobs(limit: number): JobSummary[] {
+    const rows = this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?').all(limit) as JobRecord[];
+    return rows.map(jobFromRecord);
+  }
+
+  getJob(id: string): JobSummary | null {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRecord | undefined;
+    return row ? jobFromRecord(row) : null;
+  }
+}
+
+function jobFromRecord(r: JobRecord): JobSummary {
+  return {
+    id: r.id,
+    kind: r.kind as JobKind,
+    status: r.status as JobStatus,
+    params: JSON.parse(r.params_json) as Record<string, unknown>,
+    progress: { done: r.progress_done, total: r.progress_total, message: r.progress_message, etaSeconds: null },
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    error: r.error_code ? { code: r.error_code, message: r.error_message ?? '' } : null,
+    result: r.result_json ? JSON.parse(r.result_json) : null,
+  };
+}
