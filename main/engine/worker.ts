@@ -29,14 +29,16 @@ async function run(jobId: string, kind: HostToEngine & { type: 'run' }): Promise
   const controller = new AbortController();
   running.set(jobId, controller);
   let lastProgress = 0;
+  let lastMessage = '';
   const ctx: JobContext = {
     jobId,
     signal: controller.signal,
     progress(done, total, message = '') {
-      // Throttle to ~20 messages a second; the final one always goes out.
+      // Throttle to ~20 messages a second; a new message and the final one always go out.
       const t = performance.now();
-      if (done < total && t - lastProgress < 50) return;
+      if (done < total && message === lastMessage && t - lastProgress < 50) return;
       lastProgress = t;
+      lastMessage = message;
       send({ type: 'progress', jobId, done, total, message });
     },
     emit(data) {
