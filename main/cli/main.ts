@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { Backend } from '../core/backend.js';
 import { forkLauncher } from '../engine/channel.js';
 import { serve } from '../server/serve.js';
+import { ensureDemoProject } from '../core/demo.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { packageVersion } from '../util/package-root.js';
 import { makeOutput, progressLine, type Output } from './output.js';
@@ -168,10 +169,12 @@ export function buildProgram(): Command {
     .description('browser mode: serve the app on 127.0.0.1 with a per-launch token')
     .option('--port <port>', 'port (default: a random free port)', '0')
     .option('--project <dir>', 'open this project at start')
+    .option('--demo', 'open the bundled demo project (created on first use)')
     .option('--json', 'print {url, port, token} as one JSON line when listening')
-    .action(async (opts: { port: string; project?: string; json?: boolean }) => {
+    .action(async (opts: { port: string; project?: string; demo?: boolean; json?: boolean }) => {
       const backend = newBackend();
-      if (opts.project) await backend.call('project.open', { dir: opts.project });
+      const projectDir = opts.project ?? (opts.demo ? await ensureDemoProject() : undefined);
+      if (projectDir) await backend.call('project.open', { dir: projectDir });
       const running = await serve(backend, { port: Number(opts.port) });
       if (opts.json) process.stdout.write(JSON.stringify({ url: running.url, port: running.port, token: running.token }) + '\n');
       else process.stdout.write(`Eidetic is running at ${running.url}\n(open that address in a browser; press Ctrl+C to stop)\n`);
