@@ -1,0 +1,67 @@
+/**
+ * Nearest references for a batch of query descriptors. Exact blocked cosine top-k up to
+ * `approximateFrom` references; above that, an HNSW index from usearch (a maintained C++ library with
+ * prebuilt Node binaries), whose recall is measured in bench/reference-index.ts.
+ */
+import usearch from 'usearch';
+import { exactTopK, type TopK } from './topk.js';
+
+export interface ReferenceIndexOptions {
+  /** Library size from which the approximate index is used (default 100 000). */
+  approximateFrom?: number;
+  connectivity?: number;
+  expansionSearch?: number;
+}
+
+export class ReferenceIndex {
+  private hnsw: InstanceType<typeof usearch.Index> | null = null;
+
+  private constructor(
+    readonly refs: Float32Array,
+    readonly count: number,
+    readonly dim: number,
+    readonly mode: 'exact' | 'approximate',
+  ) {}
+
+  static build(refs: Float32Array, count: number, dim: number, options: ReferenceIndexOptions = {}): ReferenceIndex {
+    if (refs.length !== count * dim) throw new Error(`references: expected ${count}x${dim} values, got ${refs.length}`);
+    const approximate = count >= (options.approximateFrom ?? 100_000);
+    const index = new ReferenceIndex(refs, count, dim, approximate ? 'approximate' : 'exact');
+    if (approximate) {
+      const hnsw = new usearch.Index({
+        metric: 'cos',
+        dimensions: dim,
+        connectivity: options.connectivity ?? 16,
+        expansion_add: 128,
+        expansion_search: options.expansionSearch ?? 64,
+        quantization: 'f32',
+        multi: false,
+      } as ConstructorParameters<typeof usearch.Index>[0]);
+      const keys = new BigUint64Array(count);
+      for (let i = 0; i < count; i++) keys[i] = BigInt(i);
+      hnsw.add(keys, refs);
+      index.hnsw = hnsw;
+    }
+    return index;
+  }
+
+  search(queries: Float32Array, nq: number, k: number): TopK[] {
+    if (!this.hnsw) return exactTopK(queries, nq, this.refs, this.count, this.dim, k);
+    const kk = Math.min(k, this.count);
+    // One batched call: usearch spreads the queries over its own threads.
+    const matrix = new Float32Array(queries.buffer, queries.byteOffset, nq * this.dim);
+    const batch = this.hnsw.search(matrix as unknown as Parameters<typeof this.hnsw.search>[0], kk, 0) as unknown as {
+      keys: BigUint64Array;
+      distances: Float32Array;
+      counts: BigUint64Array;
+    };
+    const results: TopK[] = [];
+    for (let q = 0; q < nq; q++) {
+      const n = Number(batch.counts[q]);
+      const keys = batch.keys.subarray(q * kk, q * kk + n);
+      const dist = batch.distances.subarray(q * kk, q * kk + n);
+      results.push({ indices: Int32Array.from(keys, (key) => Number(key)), scores: Float32Array.from(dist, (d) => 1 - d) });
+    }
+    return results;
+  }
+}
