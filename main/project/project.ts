@@ -44,6 +44,22 @@ interface JobRecord {
   finished_at: string | null;
 }
 
+export interface GenerationInput {
+  jobId?: string | null;
+  modelId?: number | null;
+  promptId?: number | null;
+  prompt: string;
+  negativePrompt?: string;
+  /** Decimal string: seeds may exceed 2^53. */
+  seed?: string | null;
+  latentsSha256?: string | null;
+  scheduler: string;
+  steps: number;
+  guidance: number;
+  executionProvider: string;
+  durationMs?: number | null;
+}
+
 export class AuditProject {
   readonly images: ImageStore;
 
@@ -294,6 +310,66 @@ export class AuditProject {
     const row = this.db.prepare('SELECT ext FROM images WHERE sha256 = ?').get(sha256) as { ext: string } | undefined;
     if (!row) return null;
     return kind === 'thumb' ? this.images.thumbPath(sha256) : this.images.imagePath(sha256, row.ext);
+  }
+
+  // ---- models and generations ----------------------------------------------------------------
+
+  /** Records a model (by folder and file hashes) and returns its id; the same files give the same id. */
+  upsertModel(model: { path: string; name: string; kind: string; format: string; config: unknown; hashes: Record<string, string> }): number {
+    const hashes = JSON.stringify(model.hashes, Object.keys(model.hashes).sort());
+    const existing = this.db.prepare('SELECT id FROM models WHERE path = ? AND hashes_json = ?').get(model.path, hashes) as { id: number } | undefined;
+    if (existing) return existing.id;
+    const info = this.db
+      .prepare('INSERT INTO models (path, name, kind, format, config_json, hashes_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(model.path, model.name, model.kind, model.format, JSON.stringify(model.config), hashes, now());
+    return Number(info.lastInsertRowid);
+  }
+
+  /**
+   * Stores one generated image and its provenance. The image file is written (temp + rename) before
+   * the row is committed, so a row never points at a missing file.
+   */
+  async addGeneration(g: GenerationInput, rgb: Uint8Array, width: number, height: number): Promise<number> {
+    const image = await this.images.putRgb(rgb, width, height);
+    return this.db.transaction(() => {
+      this.db
+        .prepare('INSERT OR IGNORE INTO images (sha256, ext, width, height, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(image.sha256, image.ext, image.width, image.height, image.bytes, now());
+      const info = this.db
+        .prepare(
+          `INSERT INTO generations (job_id, model_id, prompt_id, prompt_text, negative_prompt, seed, latents_sha256, scheduler,
+             steps, guidance, width, height, execution_provider, image_sha256, duration_ms, created_at)
+           VALUES (@jobId, @modelId, @promptId, @prompt, @negativePrompt, @seed, @latentsSha256, @scheduler,
+             @steps, @guidance, @width, @height, @executionProvider, @imageSha256, @durationMs, @createdAt)`,
+        )
+        .run({
+          jobId: g.jobId ?? null,
+          modelId: g.modelId ?? null,
+          promptId: g.promptId ?? null,
+          prompt: g.prompt,
+          negativePrompt: g.negativePrompt ?? '',
+          seed: g.seed ?? null,
+          latentsSha256: g.latentsSha256 ?? null,
+          scheduler: g.scheduler,
+          steps: g.steps,
+          guidance: g.guidance,
+          width,
+          height,
+          executionProvider: g.executionProvider,
+          imageSha256: image.sha256,
+          durationMs: g.durationMs ?? null,
+          createdAt: now(),
+        });
+      return Number(info.lastInsertRowid);
+    })();
+  }
+
+  /** Stores per-job results (scores, matches, ...) in one transaction. */
+  addJobResults(jobId: string, kind: string, rows: { subjectType?: string; subjectId?: number; value: unknown }[]): void {
+    this.db.transaction(() => {
+      const insert = this.db.prepare('INSERT INTO job_results (job_id, kind, subject_type, subject_id, value_json) VALUES (?, ?, ?, ?, ?)');
+      for (const r of rows) insert.run(jobId, kind, r.subjectType ?? null, r.subjectId ?? null, JSON.stringify(r.value));
+    })();
   }
 
   // ---- jobs ----------------------------------------------------------------------------------
