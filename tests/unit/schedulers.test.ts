@@ -84,10 +84,10 @@ describe('scheduler factory and extras', () => {
     }
     // The folder's own class when no override is given.
     expect(createScheduler(sd1).className).toBe('DDIMScheduler');
-    // The folder's leading spacing carries over to Euler, as diffusers' from_config does.
+    // Class-specific settings take the new class's defaults: Euler from a DDIM folder uses linspace spacing.
     const euler = createScheduler(sd1, 'euler');
     euler.setTimesteps(10);
-    expect(euler.timesteps[0]).toBe(901);
+    expect(euler.timesteps[0]).toBe(999);
     expect(() => schedulerFromClassName('HeunDiscreteScheduler', sd1)).toThrow(/not supported/);
   });
 

@@ -8,15 +8,9 @@ import * as ort from 'onnxruntime-node';
 import type { ProbeResult } from '../../api/contract.js';
 import type { JobContext } from '../protocol.js';
 import { buildProbeModel } from './probe-model.js';
+import { candidateProviders } from '../../sd/onnx-session.js';
 
 const WIDTH = 256;
-
-/** Providers worth trying on each platform, most capable first; cpu is always last. */
-export function candidateProviders(platform: NodeJS.Platform = process.platform): string[] {
-  if (platform === 'win32') return ['dml', 'webgpu', 'cuda', 'cpu'];
-  if (platform === 'darwin') return ['coreml', 'webgpu', 'cpu'];
-  return ['webgpu', 'cuda', 'cpu'];
-}
 
 async function runOnce(session: ort.InferenceSession, input: Float32Array): Promise<Float32Array> {
   const out = await session.run({ x: new ort.Tensor('float32', input, [1, WIDTH]) });

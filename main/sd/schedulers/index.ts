@@ -52,8 +52,9 @@ export function isSchedulerName(name: string): name is SchedulerName {
 }
 
 /**
- * The folder's own scheduler, or `override` built from the folder's config. diffusers' from_config
- * carries timestep_spacing over too when the folder's config has it; we keep what the folder says.
+ * The folder's own scheduler, or `override` built from the folder's config: betas, prediction type and
+ * offsets carry over, while spacing and other class-specific settings take the new class's defaults
+ * (Euler, LMS and DPM-Solver++ use linspace spacing), which is what the diffusers reference pipelines do.
  */
 export function createScheduler(config: SchedulerConfig, override?: SchedulerName, options: { eta?: number } = {}): Scheduler {
   const folderClass = typeof config._class_name === 'string' ? config._class_name : 'PNDMScheduler';
@@ -62,7 +63,7 @@ export function createScheduler(config: SchedulerConfig, override?: SchedulerNam
   let derived: SchedulerConfig = { ...config };
   if (className !== folderClass) {
     // Keys that only the folder's class understood are dropped, as from_config ignores them.
-    for (const k of CLASS_ONLY_KEYS) if (k !== 'timestep_spacing') delete derived[k];
+    for (const k of CLASS_ONLY_KEYS) delete derived[k];
   }
   if (override === 'dpmpp-2m-karras') derived = { ...derived, use_karras_sigmas: true };
   if (override === 'dpmpp-2m') derived = { ...derived, use_karras_sigmas: false };

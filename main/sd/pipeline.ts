@@ -1,0 +1,335 @@
+/**
+ * Stable Diffusion text-to-image on ONNX Runtime, composed of components like diffusers' pipelines:
+ * tokenizer, text encoder, UNet, VAE decoder (and encoder), scheduler. Input names, element types and
+ * timestep rank come from each session's metadata; nothing about a particular export is assumed.
+ */
+import path from 'node:path';
+import type * as ort from 'onnxruntime-node';
+import { EideticError } from '../util/errors.js';
+import { validateModelFolder, type ModelFolderReport } from './model-folder.js';
+import { floatTensor, inputInfo, intTensor, openSession, readFloat, type ExecutionProviderChoice, type InputInfo, type ProviderChoice } from './onnx-session.js';
+import { GaussianRng, forkSeed } from './rng.js';
+import { createScheduler, type Scheduler, type SchedulerName } from './schedulers/index.js';
+import { ClipTokenizer, type TokenizedPrompt } from './tokenizer.js';
+
+export interface GenerateOptions {
+  prompt: string;
+  negativePrompt?: string;
+  steps?: number;
+  guidance?: number;
+  width?: number;
+  height?: number;
+  numImages?: number;
+  /** Image k uses seed + k; ignored when `latents` are given. */
+  seed?: number | bigint;
+  /** Initial latents [numImages, C, h, w] (multiplied by the scheduler's init_noise_sigma, as diffusers does). */
+  latents?: Float32Array;
+  scheduler?: SchedulerName;
+  eta?: number;
+  signal?: AbortSignal;
+  onStep?: (step: number, total: number) => void;
+  /**
+   * Called after every denoising step with the latents about to enter the next step (and the timestep
+   * they are at). Returning latents replaces them: SolidMark's masked replacement uses this.
+   */
+  stepHook?: (step: number, nextTimestep: number | null, latents: Float32Array) => Float32Array | void;
+}
+
+export interface GeneratedImage {
+  /** HxWx3, row-major, in [0, 1]. */
+  pixels: Float32Array;
+  width: number;
+  height: number;
+  seed: bigint | null;
+}
+
+export interface GenerateResult {
+  images: GeneratedImage[];
+  scheduler: string;
+  steps: number;
+  guidance: number;
+  provider: string;
+  truncated: boolean;
+  latents: Float32Array;
+}
+
+interface Component {
+  session: ort.InferenceSession;
+  file: string;
+}
+
+function checkAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new EideticError('cancelled', 'cancelled');
+}
+
+export class StableDiffusionPipeline {
+  private readonly unetInputs: { sample: InputInfo; timestep: InputInfo; context: InputInfo };
+  private readonly idsInput: InputInfo;
+  private readonly latentInput: InputInfo;
+  private vaeScaleFactorCache: number | null = null;
+  private readonly uncondCache = new Map<string, Float32Array>();
+
+  private constructor(
+    readonly dir: string,
+    readonly report: ModelFolderReport,
+    readonly tokenizer: ClipTokenizer,
+    private readonly textEncoder: Component,
+    private readonly unet: Component,
+    private readonly vaeDecoder: Component,
+    private readonly vaeEncoder: Component | null,
+    readonly providerChoice: ProviderChoice,
+  ) {
+    this.unetInputs = {
+      sample: inputInfo(unet.session, 'sample', unet.file),
+      timestep: inputInfo(unet.session, 'timestep', unet.file),
+      context: inputInfo(unet.session, 'encoder_hidden_states', unet.file),
+    };
+    this.idsInput = inputInfo(textEncoder.session, 'input_ids', textEncoder.file);
+    this.latentInput = inputInfo(vaeDecoder.session, 'latent_sample', vaeDecoder.file);
+  }
+
+  /** Validates the folder, then opens every component with the chosen provider (the UNet decides). */
+  static async load(dir: string, options: { provider?: ExecutionProviderChoice | string; intraOpThreads?: number } = {}): Promise<StableDiffusionPipeline> {
+    const report = await validateModelFolder(dir);
+    if (!report.ok) throw new EideticError('bad_model', `${report.dir}: ${report.problems.join('; ')}`);
+    const file = (c: string) => path.join(report.dir, c, 'model.onnx');
+    const sessionOptions = { intraOpThreads: options.intraOpThreads };
+    const unet = await openSession(file('unet'), options.provider ?? 'auto', sessionOptions);
+    // The other components follow the UNet's provider; they are small and a mixed setup is rarely faster.
+    const open = async (c: string) => ({ session: (await openSession(file(c), unet.provider, sessionOptions)).session, file: file(c) });
+    const textEncoder = await open('text_encoder');
+    const vaeDecoder = await open('vae_decoder');
+    const hasEncoder = report.components.some((c) => c.name === 'vae_encoder' && c.present);
+    const vaeEncoder = hasEncoder ? await open('vae_encoder') : null;
+    const tokenizer = ClipTokenizer.load(path.join(report.dir, 'tokenizer'));
+    return new StableDiffusionPipeline(report.dir, report, tokenizer, textEncoder, { session: unet.session, file: file('unet') }, vaeDecoder, vaeEncoder, {
+      provider: unet.provider,
+      fallbacks: unet.fallbacks,
+    });
+  }
+
+  get provider(): string {
+    return this.providerChoice.provider;
+  }
+
+  get latentChannels(): number {
+    return this.report.latentChannels ?? 4;
+  }
+
+  get scalingFactor(): number {
+    return this.report.vaeScalingFactor;
+  }
+
+  get hasVaeEncoder(): boolean {
+    return this.vaeEncoder !== null;
+  }
+
+  scheduler(name?: SchedulerName, eta?: number): Scheduler {
+    return createScheduler(this.report.scheduler.config, name, { eta });
+  }
+
+  /** The VAE's spatial factor, measured once by decoding a 2x2 latent rather than assumed to be 8. */
+  async vaeScaleFactor(): Promise<number> {
+    if (this.vaeScaleFactorCache) return this.vaeScaleFactorCache;
+    const c = this.latentChannels;
+    const out = await this.vaeDecoder.session.run({ [this.latentInput.name]: floatTensor(this.latentInput.type, new Float32Array(c * 4), [1, c, 2, 2]) });
+    const dims = out[this.vaeDecoder.session.outputNames[0]].dims;
+    this.vaeScaleFactorCache = Number(dims[2]) / 2;
+    return this.vaeScaleFactorCache;
+  }
+
+  tokenize(text: string): TokenizedPrompt {
+    return this.tokenizer.encode(text);
+  }
+
+  /** Text embeddings [texts.length, 77, D] for a batch of prompts. */
+  async encodeText(texts: string[]): Promise<{ embeddings: Float32Array; seqLen: number; hidden: number; truncated: boolean[] }> {
+    const tokens = texts.map((t) => this.tokenizer.encode(t));
+    const seqLen = tokens[0]?.ids.length ?? 77;
+    const ids = new Int32Array(texts.length * seqLen);
+    tokens.forEach((t, i) => ids.set(t.ids, i * seqLen));
+    const out = await this.textEncoder.session.run({ [this.idsInput.name]: intTensor(this.idsInput.type, ids, [texts.length, seqLen]) });
+    const name = this.textEncoder.session.outputNames.includes('last_hidden_state') ? 'last_hidden_state' : this.textEncoder.session.outputNames[0];
+    const tensor = out[name];
+    return { embeddings: readFloat(tensor, 'text_encoder'), seqLen, hidden: Number(tensor.dims[2]), truncated: tokens.map((t) => t.truncated) };
+  }
+
+  /** Embedding of one prompt, cached for the unconditional "" and negative prompts used over and over. */
+  async encodeCached(text: string): Promise<Float32Array> {
+    const hit = this.uncondCache.get(text);
+    if (hit) return hit;
+    const { embeddings } = await this.encodeText([text]);
+    if (this.uncondCache.size > 64) this.uncondCache.clear();
+    this.uncondCache.set(text, embeddings);
+    return embeddings;
+  }
+
+  /**
+   * One batched UNet call: noise predictions for `batch` latents at timestep `t` under `context`
+   * ([batch, 77, D], row-major). Returns [batch, C, h, w].
+   */
+  async predictNoise(latents: Float32Array, batch: number, height: number, width: number, t: number, context: Float32Array, seq = this.tokenizer.maxLength): Promise<Float32Array> {
+    const integerTimesteps = this.unetInputs.timestep.type === 'int64' || this.unetInputs.timestep.type === 'int32';
+    const lo = Math.floor(t);
+    if (!integerTimesteps || lo === t) return this.runUnet(latents, batch, height, width, new Array(batch).fill(t), context, seq);
+    // An export with integer timesteps cannot see a fractional t (Euler/LMS linspace schedules): the
+    // prediction is interpolated linearly between the neighbouring integer timesteps, in one batched call.
+    const w = t - lo;
+    if (this.unetInputs.timestep.rank === 0) {
+      const a = await this.runUnet(latents, batch, height, width, [lo], context, seq);
+      const b = await this.runUnet(latents, batch, height, width, [lo + 1], context, seq);
+      return a.map((v, i) => (1 - w) * v + w * b[i]);
+    }
+    const out = await this.runUnet(concat(latents, latents), 2 * batch, height, width, [...new Array(batch).fill(lo), ...new Array(batch).fill(lo + 1)], concat(context, context), seq);
+    const n = out.length / 2;
+    const eps = new Float32Array(n);
+    for (let i = 0; i < n; i++) eps[i] = (1 - w) * out[i] + w * out[n + i];
+    return eps;
+  }
+
+  private async runUnet(latents: Float32Array, batch: number, height: number, width: number, timesteps: number[], context: Float32Array, seq: number): Promise<Float32Array> {
+    const c = this.latentChannels;
+    const { sample, timestep, context: ctx } = this.unetInputs;
+    const hidden = context.length / batch / seq;
+    const ts = timestep.rank === 0 ? intTensor(timestep.type, [timesteps[0]], []) : intTensor(timestep.type, timesteps, [batch]);
+    const feeds = {
+      [sample.name]: floatTensor(sample.type, latents, [batch, c, height, width]),
+      [timestep.name]: ts,
+      [ctx.name]: floatTensor(ctx.type, context, [batch, seq, hidden]),
+    };
+    const out = await this.unet.session.run(feeds);
+    return readFloat(out[this.unet.session.outputNames[0]], 'unet');
+  }
+
+  /** Latents [n, C, h, w] -> images HxWx3 in [0, 1]. */
+  async decode(latents: Float32Array, n: number, height: number, width: number): Promise<GeneratedImage[]> {
+    const c = this.latentChannels;
+    const scaled = latents.map((v) => v / this.scalingFactor);
+    const images: GeneratedImage[] = [];
+    // One image at a time: real VAE decoders at 512x512 need gigabytes per image.
+    for (let i = 0; i < n; i++) {
+      const one = scaled.subarray(i * c * height * width, (i + 1) * c * height * width);
+      const out = await this.vaeDecoder.session.run({ [this.latentInput.name]: floatTensor(this.latentInput.type, Float32Array.from(one), [1, c, height, width]) });
+      const tensor = out[this.vaeDecoder.session.outputNames[0]];
+      const data = readFloat(tensor, 'vae_decoder');
+      const H = Number(tensor.dims[2]);
+      const W = Number(tensor.dims[3]);
+      const plane = H * W;
+      const pixels = new Float32Array(plane * 3);
+      for (let p = 0; p < plane; p++) {
+        for (let ch = 0; ch < 3; ch++) pixels[p * 3 + ch] = Math.min(1, Math.max(0, (data[ch * plane + p] + 1) / 2));
+      }
+      images.push({ pixels, width: W, height: H, seed: null });
+    }
+    return images;
+  }
+
+  /** Image HxWx3 in [0, 1] -> latent mean x scaling factor, [1, C, H/f, W/f]. Needs vae_encoder. */
+  async encodeImage(pixels: Float32Array, width: number, height: number): Promise<Float32Array> {
+    if (!this.vaeEncoder) throw new EideticError('bad_model', `${this.dir}: this model has no vae_encoder/model.onnx (needed to encode images)`);
+    const plane = width * height;
+    const chw = new Float32Array(3 * plane);
+    for (let p = 0; p < plane; p++) for (let ch = 0; ch < 3; ch++) chw[ch * plane + p] = pixels[p * 3 + ch] * 2 - 1;
+    const input = inputInfo(this.vaeEncoder.session, 'sample', this.vaeEncoder.file);
+    const out = await this.vaeEncoder.session.run({ [input.name]: floatTensor(input.type, chw, [1, 3, height, width]) });
+    const tensor = out[this.vaeEncoder.session.outputNames[0]];
+    const data = readFloat(tensor, 'vae_encoder');
+    const c = this.latentChannels;
+    // optimum exports return latent_parameters = mean ++ logvar (2C channels): take the mean.
+    const channels = Number(tensor.dims[1]);
+    const hw = Number(tensor.dims[2]) * Number(tensor.dims[3]);
+    if (channels !== c && channels !== 2 * c) throw new EideticError('bad_model', `${this.vaeEncoder.file}: returns ${channels} channels, expected ${c} or ${2 * c}`);
+    return Float32Array.from(data.subarray(0, c * hw), (v) => v * this.scalingFactor);
+  }
+
+  /** Seeded initial noise for image k of a generation seeded with `seed`. */
+  static noiseFor(seed: number | bigint, k: number, size: number): Float32Array {
+    return new GaussianRng(BigInt(seed) + BigInt(k)).randn(size);
+  }
+
+  async generate(options: GenerateOptions): Promise<GenerateResult> {
+    const steps = options.steps ?? 50;
+    const guidance = options.guidance ?? 7.5;
+    const n = options.numImages ?? 1;
+    const factor = await this.vaeScaleFactor();
+    const width = options.width ?? 512;
+    const height = options.height ?? 512;
+    if (width % factor || height % factor) throw new EideticError('invalid_input', `image size ${width}x${height} must be a multiple of ${factor}`);
+    if (!(n >= 1 && Number.isInteger(n))) throw new EideticError('invalid_input', `number of images must be a positive integer (got ${n})`);
+    const h = height / factor;
+    const w = width / factor;
+    const c = this.latentChannels;
+    const per = c * h * w;
+
+    const scheduler = this.scheduler(options.scheduler, options.eta);
+    scheduler.setTimesteps(steps);
+
+    let latents: Float32Array;
+    let seeds: (bigint | null)[];
+    if (options.latents) {
+      if (options.latents.length !== n * per) {
+        throw new EideticError('invalid_input', `initial latents have ${options.latents.length} values; ${n}x${c}x${h}x${w} = ${n * per} are needed for ${n} image(s) of ${width}x${height}`);
+      }
+      latents = Float32Array.from(options.latents);
+      seeds = new Array(n).fill(null);
+    } else {
+      const seed = BigInt(options.seed ?? 0);
+      latents = new Float32Array(n * per);
+      for (let k = 0; k < n; k++) latents.set(StableDiffusionPipeline.noiseFor(seed, k, per), k * per);
+      seeds = Array.from({ length: n }, (_, k) => seed + BigInt(k));
+    }
+    const sigma0 = scheduler.initNoiseSigma;
+    for (let i = 0; i < latents.length; i++) latents[i] *= sigma0;
+    // Noise drawn inside steps (Euler ancestral, DDIM eta > 0) has its own stream.
+    const stepNoise = new GaussianRng(forkSeed(options.seed ?? 0, 0x5eed));
+
+    const cfg = guidance > 1;
+    const { embeddings: cond, truncated } = await this.encodeText([options.prompt]);
+    const uncond = cfg ? await this.encodeCached(options.negativePrompt ?? '') : null;
+    const ctxLen = cond.length;
+    const batch = cfg ? 2 * n : n;
+    const context = new Float32Array(batch * ctxLen);
+    for (let k = 0; k < n; k++) {
+      if (cfg) {
+        context.set(uncond!, k * ctxLen);
+        context.set(cond, (n + k) * ctxLen);
+      } else context.set(cond, k * ctxLen);
+    }
+
+    const timesteps = scheduler.timesteps;
+    for (let i = 0; i < timesteps.length; i++) {
+      checkAborted(options.signal);
+      const t = timesteps[i];
+      const scaled = scheduler.scaleModelInput(latents, i);
+      const input = cfg ? concat(scaled, scaled) : scaled;
+      const out = await this.predictNoise(input, batch, h, w, t, context);
+      let eps: Float32Array;
+      if (cfg) {
+        eps = new Float32Array(n * per);
+        for (let j = 0; j < eps.length; j++) {
+          const u = out[j];
+          eps[j] = u + guidance * (out[n * per + j] - u);
+        }
+      } else eps = out;
+      latents = scheduler.step(eps, i, latents, stepNoise).prevSample;
+      const replaced = options.stepHook?.(i, i + 1 < timesteps.length ? timesteps[i + 1] : null, latents);
+      if (replaced) latents = replaced;
+      options.onStep?.(i + 1, timesteps.length);
+    }
+    checkAborted(options.signal);
+    const images = await this.decode(latents, n, h, w);
+    images.forEach((img, k) => (img.seed = seeds[k]));
+    return { images, scheduler: scheduler.className, steps, guidance, provider: this.provider, truncated: truncated[0], latents };
+  }
+
+  async release(): Promise<void> {
+    for (const c of [this.textEncoder, this.unet, this.vaeDecoder, this.vaeEncoder]) await c?.session.release();
+  }
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
