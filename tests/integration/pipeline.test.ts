@@ -55,3 +55,26 @@ for (const model of ['tiny-sd1', 'tiny-sd2v']) {
     }
   });
 }
+
+describe('Wen first-step detection (tiny-sd1 and tiny-sd2v)', () => {
+  for (const model of ['tiny-sd1', 'tiny-sd2v']) {
+    it(`${model}: scores within 1e-4 relative of diffusers, batched`, async () => {
+      const { detectMemorization } = await import('../../main/sd/detection.js');
+      const golden = JSON.parse(readFileSync(path.join(ref, model, 'golden.json'), 'utf8'));
+      const pipe = await StableDiffusionPipeline.load(path.join(ref, model, 'model'), { provider: 'cpu' });
+      const noises = readFloatNpy(path.join(ref, model, 'wen_noises.npy'), [4, 4, 8, 8]).data;
+      const prompts = golden.wen_first_step.map((w: { prompt: string }) => w.prompt);
+      const result = await detectMemorization(pipe, prompts, { noises, noiseCount: 4, latentHeight: 8, latentWidth: 8, batchSize: 3 });
+      expect(result.timestep).toBe(golden.wen_first_step[0].timestep);
+      golden.wen_first_step.forEach((w: { prompt: string; per_noise: number[]; score: number }, i: number) => {
+        // The empty prompt scores exactly 0 against itself: compare absolutely there.
+        const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-3);
+        expect(rel(result.scores[i].score, w.score)).toBeLessThan(1e-4);
+        w.per_noise.forEach((d, k) => expect(rel(result.scores[i].perNoise[k], d)).toBeLessThan(1e-4));
+      });
+      // 1 uncond batch (4 noises in 2 calls of 3) + ceil(prompts*4/3) cond calls: the uncond is not recomputed per prompt.
+      expect(result.unetCalls).toBe(2 + Math.ceil((prompts.length * 4) / 3));
+      await pipe.release();
+    });
+  }
+});
