@@ -17,7 +17,7 @@ function newBackend(): Backend {
 }
 
 /** Runs a job to its end, printing progress to stderr; throws the job's error if it failed. */
-export async function runJob(backend: Backend, out: Output, kind: JobKind, params: Record<string, unknown>): Promise<JobSummary> {
+export async function runJob(backend: Backend, out: Output, kind: JobKind, params: Record<string, unknown>, extra: { out?: string; saveNpy?: boolean } = {}): Promise<JobSummary> {
   let last = '';
   const unsubscribe = backend.onEvent((e) => {
     if (e.type !== 'job' || e.job.kind !== kind || e.job.status !== 'running') return;
@@ -25,7 +25,7 @@ export async function runJob(backend: Backend, out: Output, kind: JobKind, param
     if (line !== last && process.stderr.isTTY) process.stderr.write(`\r${line}\x1b[K`);
     last = line;
   });
-  const started = backend.jobs.start(kind, params);
+  const started = await backend.startJob(kind, params, extra);
   const onSigint = () => backend.jobs.cancel(started.id);
   process.once('SIGINT', onSigint);
   try {
@@ -66,6 +66,33 @@ function describeProbe(p: ProbeResult): string {
   lines.push(`memory: ${(p.memory.totalBytes / 2 ** 30).toFixed(1)} GiB total, ${(p.memory.freeBytes / 2 ** 30).toFixed(1)} GiB free`);
   lines.push(`platform: ${p.platform}, node ${p.node}${p.electron ? `, electron ${p.electron}` : ''}`);
   return lines.join('\n');
+}
+
+/** Reads a prompt file (.txt/.csv/.jsonl) for commands that take prompts without a project. */
+async function promptsFromFile(file: string): Promise<string[]> {
+  const { readFile } = await import('node:fs/promises');
+  const { parsePromptFile } = await import('../project/prompt-files.js');
+  let data: Buffer;
+  try {
+    data = await readFile(file);
+  } catch {
+    throw new EideticError('not_found', `${file}: no such file`);
+  }
+  return parsePromptFile(file, data).prompts.map((p) => p.text);
+}
+
+function parseSize(text: string | undefined): { width?: number; height?: number } {
+  if (!text) return {};
+  const m = /^(\d+)x(\d+)$/.exec(text);
+  if (!m) throw new EideticError('invalid_input', `--size must look like 512x512 (got ${text})`);
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+/** A backend with --project opened when given. */
+async function backendFor(projectDir: string | undefined): Promise<Backend> {
+  const backend = newBackend();
+  if (projectDir) await backend.call('project.open', { dir: projectDir });
+  return backend;
 }
 
 /** Opens the project named by --project for the duration of `fn`. */
@@ -159,6 +186,126 @@ export function buildProgram(): Command {
       try {
         const job = await runJob(backend, out, 'probe', { benchmarkMs: Number(opts.benchmarkMs) });
         out.data(job.result, () => describeProbe(job.result as ProbeResult));
+      } finally {
+        await backend.dispose();
+      }
+    });
+
+  program
+    .command('generate')
+    .description('generate images from a prompt (stored in the project when --project is given)')
+    .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder')
+    .requiredOption('--prompt <text>', 'the prompt')
+    .option('--negative <text>', 'negative prompt', '')
+    .option('--scheduler <name>', 'ddim|pndm|euler|euler-a|lms|dpmpp-2m|dpmpp-2m-karras (default: the model folder\'s)')
+    .option('--steps <n>', 'denoising steps', '50')
+    .option('--guidance <g>', 'classifier-free guidance scale', '7.5')
+    .option('--size <WxH>', 'image size (default: the model\'s native size)')
+    .option('--n <k>', 'images for the prompt', '1')
+    .option('--seed <s>', 'seed of the first image (image k uses seed + k)', '0')
+    .option('--latents <file.npy>', 'explicit initial latents [n,4,h,w] instead of a seed')
+    .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
+    .requiredOption('--out <dir>', 'folder for the PNG files')
+    .option('--save-npy', 'also write each image as float32 HxWx3 in [0,1] (.npy)')
+    .option('--project <dir>', 'also store the generations in this project')
+    .option('--json', 'print JSON')
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const out = makeOutput(!!opts.json);
+      const backend = await backendFor(opts.project as string | undefined);
+      try {
+        const params = {
+          model: opts.model,
+          prompts: [opts.prompt],
+          negativePrompt: opts.negative,
+          scheduler: opts.scheduler,
+          steps: Number(opts.steps),
+          guidance: Number(opts.guidance),
+          n: Number(opts.n),
+          seed: opts.latents ? 0 : /^\d+$/.test(String(opts.seed)) ? String(opts.seed) : Number.NaN,
+          latentsFile: opts.latents,
+          ep: opts.ep,
+          ...parseSize(opts.size as string | undefined),
+        };
+        const job = await runJob(backend, out, 'generate', params, { out: opts.out as string, saveNpy: !!opts.saveNpy });
+        const r = job.result as { saved: { png: string; npy: string | null; prompt: string; seed: string | null }[]; provider: string; warnings: string[]; width: number; height: number };
+        for (const w of r.warnings) out.info(`warning: ${w}`);
+        const images = r.saved.map((s) => ({ png: s.png, npy: s.npy, prompt: s.prompt, seed: s.seed === null ? null : Number(s.seed) }));
+        out.data({ images, provider: r.provider, width: r.width, height: r.height, jobId: job.id }, () => images.map((i) => i.png).join('\n'));
+      } finally {
+        await backend.dispose();
+      }
+    });
+
+  program
+    .command('detect')
+    .description("score prompts for memorization (Wen et al.'s first-step noise-prediction norm)")
+    .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder')
+    .requiredOption('--prompts <file>', 'prompt file (.txt, .csv, .jsonl)')
+    .option('--noises <n>', 'initial noises per prompt', '4')
+    .option('--steps <s>', 'average over the first S steps of a guided DDIM trajectory', '1')
+    .option('--noise-file <file.npy>', 'the N initial noises as [N,4,h,w]')
+    .option('--seed <s>', 'seed of the noises when no noise file is given', '0')
+    .option('--attribution', 'per-word occlusion attribution')
+    .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
+    .option('--project <dir>', 'store the scores in this project')
+    .option('--json', 'print JSON')
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const out = makeOutput(!!opts.json);
+      const prompts = await promptsFromFile(opts.prompts as string);
+      const backend = await backendFor(opts.project as string | undefined);
+      try {
+        const job = await runJob(backend, out, 'detect', {
+          model: opts.model,
+          prompts,
+          noises: Number(opts.noises),
+          steps: Number(opts.steps),
+          seed: Number(opts.seed),
+          noiseFile: opts.noiseFile,
+          attribution: !!opts.attribution,
+          ep: opts.ep,
+        });
+        const r = job.result as { scores: { prompt: string; score: number; perNoise: number[] }[]; timestep: number; provider: string; promptsPerSecond: number; attributions?: unknown };
+        const scores = r.scores.map((s) => ({ prompt: s.prompt, score: s.score, per_noise: s.perNoise }));
+        out.data({ scores, timestep: r.timestep, provider: r.provider, attributions: r.attributions ?? null, prompts_per_second: r.promptsPerSecond }, () =>
+          [...r.scores].sort((a, b) => b.score - a.score).map((s) => `${s.score.toFixed(4)}  ${s.prompt}`).join('\n'),
+        );
+      } finally {
+        await backend.dispose();
+      }
+    });
+
+  program
+    .command('roc')
+    .description('ROC curve, AUC and TPR at 1% FPR of the detection score on two labelled prompt sets')
+    .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder')
+    .requiredOption('--positive <file>', 'memorized prompts')
+    .requiredOption('--negative <file>', 'non-memorized prompts')
+    .option('--noises <n>', 'initial noises per prompt', '4')
+    .option('--steps <s>', 'average over the first S steps', '1')
+    .option('--seed <s>', 'noise seed', '0')
+    .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
+    .option('--json', 'print JSON')
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const out = makeOutput(!!opts.json);
+      const positive = await promptsFromFile(opts.positive as string);
+      const negative = await promptsFromFile(opts.negative as string);
+      const backend = newBackend();
+      try {
+        const job = await runJob(backend, out, 'detect', {
+          model: opts.model,
+          prompts: [...positive, ...negative],
+          noises: Number(opts.noises),
+          steps: Number(opts.steps),
+          seed: Number(opts.seed),
+          ep: opts.ep,
+        });
+        const { rocCurve } = await import('../sd/roc.js');
+        const scores = (job.result as { scores: { score: number }[] }).scores.map((s) => s.score);
+        const roc = rocCurve(scores.slice(0, positive.length), scores.slice(positive.length));
+        out.data(
+          { auc: roc.auc, tpr_at_1_fpr: roc.tprAt1Fpr, positives: roc.positives, negatives: roc.negatives, fpr: roc.fpr, tpr: roc.tpr, thresholds: roc.thresholds.map((t) => (Number.isFinite(t) ? t : null)) },
+          () => `AUC ${roc.auc.toFixed(4)}, TPR@1%FPR ${roc.tprAt1Fpr.toFixed(4)} (${roc.positives} positive, ${roc.negatives} negative prompts)`,
+        );
       } finally {
         await backend.dispose();
       }

@@ -4,6 +4,7 @@
  * and always answers `{ok, value}` or `{ok: false, error}`.
  */
 import { EventEmitter } from 'node:events';
+import path from 'node:path';
 import {
   apiInputs,
   isApiMethod,
@@ -12,8 +13,11 @@ import {
   type ApiParsedInput,
   type ApiResult,
   type AppEvent,
+  type JobKind,
   type JobSummary,
 } from '../api/contract.js';
+import { hashModelFolder, validateModelFolder } from '../sd/model-folder.js';
+import { GenerationSink } from './generation-sink.js';
 import { EngineHost } from '../engine/host.js';
 import type { EngineLauncher } from '../engine/channel.js';
 import { AuditProject } from '../project/project.js';
@@ -118,7 +122,7 @@ export class Backend {
       const liveIds = new Set(live.map((j) => j.id));
       return [...live, ...stored.filter((j) => !liveIds.has(j.id))].slice(0, limit);
     },
-    'jobs.start': ({ kind, params }) => this.jobs.start(kind, params),
+    'jobs.start': ({ kind, params }) => this.startJob(kind, params),
     'jobs.cancel': ({ id }) => this.jobs.cancel(id),
     'jobs.get': ({ id }) => {
       const job = this.jobs.get(id) ?? this.project?.getJob(id);
@@ -126,6 +130,60 @@ export class Backend {
       return job;
     },
   };
+
+  /**
+   * Starts a job with the host-side hooks its kind needs: generations are stored as they stream in,
+   * detection scores are kept as job results. Models are registered (with file hashes) for provenance.
+   */
+  async startJob(kind: JobKind, params: Record<string, unknown>, extra: { out?: string; saveNpy?: boolean } = {}): Promise<JobSummary> {
+    const project = this.project;
+    if (kind === 'generate' || kind === 'detect') {
+      if (typeof params.model !== 'string') throw new EideticError('invalid_input', `${kind}: params.model (a model folder) is required`);
+      if (typeof params.promptSetId === 'number') {
+        const all = this.requireProject().listPrompts(params.promptSetId, undefined, 0, 1_000_000).rows;
+        params = { ...params, prompts: all.map((r) => r.text), promptIds: all.map((r) => r.id) };
+        delete params.promptSetId;
+      }
+    }
+    let modelId: number | null = null;
+    if (project && (kind === 'generate' || kind === 'detect')) modelId = await this.registerModel(project, params.model as string);
+    if (kind === 'generate') {
+      let sink: GenerationSink | null = null;
+      const job = this.jobs.start(kind, params, {
+        onEvent: (data) => sink?.accept(data),
+        onResult: async (_job, value) => ({ ...(value as object), saved: (await sink!.flush()).map(({ png, npy, prompt, seed, generationId, sha256 }) => ({ png, npy, prompt, seed, generationId, sha256 })) }),
+      });
+      sink = new GenerationSink({ jobId: job.id, project, modelId, out: extra.out, saveNpy: extra.saveNpy, negativePrompt: params.negativePrompt as string | undefined });
+      return job;
+    }
+    if (kind === 'detect') {
+      return this.jobs.start(kind, params, {
+        onResult: (job, value) => {
+          const v = value as { scores: { prompt: string; score: number; perNoise: number[] }[] };
+          const ids = (params.promptIds as (number | null)[] | undefined) ?? [];
+          if (project?.db.open) {
+            project.addJobResults(job.id, 'detection_score', v.scores.map((s, i) => ({ subjectType: 'prompt', subjectId: ids[i] ?? undefined, value: { ...s, modelId } })));
+          }
+          return value;
+        },
+      });
+    }
+    return this.jobs.start(kind, params);
+  }
+
+  private async registerModel(project: AuditProject, dir: string): Promise<number> {
+    const report = await validateModelFolder(dir);
+    if (!report.ok) throw new EideticError('bad_model', `${report.dir}: ${report.problems.join('; ')}`);
+    const hashes = await hashModelFolder(report.dir);
+    return project.upsertModel({
+      path: report.dir,
+      name: path.basename(report.dir),
+      kind: 'text-to-image',
+      format: 'onnx-sd',
+      config: { scheduler: report.scheduler, vaeScalingFactor: report.vaeScalingFactor, components: report.components.map((c) => ({ name: c.name, dtype: c.dtype, bytes: c.bytes, inputs: c.inputs })) },
+      hashes,
+    });
+  }
 
   /** Validates and runs one API call. Never throws: errors come back as `{ok: false, error}`. */
   async handle(method: unknown, input: unknown): Promise<ApiResult<unknown>> {

@@ -43,6 +43,8 @@ export interface ModelFolderReport {
   vaeScalingFactor: number;
   latentChannels: number | null;
   textHiddenSize: number | null;
+  /** unet/config.json's sample_size (latent pixels), when the export carries it. */
+  unetSampleSize: number | null;
 }
 
 function readJsonIfPresent(file: string, problems: string[]): Record<string, unknown> | null {
@@ -128,6 +130,7 @@ export async function validateModelFolder(dirIn: string): Promise<ModelFolderRep
     vaeScalingFactor: 0.18215,
     latentChannels: null,
     textHiddenSize: null,
+    unetSampleSize: null,
   };
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     problems.push(`${dir}: no such folder`);
@@ -191,6 +194,9 @@ export async function validateModelFolder(dirIn: string): Promise<ModelFolderRep
       break;
     }
   }
+
+  const unetConfig = readJsonIfPresent(path.join(dir, 'unet', 'config.json'), problems);
+  if (unetConfig && typeof unetConfig.sample_size === 'number') report.unetSampleSize = unetConfig.sample_size;
 
   // Cross-component consistency.
   const unet = report.components.find((c) => c.name === 'unet');

@@ -41,6 +41,8 @@ async function create(file: string, provider: string, options: SessionOptions): 
   return ort.InferenceSession.create(file, {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
+    // Failed provider attempts are reported by us, with the reason; ORT's own error log would only repeat them.
+    logSeverityLevel: 3,
     ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
   });
 }

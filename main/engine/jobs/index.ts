@@ -4,4 +4,6 @@ import type { JobHandler } from '../protocol.js';
 
 export const jobHandlers: Partial<Record<JobKind, () => Promise<JobHandler>>> = {
   probe: async () => (await import('./probe.js')).probe as JobHandler,
+  generate: async () => (await import('./generate.js')).generate,
+  detect: async () => (await import('./detect.js')).detect,
 };

@@ -1,0 +1,49 @@
+/** `detect`: Wen et al.'s memorization score for a list of prompts, optionally with per-word occlusion. */
+import { detectMemorization, detectionNoises, occlusionAttribution } from '../../sd/detection.js';
+import { readFloatNpy } from '../../util/npy.js';
+import type { JobContext } from '../protocol.js';
+import { detectParams, parseParams } from './params.js';
+import { loadPipeline, nativeImageSize } from './pipeline-cache.js';
+
+export async function detect(raw: Record<string, unknown>, ctx: JobContext): Promise<unknown> {
+  const p = parseParams(detectParams, raw, 'detect');
+  const pipe = await loadPipeline(p.model, p.ep);
+  const factor = await pipe.vaeScaleFactor();
+  const c = pipe.latentChannels;
+  let noises: Float32Array;
+  let count: number;
+  let h: number;
+  let w: number;
+  if (p.noiseFile) {
+    const arr = readFloatNpy(p.noiseFile, [-1, c, -1, -1]);
+    [count, , h, w] = arr.shape;
+    noises = arr.data;
+  } else {
+    const size = p.size ?? (await nativeImageSize(pipe));
+    h = w = size / factor;
+    count = p.noises;
+    noises = detectionNoises(p.seed, count, c, h, w);
+  }
+  const options = { noises, noiseCount: count, latentHeight: h, latentWidth: w, steps: p.steps, batchSize: p.batchSize, signal: ctx.signal };
+  const started = performance.now();
+  const result = await detectMemorization(pipe, p.prompts, { ...options, onProgress: (d, t) => ctx.progress(d, t, `scoring ${d}/${t}`) });
+  const seconds = (performance.now() - started) / 1000;
+  let attributions: { prompt: string; words: { word: string; drop: number }[] }[] | undefined;
+  if (p.attribution) {
+    attributions = [];
+    for (const [i, prompt] of p.prompts.entries()) {
+      ctx.progress(i, p.prompts.length, `attribution ${i + 1}/${p.prompts.length}`);
+      const a = await occlusionAttribution(pipe, prompt, { ...options });
+      attributions.push({ prompt, words: a.words });
+    }
+  }
+  return {
+    ...result,
+    attributions,
+    noises: count,
+    latentSize: [c, h, w],
+    provider: pipe.provider,
+    seconds,
+    promptsPerSecond: p.prompts.length / seconds,
+  };
+}

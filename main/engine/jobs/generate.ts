@@ -1,0 +1,89 @@
+/**
+ * `generate`: text-to-image on the job's model. Each finished image is streamed to the host as an
+ * event (raw pixels plus provenance) so the host stores it at once: a crash loses only the image in
+ * progress, and the job can resume from what is stored.
+ */
+import { EideticError } from '../../util/errors.js';
+import { readFloatNpy } from '../../util/npy.js';
+import type { JobContext } from '../protocol.js';
+import { loadPipeline, nativeImageSize } from './pipeline-cache.js';
+import { generateParams, parseParams } from './params.js';
+
+export interface GeneratedImageEvent {
+  type: 'image';
+  promptIndex: number;
+  promptId: number | null;
+  prompt: string;
+  k: number;
+  seed: string | null;
+  width: number;
+  height: number;
+  /** HxWx3 in [0, 1]. */
+  pixels: Float32Array;
+  scheduler: string;
+  steps: number;
+  guidance: number;
+  provider: string;
+  durationMs: number;
+  truncated: boolean;
+}
+
+export async function generate(raw: Record<string, unknown>, ctx: JobContext): Promise<unknown> {
+  const p = parseParams(generateParams, raw, 'generate');
+  const pipe = await loadPipeline(p.model, p.ep);
+  const size = await nativeImageSize(pipe);
+  const width = p.width ?? size;
+  const height = p.height ?? size;
+  const factor = await pipe.vaeScaleFactor();
+  let latents: Float32Array | undefined;
+  if (p.latentsFile) {
+    latents = readFloatNpy(p.latentsFile, [p.n, pipe.latentChannels, height / factor, width / factor]).data;
+    if (p.prompts.length > 1) throw new EideticError('invalid_input', `${p.latentsFile}: explicit latents go with one prompt (got ${p.prompts.length})`);
+  }
+  const totalSteps = p.prompts.length * p.steps;
+  let stepsDone = 0;
+  let images = 0;
+  const warnings: string[] = [];
+  for (let i = 0; i < p.prompts.length; i++) {
+    const started = performance.now();
+    const result = await pipe.generate({
+      prompt: p.prompts[i],
+      negativePrompt: p.negativePrompt,
+      steps: p.steps,
+      guidance: p.guidance,
+      width,
+      height,
+      numImages: p.n,
+      seed: BigInt(p.seed),
+      latents,
+      scheduler: p.scheduler as never,
+      signal: ctx.signal,
+      onStep: (s) => ctx.progress(stepsDone + s, totalSteps, `prompt ${i + 1}/${p.prompts.length}, step ${s}/${p.steps}`),
+    });
+    stepsDone += p.steps;
+    if (result.truncated) warnings.push(`prompt ${i + 1} is longer than 77 tokens and was truncated`);
+    const durationMs = (performance.now() - started) / result.images.length;
+    result.images.forEach((img, k) => {
+      const event: GeneratedImageEvent = {
+        type: 'image',
+        promptIndex: i,
+        promptId: p.promptIds?.[i] ?? null,
+        prompt: p.prompts[i],
+        k,
+        seed: img.seed === null ? null : String(img.seed),
+        width: img.width,
+        height: img.height,
+        pixels: img.pixels,
+        scheduler: result.scheduler,
+        steps: result.steps,
+        guidance: result.guidance,
+        provider: result.provider,
+        durationMs,
+        truncated: result.truncated,
+      };
+      ctx.emit(event);
+      images++;
+    });
+  }
+  return { images, provider: pipe.provider, fallbacks: pipe.providerChoice.fallbacks, width, height, warnings };
+}
