@@ -93,6 +93,35 @@ export interface ProbeResult {
   electron: string | null;
 }
 
+export interface ModelValidation {
+  dir: string;
+  ok: boolean;
+  problems: string[];
+  warnings: string[];
+  components: { name: string; present: boolean; bytes: number; dtype: string; externalData: string[]; inputs: { name: string; type: string; shape: (number | string)[] }[]; error: string | null }[];
+  tokenizer: { kind: string; padToken: string | null };
+  scheduler: { className: string | null; predictionType: string };
+  vaeScalingFactor: number;
+  latentChannels: number | null;
+  textHiddenSize: number | null;
+}
+
+export interface GenerationRow {
+  id: number;
+  jobId: string | null;
+  prompt: string;
+  seed: string | null;
+  scheduler: string;
+  steps: number;
+  guidance: number;
+  width: number;
+  height: number;
+  executionProvider: string;
+  sha256: string;
+  createdAt: string;
+  modelPath: string | null;
+}
+
 export interface AppInfo {
   version: string;
   host: 'electron' | 'browser';
@@ -135,6 +164,10 @@ export const apiInputs = {
       limit: z.number().int().min(1).max(1000).default(200),
     })
     .strict(),
+  'models.validate': z.object({ path }).strict(),
+  'generations.list': z
+    .object({ jobId: z.string().max(100).optional(), offset: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(1000).default(200) })
+    .strict(),
   'jobs.list': z.object({ limit: z.number().int().min(1).max(1000).default(100) }).strict(),
   'jobs.start': z.object({ kind: z.enum(JOB_KINDS), params: z.record(z.string(), z.unknown()).default({}) }).strict(),
   'jobs.cancel': z.object({ id: z.string().min(1).max(100) }).strict(),
@@ -158,6 +191,8 @@ export interface ApiOutputs {
   'refs.importFolder': ReferenceSetSummary & { skipped: { file: string; reason: string }[] };
   'refs.sets': ReferenceSetSummary[];
   'refs.list': { total: number; rows: ReferenceImageRow[] };
+  'models.validate': ModelValidation;
+  'generations.list': { total: number; rows: GenerationRow[] };
   'jobs.list': JobSummary[];
   'jobs.start': JobSummary;
   'jobs.cancel': JobSummary;

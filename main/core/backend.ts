@@ -116,6 +116,11 @@ export class Backend {
     },
     'refs.sets': () => this.requireProject().referenceSets(),
     'refs.list': ({ setId, offset, limit }) => this.requireProject().listReferences(setId, offset, limit),
+    'models.validate': async ({ path: dir }) => {
+      const r = await validateModelFolder(dir);
+      return { ...r, components: r.components.map(({ name, present, bytes, dtype, externalData, inputs, error }) => ({ name, present, bytes, dtype, externalData, inputs, error })) };
+    },
+    'generations.list': ({ jobId, offset, limit }) => this.requireProject().listGenerations(jobId, offset, limit),
     'jobs.list': ({ limit }) => {
       const live = this.jobs.list();
       const stored = this.project?.listJobs(limit) ?? [];

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type {
+  GenerationRow,
   JobKind,
   JobStatus,
   JobSummary,
@@ -362,6 +363,37 @@ export class AuditProject {
         });
       return Number(info.lastInsertRowid);
     })();
+  }
+
+  listGenerations(jobId: string | undefined, offset: number, limit: number): { total: number; rows: GenerationRow[] } {
+    const where = jobId ? 'WHERE g.job_id = ?' : '';
+    const args = jobId ? [jobId] : [];
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM generations g ${where}`).get(...args) as { n: number }).n;
+    const rows = this.db
+      .prepare(
+        `SELECT g.id, g.job_id, g.prompt_text, g.seed, g.scheduler, g.steps, g.guidance, g.width, g.height,
+           g.execution_provider, g.image_sha256, g.created_at, m.path AS model_path
+         FROM generations g LEFT JOIN models m ON m.id = g.model_id ${where} ORDER BY g.id DESC LIMIT ? OFFSET ?`,
+      )
+      .all(...args, limit, offset) as Record<string, unknown>[];
+    return {
+      total,
+      rows: rows.map((r) => ({
+        id: r.id as number,
+        jobId: r.job_id as string | null,
+        prompt: r.prompt_text as string,
+        seed: r.seed as string | null,
+        scheduler: r.scheduler as string,
+        steps: r.steps as number,
+        guidance: r.guidance as number,
+        width: r.width as number,
+        height: r.height as number,
+        executionProvider: r.execution_provider as string,
+        sha256: r.image_sha256 as string,
+        createdAt: r.created_at as string,
+        modelPath: r.model_path as string | null,
+      })),
+    };
   }
 
   /** Stores per-job results (scores, matches, ...) in one transaction. */
