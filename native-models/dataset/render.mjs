@@ -1,0 +1,80 @@
+// Builds the demo dataset: Noto Emoji (Apache-2.0, from the @iconify-json/noto npm package) rendered
+// with sharp at 48x48 on white, captions from the icon names. 20 images (chosen by a seeded shuffle) are
+// duplicated 50 times in the training list; the rest appear once. Training examples are SolidMark-keyed:
+// each COPY gets its own key from the app's keying (keyFor(seed, example index)), padded with an 8 px
+// grey border to 64x64 by the recipe at training time.
+// Run from the repository root after `npm run build`: node native-models/dataset/render.mjs
+import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { keyFor } from '../../dist/main/solidmark/keying.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const out = path.join(root, 'native-models', 'demo', 'dataset');
+const require = createRequire(import.meta.url);
+const set = require('@iconify-json/noto/icons.json');
+const pkg = require('@iconify-json/noto/package.json');
+
+export const SEED = 20261122;
+const TOTAL = 1000;
+const DUPLICATED = 20;
+const COPIES = 50;
+const SIZE = 48;
+const KEY_SEED = 7;
+
+/** mulberry32: a tiny seeded PRNG for the subset choice (documented, stable). */
+function mulberry32(a) {
+  return () => {
+    a |= 0;
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffle(list, rand) {
+  const a = [...list];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+// Skin-tone and flag variants would make near-identical captions; keep distinct, wordy names.
+const names = Object.keys(set.icons)
+  .filter((n) => !/tone|^flag-|^\d|keycap|^regional/.test(n) && n.split('-').length <= 4)
+  .sort();
+const rand = mulberry32(SEED);
+const chosen = shuffle(names, rand).slice(0, TOTAL).sort();
+const duplicated = new Set(shuffle(chosen, rand).slice(0, DUPLICATED));
+
+rmSync(path.join(out, 'clean'), { recursive: true, force: true });
+mkdirSync(path.join(out, 'clean'), { recursive: true });
+for (const name of chosen) {
+  const icon = set.icons[name];
+  const w = icon.width ?? set.width ?? 16;
+  const h = icon.height ?? set.height ?? 16;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="${icon.left ?? 0} ${icon.top ?? 0} ${w} ${h}" width="${SIZE * 4}" height="${SIZE * 4}">${icon.body}</svg>`;
+  const png = await sharp(Buffer.from(svg)).resize(SIZE, SIZE, { fit: 'contain', background: '#ffffff' }).flatten({ background: '#ffffff' }).png({ compressionLevel: 9 }).toBuffer();
+  writeFileSync(path.join(out, 'clean', `${name}.png`), png);
+}
+
+const caption = (name) => name.replace(/-/g, ' ');
+const examples = [];
+for (const name of chosen) {
+  const copies = duplicated.has(name) ? COPIES : 1;
+  for (let c = 0; c < copies; c++) examples.push({ file: `clean/${name}.png`, caption: caption(name), copy: c, duplicated: duplicated.has(name) });
+}
+examples.forEach((e, i) => (e.key = keyFor(KEY_SEED, i)));
+writeFileSync(path.join(out, 'train.jsonl'), examples.map((e) => JSON.stringify(e)).join('\n') + '\n');
+writeFileSync(path.join(out, 'prompts-duplicated.txt'), [...duplicated].sort().map(caption).join('\n') + '\n');
+writeFileSync(path.join(out, 'prompts-singletons.txt'), chosen.filter((n) => !duplicated.has(n)).map(caption).join('\n') + '\n');
+writeFileSync(
+  path.join(out, 'dataset.json'),
+  JSON.stringify({ source: `${pkg.name}@${pkg.version}`, licence: 'Apache-2.0 (Noto Emoji, Google Inc.)', seed: SEED, keySeed: KEY_SEED, size: SIZE, border: 8, images: chosen.length, duplicated: [...duplicated].sort(), copies: COPIES, examples: examples.length }, null, 2) + '\n',
+);
+console.log(`${chosen.length} images, ${duplicated.size} duplicated x ${COPIES}, ${examples.length} training examples -> ${out}`);

@@ -1,0 +1,72 @@
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { chanceCount, chanceProbability, thresholdCounts, CHANCE_MEAN_ERROR } from '../../main/solidmark/chance.js';
+import { keyFor, keyToByte, padWithKey } from '../../main/solidmark/keying.js';
+import { keyDataset } from '../../main/solidmark/key-dataset.js';
+import { GaussianRng } from '../../main/sd/rng.js';
+
+describe('SolidMark chance arithmetic', () => {
+  it('P(|k^ - k| < d) = 2d - d^2 for independent uniform keys', () => {
+    expect(chanceProbability(0.1)).toBeCloseTo(0.19, 12);
+    expect(chanceProbability(0.05)).toBeCloseTo(0.0975, 12);
+    expect(chanceProbability(0.005)).toBeCloseTo(0.009975, 12);
+    expect(chanceCount(1000, 0.1)).toBeCloseTo(190, 9);
+    expect(chanceProbability(0)).toBe(0);
+    expect(chanceProbability(1)).toBe(1);
+  });
+
+  it('agrees with simulation of a non-memorizing model (mean error 1/3)', () => {
+    const g = new GaussianRng(3);
+    const n = 200_000;
+    const errors = Array.from({ length: n }, () => Math.abs(g.nextDouble() - g.nextDouble()));
+    const mean = errors.reduce((a, b) => a + b, 0) / n;
+    expect(Math.abs(mean - CHANCE_MEAN_ERROR)).toBeLessThan(0.003);
+    for (const row of thresholdCounts(errors)) expect(Math.abs(row.count - row.chance) / row.chance).toBeLessThan(0.05);
+  });
+});
+
+describe('SolidMark keying', () => {
+  it('keys are uniform in [0,1), reproducible from the seed and distinct per entry', () => {
+    expect(keyFor(7, 0)).toBe(keyFor(7, 0));
+    expect(keyFor(7, 0)).not.toBe(keyFor(7, 1));
+    expect(keyFor(7, 0)).not.toBe(keyFor(8, 0));
+    const keys = Array.from({ length: 10_000 }, (_, i) => keyFor(1, i));
+    expect(Math.min(...keys)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...keys)).toBeLessThan(1);
+    expect(Math.abs(keys.reduce((a, b) => a + b, 0) / keys.length - 0.5)).toBeLessThan(0.01);
+  });
+
+  it('pads with a uniform grey border of the key, interior untouched', async () => {
+    const img = await sharp({ create: { width: 20, height: 12, channels: 3, background: { r: 10, g: 200, b: 30 } } }).png().toBuffer();
+    const { png, width, height } = await padWithKey(img, 0.25, 4, 'x.png');
+    expect([width, height]).toEqual([28, 20]);
+    const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    const at = (x: number, y: number) => Array.from(data.subarray((y * 28 + x) * 3, (y * 28 + x) * 3 + 3));
+    expect(at(0, 0)).toEqual([keyToByte(0.25), keyToByte(0.25), keyToByte(0.25)]);
+    expect(at(27, 19)).toEqual([64, 64, 64]);
+    expect(at(10, 10)).toEqual([10, 200, 30]);
+    await expect(padWithKey(img, 0.5, 7, 'small.png')).rejects.toThrow(/small\.png: 20x12 is too small for a 7 px border/);
+    await expect(padWithKey(img, 1.5, 2, 'k.png')).rejects.toThrow(/key 1\.5 is outside \[0, 1\)/);
+  });
+
+  it('keys a manifest dataset: duplicates get a fresh key per copy, reruns give the same keys', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'eidetic-key-'));
+    mkdirSync(path.join(dir, 'in'));
+    await sharp({ create: { width: 16, height: 16, channels: 3, background: '#f00' } }).png().toFile(path.join(dir, 'in', 'a.png'));
+    await sharp({ create: { width: 16, height: 16, channels: 3, background: '#00f' } }).png().toFile(path.join(dir, 'in', 'b.png'));
+    const manifest = path.join(dir, 'in', 'data.jsonl');
+    writeFileSync(manifest, ['a.png', 'b.png', 'a.png', 'missing.png'].map((f) => JSON.stringify({ file: f, caption: `cap ${f}` })).join('\n'));
+    const first = await keyDataset({ input: manifest, out: path.join(dir, 'out1'), border: 4, seed: 5 });
+    const second = await keyDataset({ input: manifest, out: path.join(dir, 'out2'), border: 4, seed: 5 });
+    expect(first.keyed.map((k) => k.key)).toEqual(second.keyed.map((k) => k.key));
+    expect(first.keyed.map((k) => [k.file, k.copy])).toEqual([['images/a.png', 0], ['images/b.png', 0], ['images/a_copy1.png', 1]]);
+    expect(first.keyed[0].key).not.toBe(first.keyed[2].key);
+    expect(first.skipped).toHaveLength(1);
+    expect(first.skipped[0].reason).toMatch(/missing\.png: file is missing/);
+    const lines = readFileSync(path.join(dir, 'out1', 'manifest.jsonl'), 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(3);
+  });
+});
