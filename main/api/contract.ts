@@ -25,6 +25,8 @@ export interface ProjectSummary {
   name: string;
   schemaVersion: number;
   createdAt: string;
+  /** Model folder the project was set up with (the demo project names the bundled demo model). */
+  defaultModel: string | null;
   counts: { promptSets: number; prompts: number; referenceSets: number; referenceImages: number; jobs: number; generations: number };
 }
 

@@ -10,6 +10,8 @@ import { packageRoot } from '../util/package-root.js';
 
 interface DemoSpec {
   name: string;
+  /** Folder of the demo model under native-models/demo, recorded so the UI can offer it. */
+  model?: string;
   prompts: { file: string; name: string }[];
   references: { folder: string; name: string }[];
 }
@@ -34,6 +36,7 @@ export async function ensureDemoProject(dir = path.join(dataDir(), 'demo' + PROJ
       const spec = JSON.parse(readFileSync(specFile, 'utf8')) as DemoSpec;
       for (const p of spec.prompts) await project.importPromptFile(path.join(demoAssetsDir(), p.file), p.name);
       for (const r of spec.references) await project.importReferenceFolder(path.join(demoAssetsDir(), r.folder), r.name);
+      if (spec.model) project.db.prepare('INSERT OR REPLACE INTO project_meta (key, value) VALUES (?, ?)').run('demo_model', path.join(demoAssetsDir(), spec.model));
     }
   } finally {
     project.close();

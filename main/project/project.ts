@@ -151,6 +151,7 @@ export class AuditProject {
       name: this.meta('name') ?? path.basename(this.dir, PROJECT_SUFFIX),
       schemaVersion: this.db.pragma('user_version', { simple: true }) as number,
       createdAt: this.meta('created_at') ?? '',
+      defaultModel: this.meta('demo_model') ?? this.meta('default_model') ?? null,
       counts: {
         promptSets: count('prompt_sets'),
         prompts: count('prompts'),
@@ -243,14 +244,15 @@ export class AuditProject {
     if (files.length === 0) throw new EideticError('bad_folder', `${resolved}: no PNG, JPEG or WebP images in this folder`);
     const stored: { file: string; sha256: string; format: string; width: number; height: number; ext: string; bytes: number }[] = [];
     const skipped: { file: string; reason: string }[] = [];
-    for (const file of files) {
-      const full = path.join(resolved, file);
-      try {
-        const image = await this.images.putEncoded(await fs.readFile(full), full);
-        stored.push({ file, ...image });
-      } catch (err) {
-        skipped.push({ file, reason: err instanceof Error ? err.message : String(err) });
-      }
+    // A few images at a time: sharp decodes on its own thread pool, so this keeps every core busy.
+    const CONCURRENCY = 8;
+    for (let i = 0; i < files.length; i += CONCURRENCY) {
+      const batch = files.slice(i, i + CONCURRENCY);
+      const outcomes = await Promise.allSettled(batch.map(async (file) => this.images.putEncoded(await fs.readFile(path.join(resolved, file)), path.join(resolved, file))));
+      outcomes.forEach((o, j) => {
+        if (o.status === 'fulfilled') stored.push({ file: batch[j], ...o.value });
+        else skipped.push({ file: batch[j], reason: o.reason instanceof Error ? o.reason.message : String(o.reason) });
+      });
     }
     if (stored.length === 0) {
       throw new EideticError('bad_folder', `${resolved}: none of the ${files.length} images could be read (first problem: ${skipped[0]?.reason})`);
