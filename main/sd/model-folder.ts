@@ -96,7 +96,7 @@ async function inspectComponent(dir: string, name: ComponentName): Promise<Compo
   report.missingExternalData = report.externalData.filter((loc) => !existsSync(path.join(dir, name, loc)));
   if (report.missingExternalData.length) return report;
   try {
-    const session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], graphOptimizationLevel: 'disabled' });
+    const session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], graphOptimizationLevel: 'basic' });
     report.inputs = meta(session.inputMetadata as unknown as unknown[]);
     report.outputs = meta(session.outputMetadata as unknown as unknown[]);
     await session.release();

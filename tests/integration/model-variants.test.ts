@@ -1,0 +1,125 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, cpSync, chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { StableDiffusionPipeline } from '../../main/sd/pipeline.js';
+import { validateModelFolder } from '../../main/sd/model-folder.js';
+import { openSession } from '../../main/sd/onnx-session.js';
+import { readFloatNpy, encodeNpy } from '../../main/util/npy.js';
+
+const ref = path.resolve(import.meta.dirname, '../../../shared/data/reference/tiny-sd1');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-variants-'));
+
+function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** A writable copy of the reference model folder to break in one way. */
+function copyModel(name: string): string {
+  const dir = path.join(tmp, name);
+  cpSync(path.join(ref, 'model'), dir, { recursive: true });
+  execFileSync('chmod', ['-R', 'u+w', dir]);
+  return dir;
+}
+
+beforeAll(() => {
+  execFileSync('/usr/bin/python3', [path.resolve(import.meta.dirname, '../fixtures/make_model_variants.py'), path.join(ref, 'model'), tmp], { stdio: 'pipe' });
+});
+
+const golden = () => {
+  const latents = readFloatNpy(path.join(ref, 'latents_0.npy')).data;
+  const expected = readFloatNpy(path.join(ref, 'image_0_ddim10_g7.5.npy')).data;
+  return { latents, expected, options: { prompt: 'a photo of an astronaut riding a horse', latents, steps: 10, guidance: 7.5, width: 64, height: 64, scheduler: 'ddim' as const } };
+};
+
+describe('model variants', () => {
+  it('a UNet with its weights in an external data file gives the same image', async () => {
+    const report = await validateModelFolder(path.join(tmp, 'external-data'));
+    expect(report.ok).toBe(true);
+    expect(report.components.find((c) => c.name === 'unet')!.externalData).toEqual(['model.onnx_data']);
+    const pipe = await StableDiffusionPipeline.load(path.join(tmp, 'external-data'), { provider: 'cpu' });
+    const g = golden();
+    const image = (await pipe.generate(g.options)).images[0].pixels;
+    expect(maxAbs(image, g.expected)).toBeLessThan(1e-3);
+    await pipe.release();
+  });
+
+  it('an fp16 model takes and returns float16 and stays close to the fp32 reference', async () => {
+    const pipe = await StableDiffusionPipeline.load(path.join(tmp, 'fp16'), { provider: 'cpu' });
+    expect(pipe.report.components.find((c) => c.name === 'unet')!.dtype).toBe('float16');
+    const g = golden();
+    const image = (await pipe.generate(g.options)).images[0].pixels;
+    expect(maxAbs(image, g.expected)).toBeLessThan(3e-2);
+    await pipe.release();
+  });
+});
+
+describe('bad model folders and inputs', () => {
+  it('a folder that is not a model', async () => {
+    const r = await validateModelFolder(tmp + '/nope');
+    expect(r.problems[0]).toMatch(/no such folder/);
+    const empty = mkdtempSync(path.join(tmp, 'empty-'));
+    expect((await validateModelFolder(empty)).problems[0]).toMatch(/not a Stable Diffusion model folder/);
+    await expect(StableDiffusionPipeline.load(empty)).rejects.toThrow(/not a Stable Diffusion model folder/);
+  });
+
+  it('missing external data is named', async () => {
+    const dir = path.join(tmp, 'no-data');
+    cpSync(path.join(tmp, 'external-data'), dir, { recursive: true });
+    rmSync(path.join(dir, 'unet', 'model.onnx_data'));
+    const r = await validateModelFolder(dir);
+    expect(r.ok).toBe(false);
+    expect(r.problems).toContain('unet/model.onnx: external data file unet/model.onnx_data is missing');
+  });
+
+  it('a truncated .onnx is reported with its file', async () => {
+    const dir = copyModel('truncated');
+    const file = path.join(dir, 'vae_decoder', 'model.onnx');
+    writeFileSync(file, readFileSync(file).subarray(0, 5000));
+    const r = await validateModelFolder(dir);
+    expect(r.problems.join('\n')).toMatch(/vae_decoder\/model\.onnx: ONNX Runtime cannot load it/);
+  });
+
+  it('a missing tokenizer, scheduler config and mismatched component are named', async () => {
+    const dir = copyModel('broken');
+    rmSync(path.join(dir, 'tokenizer', 'vocab.json'));
+    rmSync(path.join(dir, 'scheduler', 'scheduler_config.json'));
+    copyFileSync(path.join(tmp, 'fp16', 'vae_encoder', 'model.onnx'), path.join(dir, 'vae_encoder', 'model.onnx'));
+    const r = await validateModelFolder(dir);
+    expect(r.problems).toEqual(
+      expect.arrayContaining(['tokenizer/: neither tokenizer.json nor vocab.json + merges.txt', 'scheduler/scheduler_config.json is missing']),
+    );
+  });
+
+  it('an unavailable provider is a clear error, and auto falls back to cpu with the reason recorded', async () => {
+    await expect(openSession(path.join(ref, 'model', 'unet', 'model.onnx'), 'dml')).rejects.toThrow(/execution provider 'dml' is not available here|cannot load it with the dml provider/);
+    const auto = await openSession(path.join(ref, 'model', 'unet', 'model.onnx'), 'auto');
+    expect(auto.provider).toBe('cpu');
+    expect(auto.fallbacks.length).toBeGreaterThan(0);
+    for (const f of auto.fallbacks) expect(f.reason.length).toBeGreaterThan(0);
+    await auto.session.release();
+  });
+
+  it('latents of the wrong shape or dtype are refused naming the file', async () => {
+    const bad = path.join(tmp, 'bad-latents.npy');
+    writeFileSync(bad, encodeNpy(new Float32Array(4 * 4 * 4), [1, 4, 4, 4]));
+    expect(() => readFloatNpy(bad, [1, 4, 8, 8])).toThrow(/bad-latents\.npy: shape \[1, 4, 4, 4\], expected \[1, 4, 8, 8\]/);
+    const ints = path.join(tmp, 'ids.npy');
+    copyFileSync(path.join(ref, 'input_ids_0.npy'), ints);
+    expect(() => readFloatNpy(ints)).toThrow(/ids\.npy: dtype int64, a float array is expected/);
+    const nan = path.join(tmp, 'nan.npy');
+    writeFileSync(nan, encodeNpy(Float32Array.from([1, NaN]), [2]));
+    expect(() => readFloatNpy(nan)).toThrow(/nan\.npy: contains NaN/);
+    const pipe = await StableDiffusionPipeline.load(path.join(ref, 'model'), { provider: 'cpu' });
+    await expect(pipe.generate({ prompt: 'x', latents: new Float32Array(10), width: 64, height: 64, steps: 2 })).rejects.toThrow(/initial latents have 10 values; 1x4x8x8 = 256 are needed/);
+    const long = Array.from({ length: 120 }, (_, i) => `w${i}`).join(' ');
+    const r = await pipe.generate({ prompt: long, width: 64, height: 64, steps: 2, seed: 1 });
+    expect(r.truncated).toBe(true);
+    await pipe.release();
+  });
+});
+
+void chmodSync;
