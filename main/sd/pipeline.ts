@@ -33,6 +33,8 @@ export interface GenerateOptions {
    * they are at). Returning latents replaces them: SolidMark's masked replacement uses this.
    */
   stepHook?: (step: number, nextTimestep: number | null, latents: Float32Array) => Float32Array | void;
+  /** Called once on the initial latents (after init_noise_sigma scaling), before the first step. */
+  initialHook?: (latents: Float32Array) => Float32Array | void;
 }
 
 export interface GeneratedImage {
@@ -280,6 +282,7 @@ export class StableDiffusionPipeline {
     }
     const sigma0 = scheduler.initNoiseSigma;
     for (let i = 0; i < latents.length; i++) latents[i] *= sigma0;
+    latents = options.initialHook?.(latents) ?? latents;
     // Noise drawn inside steps (Euler ancestral, DDIM eta > 0) has its own stream.
     const stepNoise = new GaussianRng(forkSeed(options.seed ?? 0, 0x5eed));
 

@@ -70,3 +70,26 @@ describe('SolidMark keying', () => {
     expect(lines).toHaveLength(3);
   });
 });
+
+describe('SolidMark latent border mask', () => {
+  it('a 16 px border on 288 px is a 2-cell ring on the 36x36 latent grid; never empty', async () => {
+    const { latentBorderMask, borderMean } = await import('../../main/solidmark/outpaint.js');
+    const m = latentBorderMask(288, 288, 16, 8);
+    expect(m.length).toBe(36 * 36);
+    const ring = (y: number, x: number) => m[y * 36 + x];
+    expect(ring(0, 0)).toBe(1);
+    expect(ring(1, 17)).toBe(1);
+    expect(ring(2, 2)).toBe(0);
+    expect(ring(33, 20)).toBe(0);
+    expect(ring(34, 20)).toBe(1);
+    expect(Array.from(m).filter((v) => v === 1).length).toBe(36 * 36 - 32 * 32);
+    // An 8 px border on 64 px: one latent cell.
+    expect(Array.from(latentBorderMask(64, 64, 8, 8)).filter((v) => v === 1).length).toBe(64 - 36);
+    // A border thinner than a latent cell still marks the cells it touches.
+    expect(Array.from(latentBorderMask(64, 64, 3, 8)).filter((v) => v === 1).length).toBe(64 - 36);
+    const px = new Float32Array(4 * 4 * 3).fill(0.8);
+    px.fill(0.2, (1 * 4 + 1) * 3, (1 * 4 + 3) * 3);
+    px.fill(0.2, (2 * 4 + 1) * 3, (2 * 4 + 3) * 3);
+    expect(borderMean(px, 4, 4, 1)).toBeCloseTo(0.8, 6);
+  });
+});
