@@ -311,6 +311,23 @@ export function buildProgram(): Command {
       }
     });
 
+  const solidmark = program.command('solidmark').description('SolidMark border keys: key datasets before training, measure memorization after');
+  solidmark
+    .command('key')
+    .description('pad every image with a grey border of one uniform key (a fresh key per duplicated copy)')
+    .requiredOption('--in <folder|manifest.jsonl>', 'a folder of images (captions from same-named .txt files) or a JSONL manifest of {file, caption}')
+    .requiredOption('--out <dir>', 'output folder: images/, manifest.jsonl, keying.json')
+    .option('--border <px>', 'border width in pixels', '16')
+    .option('--seed <s>', 'key seed', '0')
+    .option('--json', 'print JSON')
+    .action(async (opts: { in: string; out: string; border: string; seed: string; json?: boolean }) => {
+      const out = makeOutput(!!opts.json);
+      const { keyDataset } = await import('../solidmark/key-dataset.js');
+      const r = await keyDataset({ input: opts.in, out: opts.out, border: Number(opts.border), seed: Number(opts.seed) });
+      for (const s of r.skipped) out.info(`skipped ${s.source}: ${s.reason}`);
+      out.data({ out: r.out, keyed: r.keyed.length, skipped: r.skipped }, () => `keyed ${r.keyed.length} images into ${r.out} (${r.skipped.length} skipped)`);
+    });
+
   program
     .command('serve')
     .description('browser mode: serve the app on 127.0.0.1 with a per-launch token')
