@@ -328,6 +328,42 @@ export function buildProgram(): Command {
       out.data({ out: r.out, keyed: r.keyed.length, skipped: r.skipped }, () => `keyed ${r.keyed.length} images into ${r.out} (${r.skipped.length} skipped)`);
     });
 
+  solidmark
+    .command('eval')
+    .description('outpaint each keyed image\'s border with its caption and compare the predicted key with the true one')
+    .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder (with vae_encoder)')
+    .requiredOption('--data <manifest.jsonl>', 'keyed manifest written by `eidetic solidmark key`')
+    .option('--project <dir>', 'store per-image results in this project')
+    .option('--queries <n>', 'number of images to query (default: all)')
+    .option('--steps <s>', 'denoising steps', '50')
+    .option('--seed <s>', 'seed (recorded; a rerun gives the same numbers)', '0')
+    .option('--baseline <dir>', 'a never-trained baseline model to compare against')
+    .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
+    .option('--json', 'print JSON')
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const out = makeOutput(!!opts.json);
+      const backend = await backendFor(opts.project as string | undefined);
+      try {
+        const base = { data: opts.data, steps: Number(opts.steps), seed: Number(opts.seed), ep: opts.ep, ...(opts.queries ? { queries: Number(opts.queries) } : {}) };
+        const job = await runJob(backend, out, 'solidmark', { ...base, model: opts.model });
+        type Result = { counts: { delta: number; count: number; chance: number }[]; images: number; meanError: number; perImage: { error: number }[]; skipped: { file: string; reason: string }[] };
+        const r = job.result as Result;
+        let baseline: Result | null = null;
+        if (opts.baseline) baseline = (await runJob(backend, out, 'solidmark', { ...base, model: opts.baseline })).result as Result;
+        for (const s of r.skipped) out.info(`skipped ${s.file}: ${s.reason}`);
+        const counts = r.counts.map((c, i) => ({ ...c, baseline: baseline ? baseline.counts[i].count : null }));
+        out.data({ images: r.images, meanError: r.meanError, counts, perImage: r.perImage, baselineMeanError: baseline?.meanError ?? null }, () =>
+          [
+            `${r.images} images, mean |k^ - k| ${r.meanError.toFixed(4)} (chance 0.3333)${baseline ? `, baseline ${baseline.meanError.toFixed(4)}` : ''}`,
+            'delta    count   chance' + (baseline ? '   baseline' : ''),
+            ...counts.map((c) => `${String(c.delta).padEnd(8)} ${String(c.count).padStart(5)}  ${c.chance.toFixed(1).padStart(7)}${c.baseline !== null ? String(c.baseline).padStart(11) : ''}`),
+          ].join('\n'),
+        );
+      } finally {
+        await backend.dispose();
+      }
+    });
+
   program
     .command('serve')
     .description('browser mode: serve the app on 127.0.0.1 with a per-launch token')

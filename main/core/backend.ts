@@ -161,6 +161,18 @@ export class Backend {
       sink = new GenerationSink({ jobId: job.id, project, modelId, out: extra.out, saveNpy: extra.saveNpy, negativePrompt: params.negativePrompt as string | undefined });
       return job;
     }
+    if (kind === 'solidmark') {
+      const rows: { subjectType: string; value: unknown }[] = [];
+      return this.jobs.start(kind, params, {
+        onEvent: (data) => {
+          if ((data as { type?: string }).type === 'solidmark-image') rows.push({ subjectType: 'keyed_image', value: data });
+        },
+        onResult: (job, value) => {
+          if (project?.db.open) project.addJobResults(job.id, 'solidmark', rows);
+          return { ...(value as object), perImage: rows.map((r) => r.value) };
+        },
+      });
+    }
     if (kind === 'detect') {
       return this.jobs.start(kind, params, {
         onResult: (job, value) => {

@@ -6,4 +6,5 @@ export const jobHandlers: Partial<Record<JobKind, () => Promise<JobHandler>>> = 
   probe: async () => (await import('./probe.js')).probe as JobHandler,
   generate: async () => (await import('./generate.js')).generate,
   detect: async () => (await import('./detect.js')).detect,
+  solidmark: async () => (await import('./solidmark.js')).solidmark,
 };

@@ -1,0 +1,113 @@
+/**
+ * `solidmark`: per-image memorization by border-key outpainting over a keyed manifest (the output of
+ * `eidetic solidmark key`). Copies of one image (same content hash) are queried once; the error is the
+ * minimum over their keys. Each image's result is streamed as an event so the host stores it at once.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { z } from 'zod';
+import { outpaintBorder } from '../../solidmark/outpaint.js';
+import { thresholdCounts } from '../../solidmark/chance.js';
+import { forkSeed } from '../../sd/rng.js';
+import { EideticError } from '../../util/errors.js';
+import type { JobContext } from '../protocol.js';
+import { parseParams } from './params.js';
+import { loadPipeline } from './pipeline-cache.js';
+
+const params = z.object({
+  model: z.string().min(1),
+  data: z.string().min(1),
+  border: z.number().int().min(1).max(512).optional(),
+  queries: z.number().int().min(1).optional(),
+  steps: z.number().int().min(2).max(1000).default(50),
+  guidance: z.number().min(0).max(50).default(7.5),
+  seed: z.number().int().min(0).default(0),
+  ep: z.string().default('auto'),
+});
+
+interface ManifestEntry {
+  file: string;
+  caption: string;
+  key: number;
+  contentSha256?: string;
+}
+
+export interface SolidmarkImageResult {
+  type: 'solidmark-image';
+  file: string;
+  caption: string;
+  keys: number[];
+  predictedKey: number;
+  error: number;
+  copies: number;
+}
+
+function readManifest(file: string): { entries: ManifestEntry[]; border: number | null } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new EideticError('not_found', `${file}: no such manifest`);
+  }
+  const entries: ManifestEntry[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let e: Partial<ManifestEntry>;
+    try {
+      e = JSON.parse(line) as Partial<ManifestEntry>;
+    } catch {
+      throw new EideticError('bad_file', `${file}: line ${i + 1}: not valid JSON`);
+    }
+    if (typeof e.file !== 'string') throw new EideticError('bad_file', `${file}: line ${i + 1}: no 'file'`);
+    if (typeof e.key !== 'number' || !(e.key >= 0 && e.key < 1)) throw new EideticError('bad_file', `${file}: line ${i + 1} (${e.file}): key ${JSON.stringify(e.key)} is outside [0, 1)`);
+    entries.push({ file: e.file, caption: typeof e.caption === 'string' ? e.caption : '', key: e.key, contentSha256: e.contentSha256 });
+  });
+  let border: number | null = null;
+  try {
+    border = (JSON.parse(readFileSync(path.join(path.dirname(file), 'keying.json'), 'utf8')) as { border?: number }).border ?? null;
+  } catch {
+    border = null;
+  }
+  return { entries, border };
+}
+
+export async function solidmark(raw: Record<string, unknown>, ctx: JobContext): Promise<unknown> {
+  const p = parseParams(params, raw, 'solidmark');
+  const { entries, border: manifestBorder } = readManifest(p.data);
+  const border = p.border ?? manifestBorder;
+  if (!border) throw new EideticError('invalid_input', `${p.data}: no keying.json beside the manifest; give the border width`);
+  const pipe = await loadPipeline(p.model, p.ep);
+  if (!pipe.hasVaeEncoder) throw new EideticError('bad_model', `${p.model}: SolidMark needs vae_encoder/model.onnx to encode the keyed images`);
+  // Group copies of one image; query each image once.
+  const groups = new Map<string, ManifestEntry[]>();
+  for (const e of entries) {
+    const id = e.contentSha256 ?? e.file;
+    groups.set(id, [...(groups.get(id) ?? []), e]);
+  }
+  const images = [...groups.values()].slice(0, p.queries ?? groups.size);
+  const errors: number[] = [];
+  const skipped: { file: string; reason: string }[] = [];
+  for (const [i, copies] of images.entries()) {
+    if (ctx.signal.aborted) throw new EideticError('cancelled', 'solidmark was cancelled');
+    ctx.progress(i, images.length, `image ${i + 1}/${images.length}`);
+    const first = copies[0];
+    const file = path.resolve(path.dirname(p.data), first.file);
+    try {
+      const { data, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      const r = await outpaintBorder(
+        pipe,
+        { pixels: Float32Array.from(data, (v) => v / 255), width: info.width, height: info.height, border, caption: first.caption, keys: copies.map((c) => c.key) },
+        { seed: forkSeed(p.seed, i), steps: p.steps, guidance: p.guidance, signal: ctx.signal },
+      );
+      errors.push(r.error);
+      const event: SolidmarkImageResult = { type: 'solidmark-image', file: first.file, caption: first.caption, keys: copies.map((c) => c.key), predictedKey: r.predictedKey, error: r.error, copies: copies.length };
+      ctx.emit(event);
+    } catch (err) {
+      if ((err as EideticError).code === 'cancelled') throw err;
+      skipped.push({ file: first.file, reason: (err as Error).message });
+    }
+  }
+  ctx.progress(images.length, images.length, 'done');
+  return { images: errors.length, counts: thresholdCounts(errors), meanError: errors.reduce((a, b) => a + b, 0) / Math.max(1, errors.length), skipped, seed: p.seed, steps: p.steps, border };
+}
