@@ -373,6 +373,7 @@ export function buildProgram(): Command {
     .option('--json', 'print {url, port, token} as one JSON line when listening')
     .action(async (opts: { port: string; project?: string; demo?: boolean; json?: boolean }) => {
       const backend = newBackend();
+      if (opts.demo && !opts.project) process.stderr.write('Opening the demo project (created on first start, which takes a few seconds)…\n');
       const projectDir = opts.project ?? (opts.demo ? await ensureDemoProject() : undefined);
       if (projectDir) await backend.call('project.open', { dir: projectDir });
       const running = await serve(backend, { port: Number(opts.port) });
