@@ -2,6 +2,7 @@
  * The headless host: `eidetic <command>`. Commands call the same Backend the app uses, in-process,
  * with the engine in a forked Node process.
  */
+import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { Backend } from '../core/backend.js';
 import { forkLauncher } from '../engine/channel.js';
@@ -310,6 +311,48 @@ export function buildProgram(): Command {
         await backend.dispose();
       }
     });
+
+  const matchAction = (clusterOnly: boolean) => async (opts: Record<string, string | boolean | undefined>) => {
+    const out = makeOutput(!!opts.json);
+    const { demoAssetsDir } = await import('../core/demo.js');
+    const descriptor = (opts.descriptor as string | undefined) ?? path.join(demoAssetsDir(), 'sscd-demo');
+    await withProject(opts.project as string, async (backend) => {
+      const params: Record<string, unknown> = { descriptor, clusterOnly, ep: opts.ep ?? 'cpu' };
+      if (opts.refs) params.refSetId = Number(opts.refs);
+      if (opts.job) params.jobId = opts.job;
+      if (opts.threshold) params.threshold = Number(opts.threshold);
+      const job = await runJob(backend, out, 'match', params);
+      const r = job.result as { generations: number; references: number; threshold: number; perPrompt: { prompt: string; top1: number; top3: number; fractionAbove: number }[]; clustered: number; summary: { top1: number; top3: number; fractionAbove: number } };
+      out.data(r, () =>
+        [
+          clusterOnly
+            ? `${r.generations} generations, ${r.clustered} in dense clusters (DBSCAN eps 0.5, min_samples 3)`
+            : `${r.generations} generations against ${r.references} references (threshold ${r.threshold}): Top-1 ${r.summary.top1.toFixed(3)}, Top-3 ${r.summary.top3.toFixed(3)}, above threshold ${(100 * r.summary.fractionAbove).toFixed(1)}%`,
+          ...(clusterOnly ? [] : r.perPrompt.map((p) => `  ${p.top1.toFixed(3)} ${p.top3.toFixed(3)} ${(100 * p.fractionAbove).toFixed(0).padStart(3)}%  ${p.prompt}`)),
+        ].join('\n'),
+      );
+    });
+  };
+  program
+    .command('match')
+    .description("find copies of the project's generations among its reference images (SSCD descriptors)")
+    .requiredOption('--project <dir>', 'the project folder')
+    .option('--descriptor <dir>', 'descriptor model folder (default: the bundled demo descriptor)')
+    .option('--refs <set>', 'reference set id (default: all reference images)')
+    .option('--job <id>', 'only the generations of this job')
+    .option('--threshold <t>', 'similarity above which a generation counts as a copy (default: the descriptor manifest\'s, 0.5 for SSCD)')
+    .option('--ep <provider>', 'execution provider', 'cpu')
+    .option('--json', 'print JSON')
+    .action(matchAction(false));
+  program
+    .command('cluster')
+    .description("DBSCAN clusters of near-identical generations per prompt (cosine distance, eps 0.5, min_samples 3)")
+    .requiredOption('--project <dir>', 'the project folder')
+    .option('--descriptor <dir>', 'descriptor model folder (default: the bundled demo descriptor)')
+    .option('--job <id>', 'only the generations of this job')
+    .option('--ep <provider>', 'execution provider', 'cpu')
+    .option('--json', 'print JSON')
+    .action(matchAction(true));
 
   const solidmark = program.command('solidmark').description('SolidMark border keys: key datasets before training, measure memorization after');
   solidmark

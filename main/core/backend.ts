@@ -18,6 +18,9 @@ import {
 } from '../api/contract.js';
 import { hashModelFolder, validateModelFolder } from '../sd/model-folder.js';
 import { GenerationSink } from './generation-sink.js';
+import type { MatchResultRows } from '../project/project.js';
+import { sha256File } from '../util/hash.js';
+import { averageMetrics, copyMetrics } from '../match/membench-metrics.js';
 import { EngineHost } from '../engine/host.js';
 import type { EngineLauncher } from '../engine/channel.js';
 import { AuditProject } from '../project/project.js';
@@ -160,6 +163,39 @@ export class Backend {
       });
       sink = new GenerationSink({ jobId: job.id, project, modelId, out: extra.out, saveNpy: extra.saveNpy, negativePrompt: params.negativePrompt as string | undefined });
       return job;
+    }
+    if (kind === 'match') {
+      const proj = this.requireProject();
+      if (typeof params.descriptor !== 'string') throw new EideticError('invalid_input', 'match: params.descriptor (a descriptor model folder) is required');
+      const inputs = proj.matchInputs(params.jobId as string | undefined, params.refSetId as number | undefined);
+      const queries = inputs.queries;
+      // `cluster` runs the same job without references: clusters of near-identical generations only.
+      const references = params.clusterOnly ? [] : inputs.references;
+      if (queries.length === 0) throw new EideticError('invalid_input', 'match: this project has no generations to match yet');
+      const descriptorKey = await sha256File(path.join(params.descriptor, 'model.onnx')).catch(() => {
+        throw new EideticError('bad_model', `${params.descriptor}: no model.onnx`);
+      });
+      const cached = proj.cachedDescriptors(descriptorKey, [...queries, ...references].map((x) => x.sha256));
+      const withCache = <T extends { sha256: string }>(list: T[]) => list.map((x) => ({ ...x, vector: cached.get(x.sha256) }));
+      const threshold = typeof params.threshold === 'number' ? params.threshold : null;
+      return this.jobs.start('match', { ...params, generations: queries.length, references: references.length }, {
+        engineParams: { ...params, queries: withCache(queries), references: withCache(references) },
+        onResult: (job, value) => {
+          const v = value as MatchResultRows & { descriptorKey: string; threshold: number; skipped: unknown[]; embedded: number };
+          proj.saveMatchResults(job.id, v.descriptorKey, v);
+          const t = threshold ?? v.threshold;
+          const byPrompt = new Map<string, number[]>();
+          const promptOf = new Map(queries.map((q) => [q.generationId, q.prompt]));
+          for (const m of v.matches) {
+            const prompt = promptOf.get(m.generationId)!;
+            byPrompt.set(prompt, [...(byPrompt.get(prompt) ?? []), m.hits[0]?.score ?? -1]);
+          }
+          const perPrompt = [...byPrompt].map(([prompt, rowMax]) => ({ prompt, ...copyMetrics(rowMax, rowMax.length, 1, t) }));
+          const clustered = v.clusters.filter((c) => c.label >= 0).length;
+          // Vectors are stored in the project; the job result keeps the summary only.
+          return { generations: queries.length, references: references.length, embedded: v.embedded, threshold: t, perPrompt, clustered, skipped: v.skipped, summary: averageMetrics(perPrompt) };
+        },
+      });
     }
     if (kind === 'solidmark') {
       const rows: { subjectType: string; value: unknown }[] = [];

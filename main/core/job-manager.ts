@@ -22,6 +22,8 @@ interface Entry {
   startedMs: number;
   onResult?: ResultHandler;
   onEvent?: (data: unknown) => void;
+  /** What the engine gets when it differs from the recorded params (e.g. large cached vectors). */
+  engineParams?: Record<string, unknown>;
   done: Promise<JobSummary>;
   settle: (job: JobSummary) => void;
 }
@@ -52,7 +54,11 @@ export class JobManager {
   }
 
   /** Queues a job; `finished(id)` resolves when it ends in any state. */
-  start(kind: JobKind, params: Record<string, unknown>, hooks: { onResult?: ResultHandler; onEvent?: (data: unknown) => void } = {}): JobSummary {
+  start(
+    kind: JobKind,
+    params: Record<string, unknown>,
+    hooks: { onResult?: ResultHandler; onEvent?: (data: unknown) => void; engineParams?: Record<string, unknown> } = {},
+  ): JobSummary {
     let settle!: (job: JobSummary) => void;
     const done = new Promise<JobSummary>((resolve) => (settle = resolve));
     const entry: Entry = {
@@ -72,6 +78,7 @@ export class JobManager {
       startedMs: 0,
       onResult: hooks.onResult,
       onEvent: hooks.onEvent,
+      engineParams: hooks.engineParams,
       done,
       settle,
     };
@@ -128,7 +135,7 @@ export class JobManager {
     entry.job.progress = { done: 0, total: 0, message: 'starting the engine', etaSeconds: null };
     this.publish(entry);
     try {
-      const value = await this.engine.run(entry.job.kind, entry.job.params, {
+      const value = await this.engine.run(entry.job.kind, entry.engineParams ?? entry.job.params, {
         signal: entry.controller.signal,
         onProgress: (done, total, message) => {
           const elapsed = (performance.now() - entry.startedMs) / 1000;

@@ -21,6 +21,7 @@ import { EideticError } from '../util/errors.js';
 import { migrate } from './migrations.js';
 import { ImageStore } from './image-store.js';
 import { parsePromptFile } from './prompt-files.js';
+import { float16ToFloat32, float32ToFloat16 } from '../util/float16.js';
 
 export const PROJECT_SUFFIX = '.eidetic';
 export const DB_FILE = 'project.db';
@@ -59,6 +60,12 @@ export interface GenerationInput {
   guidance: number;
   executionProvider: string;
   durationMs?: number | null;
+}
+
+export interface MatchResultRows {
+  newVectors: { sha256: string; vector: Float32Array }[];
+  matches: { generationId: number; hits: { referenceId: number; rank: number; score: number }[] }[];
+  clusters: { generationId: number; prompt: string; label: number }[];
 }
 
 export class AuditProject {
@@ -396,6 +403,48 @@ export class AuditProject {
         modelPath: r.model_path as string | null,
       })),
     };
+  }
+
+  // ---- copy detection ------------------------------------------------------------------------
+
+  /** Images to match: generations (optionally of one job) and reference images (optionally of one set). */
+  matchInputs(jobId?: string, refSetId?: number): {
+    queries: { generationId: number; prompt: string; sha256: string; file: string }[];
+    references: { referenceId: number; sha256: string; file: string; fileName: string }[];
+  } {
+    const gens = this.db
+      .prepare(`SELECT g.id, g.prompt_text, g.image_sha256, i.ext FROM generations g JOIN images i ON i.sha256 = g.image_sha256 ${jobId ? 'WHERE g.job_id = ?' : ''} ORDER BY g.id`)
+      .all(...(jobId ? [jobId] : [])) as { id: number; prompt_text: string; image_sha256: string; ext: string }[];
+    const refs = this.db
+      .prepare(
+        `SELECT r.id, r.file_name, r.image_sha256, i.ext FROM reference_images r JOIN images i ON i.sha256 = r.image_sha256 ${refSetId ? 'WHERE r.set_id = ?' : ''} ORDER BY r.id`,
+      )
+      .all(...(refSetId ? [refSetId] : [])) as { id: number; file_name: string; image_sha256: string; ext: string }[];
+    return {
+      queries: gens.map((g) => ({ generationId: g.id, prompt: g.prompt_text, sha256: g.image_sha256, file: this.images.imagePath(g.image_sha256, g.ext) })),
+      references: refs.map((r) => ({ referenceId: r.id, sha256: r.image_sha256, file: this.images.imagePath(r.image_sha256, r.ext), fileName: r.file_name })),
+    };
+  }
+
+  cachedDescriptors(descriptor: string, shas: string[]): Map<string, Float32Array> {
+    const get = this.db.prepare('SELECT dim, vector FROM descriptors WHERE image_sha256 = ? AND descriptor = ?');
+    const out = new Map<string, Float32Array>();
+    for (const sha of new Set(shas)) {
+      const row = get.get(sha, descriptor) as { dim: number; vector: Buffer } | undefined;
+      if (row) out.set(sha, float16ToFloat32(new Uint16Array(row.vector.buffer.slice(row.vector.byteOffset, row.vector.byteOffset + row.dim * 2))));
+    }
+    return out;
+  }
+
+  saveMatchResults(jobId: string, descriptor: string, r: MatchResultRows): void {
+    this.db.transaction(() => {
+      const putVec = this.db.prepare('INSERT OR REPLACE INTO descriptors (image_sha256, descriptor, dim, vector) VALUES (?, ?, ?, ?)');
+      for (const v of r.newVectors) putVec.run(v.sha256, descriptor, v.vector.length, Buffer.from(float32ToFloat16(v.vector).buffer));
+      const putMatch = this.db.prepare('INSERT INTO matches (job_id, generation_id, reference_id, rank, score) VALUES (?, ?, ?, ?, ?)');
+      for (const m of r.matches) for (const h of m.hits) putMatch.run(jobId, m.generationId, h.referenceId, h.rank, h.score);
+      const putCluster = this.db.prepare('INSERT OR REPLACE INTO clusters (job_id, generation_id, prompt_text, label) VALUES (?, ?, ?, ?)');
+      for (const c of r.clusters) putCluster.run(jobId, c.generationId, c.prompt, c.label);
+    })();
   }
 
   /** Stores per-job results (scores, matches, ...) in one transaction. */

@@ -6,5 +6,6 @@ export const jobHandlers: Partial<Record<JobKind, () => Promise<JobHandler>>> = 
   probe: async () => (await import('./probe.js')).probe as JobHandler,
   generate: async () => (await import('./generate.js')).generate,
   detect: async () => (await import('./detect.js')).detect,
+  match: async () => (await import('./match.js')).match,
   solidmark: async () => (await import('./solidmark.js')).solidmark,
 };

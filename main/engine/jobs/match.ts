@@ -1,0 +1,91 @@
+/**
+ * `match`: copy detection. Embeds the images that have no cached descriptor yet (batched), finds each
+ * generation's top-k references (exact, or HNSW from 100k references), clusters each prompt's
+ * generations with DBSCAN, and returns new vectors for the host to cache with the results.
+ */
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { DescriptorModel } from '../../match/descriptor.js';
+import { clusterDescriptors } from '../../match/clusters.js';
+import { ReferenceIndex } from '../../match/reference-index.js';
+import { sha256File } from '../../util/hash.js';
+import { EideticError } from '../../util/errors.js';
+import type { JobContext } from '../protocol.js';
+import { parseParams } from './params.js';
+import path from 'node:path';
+
+const imageRef = z.object({ sha256: z.string(), file: z.string(), vector: z.instanceof(Float32Array).optional() });
+const params = z.object({
+  descriptor: z.string().min(1),
+  queries: z.array(imageRef.extend({ generationId: z.number().int(), prompt: z.string() })),
+  references: z.array(imageRef.extend({ referenceId: z.number().int() })),
+  k: z.number().int().min(1).max(100).default(5),
+  eps: z.number().gt(0).max(2).default(0.5),
+  minSamples: z.number().int().min(1).default(3),
+  ep: z.string().default('cpu'),
+});
+
+export async function match(raw: Record<string, unknown>, ctx: JobContext): Promise<unknown> {
+  const p = parseParams(params, raw, 'match');
+  if (p.queries.length === 0) throw new EideticError('invalid_input', 'match: no generations to match');
+  const model = await DescriptorModel.load(p.descriptor, [p.ep]);
+  const descriptorKey = await sha256File(path.join(p.descriptor, 'model.onnx'));
+  const dim = model.dim;
+  const all = [...p.queries, ...p.references];
+  const missing = all.filter((x) => !x.vector || x.vector.length !== dim);
+  const fresh = new Map<string, Float32Array>();
+  const skipped: { file: string; reason: string }[] = [];
+  const batch = 32;
+  for (let i = 0; i < missing.length; i += batch) {
+    if (ctx.signal.aborted) throw new EideticError('cancelled', 'match was cancelled');
+    ctx.progress(i, missing.length, `embedding ${i}/${missing.length} images`);
+    const chunk = missing.slice(i, i + batch);
+    const ok: { sha256: string; input: Float32Array }[] = [];
+    for (const x of chunk) {
+      try {
+        ok.push({ sha256: x.sha256, input: await model.preprocess(await readFile(x.file), x.file) });
+      } catch (err) {
+        skipped.push({ file: x.file, reason: (err as Error).message });
+      }
+    }
+    const vectors = await model.embedPreprocessed(ok.map((o) => o.input));
+    ok.forEach((o, j) => fresh.set(o.sha256, vectors.slice(j * dim, (j + 1) * dim)));
+  }
+  const vectorOf = (x: { sha256: string; vector?: Float32Array }) => fresh.get(x.sha256) ?? (x.vector?.length === dim ? x.vector : undefined);
+
+  const refs = p.references.filter((r) => vectorOf(r));
+  const queries = p.queries.filter((q) => vectorOf(q));
+  const refMatrix = new Float32Array(refs.length * dim);
+  refs.forEach((r, i) => refMatrix.set(vectorOf(r)!, i * dim));
+  const queryMatrix = new Float32Array(queries.length * dim);
+  queries.forEach((q, i) => queryMatrix.set(vectorOf(q)!, i * dim));
+  ctx.progress(missing.length, missing.length, 'searching');
+  const matches = refs.length
+    ? ReferenceIndex.build(refMatrix, refs.length, dim).search(queryMatrix, queries.length, p.k).map((top, qi) => ({
+        generationId: queries[qi].generationId,
+        hits: Array.from(top.indices, (ri, rank) => ({ referenceId: refs[ri].referenceId, rank, score: top.scores[rank] })),
+      }))
+    : [];
+
+  // Clusters of near-identical generations, per prompt.
+  const byPrompt = new Map<string, number[]>();
+  queries.forEach((q, i) => byPrompt.set(q.prompt, [...(byPrompt.get(q.prompt) ?? []), i]));
+  const clusters: { generationId: number; prompt: string; label: number }[] = [];
+  for (const [prompt, idx] of byPrompt) {
+    const m = new Float32Array(idx.length * dim);
+    idx.forEach((qi, j) => m.set(queryMatrix.subarray(qi * dim, (qi + 1) * dim), j * dim));
+    const { labels } = clusterDescriptors(m, idx.length, dim, { eps: p.eps, minSamples: p.minSamples });
+    idx.forEach((qi, j) => clusters.push({ generationId: queries[qi].generationId, prompt, label: labels[j] }));
+  }
+  await model.release();
+  return {
+    descriptorKey,
+    dim,
+    threshold: model.threshold,
+    newVectors: [...fresh.entries()].map(([sha256, vector]) => ({ sha256, vector })),
+    matches,
+    clusters,
+    skipped,
+    embedded: fresh.size,
+  };
+}
