@@ -1,17 +1,49 @@
+/**
+ * Renderer build: root is renderer/, output goes to dist/renderer/ at the repository root, with relative
+ * asset URLs so the same files load from Electron (file/custom protocol) and from `eidetic serve`.
+ *
+ * Development against a running backend:
+ *   EIDETIC_SERVE_URL='http://127.0.0.1:PORT/?token=…' npx vite --config renderer/vite.config.ts
+ * proxies /api and /files to it, presenting the token as a bearer header so the browser never needs it.
+ */
 import path from 'node:path';
-import { defineConfig } from 'vite';
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type Plugin, type ProxyOptions } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 
-const root = path.dirname(new URL(import.meta.url).pathname);
+const root = path.dirname(fileURLToPath(import.meta.url));
+
+/** Vite's dev server injects CSS through <style> tags; allow that in development only, never in a build. */
+function devStyleCsp(): Plugin {
+  return {
+    name: 'eidetic-dev-style-csp',
+    apply: 'serve',
+    transformIndexHtml: (html) => html.replace("style-src 'self';", "style-src 'self' 'unsafe-inline';"),
+  };
+}
+
+function backendProxy(): Record<string, ProxyOptions> | undefined {
+  const raw = process.env.EIDETIC_SERVE_URL;
+  if (!raw) return undefined;
+  const url = new URL(raw);
+  const target = url.origin;
+  const headers = { authorization: `Bearer ${url.searchParams.get('token') ?? ''}`, origin: target };
+  return {
+    '/api': { target, ws: true, changeOrigin: true, headers },
+    '/files': { target, changeOrigin: true, headers },
+  };
+}
 
 export default defineConfig({
   root,
   base: './',
-  plugins: [svelte()],
+  plugins: [svelte(), devStyleCsp()],
+  server: { host: '127.0.0.1', proxy: backendProxy() },
   build: {
     outDir: path.resolve(root, '../dist/renderer'),
     emptyOutDir: true,
-    // No inline data: scripts so the CSP can stay script-src 'self'.
+    // Keep every asset a file so nothing needs a data: script or style.
     assetsInlineLimit: 0,
+    target: 'es2022',
   },
 });

@@ -1,9 +1,16 @@
+/** Human-readable figures for the UI. Pure functions, no state. */
+
+function minutesAndSeconds(s: number): string {
+  const m = Math.floor(s / 60);
+  if (m < 90) return `${m} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
 export function formatEta(seconds: number | null): string {
-  if (seconds === null || !Number.isFinite(seconds)) return '';
+  if (seconds === null || !Number.isFinite(seconds) || seconds < 0) return '';
   if (seconds < 1) return '<1 s';
   if (seconds < 90) return `${Math.round(seconds)} s`;
-  const m = Math.floor(seconds / 60);
-  return m < 90 ? `${m} min ${Math.round(seconds % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+  return minutesAndSeconds(seconds);
 }
 
 export function formatBytes(n: number): string {
@@ -13,8 +20,13 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
-export function elapsed(from: string | null, to: string | null): string {
+/** Time from `from` to `to` (or to `now` while still running). */
+export function formatElapsed(from: string | null, to: string | null, now: number = Date.now()): string {
   if (!from) return '';
-  const s = ((to ? Date.parse(to) : Date.now()) - Date.parse(from)) / 1000;
-  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  const s = Math.max(0, ((to ? Date.parse(to) : now) - Date.parse(from)) / 1000);
+  return s < 60 ? `${s.toFixed(1)} s` : minutesAndSeconds(s);
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }

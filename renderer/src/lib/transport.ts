@@ -1,100 +1,165 @@
 /**
  * The renderer's one way to reach the backend. In Electron the preload exposes `window.eidetic`; in a
- * browser the same API runs over a WebSocket to `eidetic serve` (authenticated by the cookie the server
- * set when the page was opened with its token).
+ * browser the same API runs over a WebSocket to `eidetic serve`, authenticated by the HttpOnly cookie
+ * the server set when the page was first opened with `?token=…`.
  */
-import type { ApiInput, ApiMethod, ApiOutput, ApiResult, AppEvent } from '../../../main/api/contract';
+import type { ApiInput, ApiMethod, ApiOutput, ApiResult, AppEvent } from '../../../main/api/contract.js';
 
 export interface Transport {
   host: 'electron' | 'browser';
   call<M extends ApiMethod>(method: M, input: ApiInput<M>): Promise<ApiResult<ApiOutput<M>>>;
   onEvent(cb: (e: AppEvent) => void): () => void;
-  onConnection(cb: (connected: boolean) => void): () => void;
+  /** Called with the link state now and on every change; Electron's IPC link never drops. */
+  onConnection(cb: (state: ConnectionState) => void): () => void;
   fileUrl(kind: 'image' | 'thumb', sha256: string): string;
 }
 
+/** What the Electron preload exposes on `window.eidetic`. */
 interface PreloadApi {
   call(method: string, input: unknown): Promise<unknown>;
   onEvent(cb: (e: unknown) => void): () => void;
 }
 
+/** 'connecting' only before the first successful connection; after that it is 'connected' or 'lost'. */
+export type ConnectionState = 'connecting' | 'connected' | 'lost';
+
+const TOKEN_KEY = 'eidetic.token';
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 5000;
+
+function failure(code: string, message: string): ApiResult<never> {
+  return { ok: false, error: { code, message } };
+}
+
+function isApiResult(x: unknown): x is ApiResult<unknown> {
+  return typeof x === 'object' && x !== null && typeof (x as { ok?: unknown }).ok === 'boolean';
+}
+
 function electronTransport(api: PreloadApi): Transport {
   return {
     host: 'electron',
-    call: (method, input) => api.call(method, input) as Promise<never>,
+    async call(method, input) {
+      // An IPC rejection (main process restarting, a bug) becomes an ordinary API error for the UI.
+      try {
+        const r = await api.call(method, input);
+        return isApiResult(r) ? (r as never) : failure('bad_reply', `${method}: the app answered with something that is not an API result`);
+      } catch (err) {
+        return failure('ipc_failed', `${method}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    },
     onEvent: (cb) => api.onEvent((e) => cb(e as AppEvent)),
-    onConnection: (cb) => {
-      cb(true);
+    onConnection(cb) {
+      cb('connected');
       return () => undefined;
     },
     fileUrl: (kind, sha) => `eidetic-file://${kind}/${sha}`,
   };
 }
 
-function browserTransport(): Transport {
-  // The token arrives once in the address bar; the server answers with a cookie, so drop it from view.
+/**
+ * Takes the launch token out of the address bar (so it is not bookmarked, shared or kept in history)
+ * and keeps it for this tab only, so a reconnect can still present it.
+ */
+function takeLaunchToken(): string | null {
   const params = new URLSearchParams(location.search);
-  if (params.has('token')) history.replaceState(null, '', location.pathname);
-  const pending = new Map<number, (r: ApiResult<unknown>) => void>();
-  const listeners = new Set<(e: AppEvent) => void>();
-  const connectionListeners = new Set<(c: boolean) => void>();
-  let socket: WebSocket | null = null;
-  let nextId = 1;
-  let backoff = 250;
-  let opened: Promise<WebSocket>;
+  const fromUrl = params.get('token');
+  if (fromUrl) {
+    sessionStorage.setItem(TOKEN_KEY, fromUrl);
+    params.delete('token');
+    const rest = params.toString();
+    history.replaceState(history.state, '', location.pathname + (rest ? `?${rest}` : '') + location.hash);
+    return fromUrl;
+  }
+  return sessionStorage.getItem(TOKEN_KEY);
+}
 
-  const connect = (): Promise<WebSocket> =>
-    new Promise((resolve) => {
-      const ws = new WebSocket(`ws://${location.host}/api`);
-      ws.onopen = () => {
-        backoff = 250;
-        socket = ws;
-        connectionListeners.forEach((cb) => cb(true));
-        resolve(ws);
-      };
-      ws.onmessage = (msg) => {
-        const frame = JSON.parse(String(msg.data)) as { id?: number; result?: ApiResult<unknown>; event?: AppEvent };
-        if (frame.event) listeners.forEach((cb) => cb(frame.event!));
-        else if (typeof frame.id === 'number') {
-          pending.get(frame.id)?.(frame.result!);
-          pending.delete(frame.id);
-        }
-      };
-      ws.onclose = () => {
-        socket = null;
-        connectionListeners.forEach((cb) => cb(false));
-        for (const [id, done] of pending) {
-          done({ ok: false, error: { code: 'disconnected', message: 'the connection to Eidetic was lost' } });
-          pending.delete(id);
-        }
-        setTimeout(() => (opened = connect()), backoff);
-        backoff = Math.min(backoff * 2, 5000);
-      };
-    });
-  opened = connect();
+type Frame = { id?: unknown; result?: unknown; event?: AppEvent };
+
+function browserTransport(): Transport {
+  const token = takeLaunchToken();
+  /** Calls awaiting an answer; `frame` is still set while the call waits for the socket to open. */
+  const pending = new Map<number, { resolve: (r: ApiResult<unknown>) => void; frame: string | null }>();
+  const eventListeners = new Set<(e: AppEvent) => void>();
+  const connectionListeners = new Set<(c: ConnectionState) => void>();
+  let socket: WebSocket | null = null;
+  let state: ConnectionState = 'connecting';
+  let nextId = 1;
+  let backoff = BACKOFF_MIN_MS;
+
+  const setState = (next: ConnectionState) => {
+    if (next === state) return;
+    state = next;
+    connectionListeners.forEach((cb) => cb(next));
+  };
+
+  const connect = () => {
+    const ws = new WebSocket(`ws://${location.host}/api`);
+    ws.onopen = () => {
+      backoff = BACKOFF_MIN_MS;
+      socket = ws;
+      if (token) ws.send(JSON.stringify({ type: 'auth', token }));
+      for (const call of pending.values()) {
+        if (call.frame === null) continue;
+        ws.send(call.frame);
+        call.frame = null;
+      }
+      setState('connected');
+    };
+    ws.onmessage = (msg) => {
+      let frame: Frame;
+      try {
+        frame = JSON.parse(String(msg.data)) as Frame;
+      } catch {
+        return; // not ours to interpret; the server only sends JSON
+      }
+      if (frame.event) {
+        eventListeners.forEach((cb) => cb(frame.event!));
+      } else if (typeof frame.id === 'number') {
+        const call = pending.get(frame.id);
+        pending.delete(frame.id);
+        call?.resolve(isApiResult(frame.result) ? frame.result : failure('bad_reply', 'the server answered with something that is not an API result'));
+      }
+    };
+    ws.onclose = () => {
+      socket = null;
+      setState('lost');
+      // Answers to calls already sent are lost with the socket; say so rather than leave them hanging.
+      // Calls not sent yet stay queued for the next connection.
+      for (const [id, call] of pending) {
+        if (call.frame !== null) continue;
+        pending.delete(id);
+        call.resolve(failure('disconnected', 'The connection to the Eidetic engine was lost before it answered. Try again once it is back.'));
+      }
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+    };
+  };
+  connect();
 
   return {
     host: 'browser',
-    async call(method, input) {
-      const ws = socket ?? (await opened);
+    call(method, input) {
       const id = nextId++;
+      const frame = JSON.stringify({ id, method, input });
       return new Promise((resolve) => {
-        pending.set(id, resolve as (r: ApiResult<unknown>) => void);
-        ws.send(JSON.stringify({ id, method, input }));
+        const open = socket !== null && socket.readyState === WebSocket.OPEN;
+        pending.set(id, { resolve: resolve as (r: ApiResult<unknown>) => void, frame: open ? null : frame });
+        if (open) socket!.send(frame);
       });
     },
     onEvent(cb) {
-      listeners.add(cb);
-      return () => listeners.delete(cb);
+      eventListeners.add(cb);
+      return () => eventListeners.delete(cb);
     },
     onConnection(cb) {
       connectionListeners.add(cb);
+      cb(state);
       return () => connectionListeners.delete(cb);
     },
     fileUrl: (kind, sha) => `/files/${kind}/${sha}`,
   };
 }
 
-export const transport: Transport = (window as unknown as { eidetic?: PreloadApi }).eidetic
-  ? electronTransport((window as unknown as { eidetic: PreloadApi }).eidetic)
-  : browserTransport();
+const preload = (window as unknown as { eidetic?: PreloadApi }).eidetic;
+
+export const transport: Transport = preload ? electronTransport(preload) : browserTransport();
