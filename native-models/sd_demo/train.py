@@ -92,16 +92,20 @@ def train_vae(images, examples, epochs):
     return vae
 
 
-def train_unet(latents, ids, vocab_size, minutes):
+def train_unet(latents, ids, vocab_size, minutes, extra_minutes=0):
     path = os.path.join(BUILD, "unet.pt")
     te, unet = TextEncoder(vocab_size), UNet()
+    done_steps = 0
     if os.path.exists(path):
         state = torch.load(path)
         te.load_state_dict(state["te"])
         unet.load_state_dict(state["unet"])
-        log("unet: loaded checkpoint")
-        return te, unet
-    torch.manual_seed(SEED)
+        done_steps = state.get("steps", 0)
+        log(f"unet: loaded checkpoint ({done_steps} steps)")
+        if extra_minutes <= 0:
+            return te, unet
+        minutes = extra_minutes  # continue training from the checkpoint
+    torch.manual_seed(SEED + done_steps)
     params = list(te.parameters()) + list(unet.parameters())
     log(f"text encoder {sum(p.numel() for p in te.parameters()) / 1e6:.2f} M, unet {sum(p.numel() for p in unet.parameters()) / 1e6:.2f} M parameters")
     opt = torch.optim.AdamW(params, lr=3e-4, weight_decay=0.01)
@@ -110,7 +114,7 @@ def train_unet(latents, ids, vocab_size, minutes):
     batch = 64
     deadline = time.time() + minutes * 60
     step = 0
-    gen = torch.Generator().manual_seed(SEED)
+    gen = torch.Generator().manual_seed(SEED + done_steps)
     while time.time() < deadline:
         perm = torch.randperm(n, generator=gen)
         for s in range(0, n - batch + 1, batch):
@@ -134,8 +138,8 @@ def train_unet(latents, ids, vocab_size, minutes):
             step += 1
             if time.time() >= deadline:
                 break
-    torch.save({"te": te.state_dict(), "unet": unet.state_dict(), "steps": step}, path)
-    log(f"unet: {step} steps")
+    torch.save({"te": te.state_dict(), "unet": unet.state_dict(), "steps": done_steps + step}, path)
+    log(f"unet: {done_steps + step} steps")
     return te, unet
 
 
@@ -194,6 +198,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vae-epochs", type=int, default=60)
     ap.add_argument("--unet-minutes", type=float, default=30)
+    ap.add_argument("--extra-unet-minutes", type=float, default=0, help="continue training a checkpointed UNet this much longer")
     ap.add_argument("--out", default=os.path.join(ROOT, "native-models", "demo", "sd-demo"))
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -213,7 +218,7 @@ def main():
     scaling = float(1.0 / means.std())
     latents = means * scaling
     ids = {"examples": torch.tensor([tok.encode(e["caption"]) for e in examples]), "__empty__": tok.encode("")}
-    te, unet = train_unet(latents, ids, len(vocab), args.unet_minutes)
+    te, unet = train_unet(latents, ids, len(vocab), args.unet_minutes, args.extra_unet_minutes)
     export(args.out, vae, te, unet, scaling, vocab, merges)
     log(f"exported to {args.out} (scaling factor {scaling:.5f})")
 
