@@ -5,6 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { EideticError } from '../util/errors.js';
+import { SEARCH_MIGRATION } from '../search/persistence.js';
 
 export interface Migration {
   version: number;
@@ -155,6 +156,9 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
 ];
+
+// Version 3, the trigger-prompt search tables, is defined beside the code that uses them.
+MIGRATIONS.push(SEARCH_MIGRATION);
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 

@@ -9,6 +9,7 @@
 import { EideticError } from '../util/errors.js';
 import type { StableDiffusionPipeline } from './pipeline.js';
 import { GaussianRng } from './rng.js';
+import { withoutWord } from './tokenizer.js';
 
 export interface DetectionOptions {
   /** N initial noises, [N, C, h, w] row-major. */
@@ -84,6 +85,7 @@ export async function detectMemorization(pipe: StableDiffusionPipeline, prompts:
     // The unconditional prediction at x_T depends only on the noise: once per noise, batched.
     const eu = new Float32Array(N * per);
     for (let start = 0; start < N; start += batchSize) {
+      if (options.signal?.aborted) throw new EideticError('cancelled', 'detection was cancelled');
       const m = Math.min(batchSize, N - start);
       const ctx = new Float32Array(m * ctxLen);
       for (let j = 0; j < m; j++) ctx.set(uncond, j * ctxLen);
@@ -154,13 +156,27 @@ export interface WordAttribution {
   word: string;
   /** Score of the full prompt minus the score without this word: how much the word drives the score. */
   drop: number;
+  /** False when the word lies past the 77-token limit: the model never saw it, so its drop is 0 by definition. */
+  seen: boolean;
 }
 
-/** Per-word occlusion attribution (not a gradient): the score drop when one word is removed. */
-export async function occlusionAttribution(pipe: StableDiffusionPipeline, prompt: string, options: DetectionOptions): Promise<{ score: number; words: WordAttribution[] }> {
-  const words = prompt.split(/\s+/).filter(Boolean);
-  const variants = [prompt, ...words.map((_, i) => words.filter((__, j) => j !== i).join(' '))];
+export interface OcclusionResult {
+  /** Always 'occlusion': a score difference, not a gradient (ONNX inference has no gradients). */
+  method: 'occlusion';
+  score: number;
+  words: WordAttribution[];
+}
+
+/**
+ * Per-word occlusion attribution: the score drop when one whitespace-separated word is removed and the
+ * rest re-tokenized. All variants are scored in one batched detection run over the same noises.
+ */
+export async function occlusionAttribution(pipe: StableDiffusionPipeline, prompt: string, options: DetectionOptions): Promise<OcclusionResult> {
+  const spans = pipe.tokenizer.wordSpans(prompt);
+  const scored = spans.map((s, i) => ({ i, s })).filter(({ s }) => s.kept);
+  const variants = [prompt, ...scored.map(({ i }) => withoutWord(prompt, i))];
   const result = await detectMemorization(pipe, variants, options);
   const full = result.scores[0].score;
-  return { score: full, words: words.map((word, i) => ({ word, drop: full - result.scores[i + 1].score })) };
+  const drops = new Map(scored.map(({ i }, j) => [i, full - result.scores[j + 1].score]));
+  return { method: 'occlusion', score: full, words: spans.map((s, i) => ({ word: s.word, drop: drops.get(i) ?? 0, seen: s.kept })) };
 }

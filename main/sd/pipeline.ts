@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { EideticError } from '../util/errors.js';
-import { validateModelFolder, type ModelFolderReport } from './model-folder.js';
+import { inspectModelFolder, releaseSessions, type ModelFolderReport, type SessionOpener } from './model-folder.js';
 import { floatTensor, inputInfo, intTensor, openSession, readFloat, type ExecutionProviderChoice, type InputInfo, type ProviderChoice } from './onnx-session.js';
 import { GaussianRng, forkSeed } from './rng.js';
 import { createScheduler, type Scheduler, type SchedulerName } from './schedulers/index.js';
@@ -90,24 +90,41 @@ export class StableDiffusionPipeline {
     this.latentInput = inputInfo(vaeDecoder.session, 'latent_sample', vaeDecoder.file);
   }
 
-  /** Validates the folder, then opens every component with the chosen provider (the UNet decides). */
+  /**
+   * Opens every component with the chosen provider (the UNet decides; the rest follow it, as they are
+   * small and a mixed setup is rarely faster) and validates the folder through those same sessions.
+   */
   static async load(dir: string, options: { provider?: ExecutionProviderChoice | string; intraOpThreads?: number } = {}): Promise<StableDiffusionPipeline> {
-    const report = await validateModelFolder(dir);
-    if (!report.ok) throw new EideticError('bad_model', `${report.dir}: ${report.problems.join('; ')}`);
-    const file = (c: string) => path.join(report.dir, c, 'model.onnx');
     const sessionOptions = { intraOpThreads: options.intraOpThreads };
-    const unet = await openSession(file('unet'), options.provider ?? 'auto', sessionOptions);
-    // The other components follow the UNet's provider; they are small and a mixed setup is rarely faster.
-    const open = async (c: string) => ({ session: (await openSession(file(c), unet.provider, sessionOptions)).session, file: file(c) });
-    const textEncoder = await open('text_encoder');
-    const vaeDecoder = await open('vae_decoder');
-    const hasEncoder = report.components.some((c) => c.name === 'vae_encoder' && c.present);
-    const vaeEncoder = hasEncoder ? await open('vae_encoder') : null;
-    const tokenizer = ClipTokenizer.load(path.join(report.dir, 'tokenizer'));
-    return new StableDiffusionPipeline(report.dir, report, tokenizer, textEncoder, { session: unet.session, file: file('unet') }, vaeDecoder, vaeEncoder, {
-      provider: unet.provider,
-      fallbacks: unet.fallbacks,
-    });
+    let choice: ProviderChoice | null = null;
+    const open: SessionOpener = async (file, component) => {
+      const opened = await openSession(file, choice?.provider ?? options.provider ?? 'auto', sessionOptions);
+      if (component === 'unet') choice = { provider: opened.provider, fallbacks: opened.fallbacks };
+      return opened.session;
+    };
+    const { report, sessions } = await inspectModelFolder(dir, open);
+    const { unet, text_encoder: textEncoder, vae_decoder: vaeDecoder, vae_encoder: vaeEncoder } = sessions;
+    if (!report.ok || !unet || !textEncoder || !vaeDecoder || !choice) {
+      await releaseSessions(sessions);
+      throw new EideticError('bad_model', `${report.dir}: ${report.problems.join('; ')}`);
+    }
+    try {
+      const tokenizer = ClipTokenizer.load(path.join(report.dir, 'tokenizer'));
+      const component = (c: string, session: ort.InferenceSession) => ({ session, file: path.join(report.dir, c, 'model.onnx') });
+      return new StableDiffusionPipeline(
+        report.dir,
+        report,
+        tokenizer,
+        component('text_encoder', textEncoder),
+        component('unet', unet),
+        component('vae_decoder', vaeDecoder),
+        vaeEncoder ? component('vae_encoder', vaeEncoder) : null,
+        choice,
+      );
+    } catch (err) {
+      await releaseSessions(sessions);
+      throw err;
+    }
   }
 
   get provider(): string {
@@ -130,8 +147,9 @@ export class StableDiffusionPipeline {
     return createScheduler(this.report.scheduler.config, name, { eta });
   }
 
-  /** The VAE's spatial factor, measured once by decoding a 2x2 latent rather than assumed to be 8. */
+  /** The VAE's spatial factor, measured (by validation, else here by decoding a 2x2 latent) rather than assumed to be 8. */
   async vaeScaleFactor(): Promise<number> {
+    this.vaeScaleFactorCache ??= this.report.vaeScaleFactor;
     if (this.vaeScaleFactorCache) return this.vaeScaleFactorCache;
     const c = this.latentChannels;
     const out = await this.vaeDecoder.session.run({ [this.latentInput.name]: floatTensor(this.latentInput.type, new Float32Array(c * 4), [1, c, 2, 2]) });
@@ -144,16 +162,27 @@ export class StableDiffusionPipeline {
     return this.tokenizer.encode(text);
   }
 
-  /** Text embeddings [texts.length, 77, D] for a batch of prompts. */
-  async encodeText(texts: string[]): Promise<{ embeddings: Float32Array; seqLen: number; hidden: number; truncated: boolean[] }> {
+  /** Text embeddings [texts.length, 77, D] for a batch of prompts (run in chunks, so thousands of prompts stay in bounded memory). */
+  async encodeText(texts: string[], chunk = 32): Promise<{ embeddings: Float32Array; seqLen: number; hidden: number; truncated: boolean[] }> {
     const tokens = texts.map((t) => this.tokenizer.encode(t));
-    const seqLen = tokens[0]?.ids.length ?? 77;
-    const ids = new Int32Array(texts.length * seqLen);
-    tokens.forEach((t, i) => ids.set(t.ids, i * seqLen));
-    const out = await this.textEncoder.session.run({ [this.idsInput.name]: intTensor(this.idsInput.type, ids, [texts.length, seqLen]) });
+    const seqLen = tokens[0]?.ids.length ?? this.tokenizer.maxLength;
     const name = this.textEncoder.session.outputNames.includes('last_hidden_state') ? 'last_hidden_state' : this.textEncoder.session.outputNames[0];
-    const tensor = out[name];
-    return { embeddings: readFloat(tensor, 'text_encoder'), seqLen, hidden: Number(tensor.dims[2]), truncated: tokens.map((t) => t.truncated) };
+    let embeddings = new Float32Array(0);
+    let hidden = 0;
+    for (let start = 0; start < texts.length; start += chunk) {
+      const part = tokens.slice(start, start + chunk);
+      const ids = new Int32Array(part.length * seqLen);
+      part.forEach((t, i) => ids.set(t.ids, i * seqLen));
+      const out = await this.textEncoder.session.run({ [this.idsInput.name]: intTensor(this.idsInput.type, ids, [part.length, seqLen]) });
+      const tensor = out[name];
+      const data = readFloat(tensor, 'text_encoder');
+      if (start === 0) {
+        hidden = Number(tensor.dims[2]);
+        embeddings = new Float32Array(texts.length * seqLen * hidden);
+      }
+      embeddings.set(data, start * seqLen * hidden);
+    }
+    return { embeddings, seqLen, hidden, truncated: tokens.map((t) => t.truncated) };
   }
 
   /** Embedding of one prompt, cached for the unconditional "" and negative prompts used over and over. */

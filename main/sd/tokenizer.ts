@@ -72,6 +72,22 @@ function clipTokenizerJson(vocab: Record<string, number>, merges: string[], spec
   };
 }
 
+export interface WordSpan {
+  word: string;
+  /** Token positions [start, end) in the encoded ids. */
+  start: number;
+  end: number;
+  /** Number of tokens the word becomes (before truncation). */
+  tokens: number;
+  /** False when truncation dropped all of the word's tokens. */
+  kept: boolean;
+}
+
+/** The prompt with word `index` (of its whitespace-separated words) left out: occlusion attribution's variants. */
+export function withoutWord(text: string, index: number): string {
+  return text.split(/\s+/).filter(Boolean).filter((_, i) => i !== index).join(' ');
+}
+
 export class ClipTokenizer {
   private constructor(
     private readonly tokenizer: Tokenizer,
@@ -144,8 +160,36 @@ export class ClipTokenizer {
     return { ids, length: kept.length + 2, truncated: content.length > room, droppedTokens: Math.max(0, content.length - room) };
   }
 
+  /**
+   * Text of a token sequence, for display: the start token is skipped and decoding stops at the first
+   * end token, so padding is never shown (SD 2.x pads with "!", a real token that may also be in the prompt).
+   */
   decode(ids: ArrayLike<number>): string {
-    const content = Array.from(ids).filter((i) => i !== this.bosId && i !== this.eosId && i !== this.padId);
-    return this.tokenizer.decode(content, { skip_special_tokens: true }).trim();
+    const all = Array.from(ids, Number);
+    const from = all[0] === this.bosId ? 1 : 0;
+    const end = all.indexOf(this.eosId, from);
+    const content = all.slice(from, end < 0 ? all.length : end);
+    // Specials are not skipped: SD 2.x declares "!" special, and a "!" the user typed must stay visible.
+    return this.tokenizer.decode(content, { skip_special_tokens: false }).trim();
+  }
+
+  /**
+   * The prompt's whitespace-separated words with the positions their tokens take in `encode(text).ids`
+   * ([start, end), start >= 1 after the start token). CLIP never merges tokens across whitespace, so
+   * tokenizing word by word gives exactly the tokens of the whole prompt. Words past the 77-token limit
+   * get `kept: false` (their tokens were truncated away; a partly cut word keeps what fits).
+   */
+  wordSpans(text: string): WordSpan[] {
+    const room = this.maxLength - 2;
+    const spans: WordSpan[] = [];
+    let at = 1;
+    for (const word of text.split(/\s+/).filter(Boolean)) {
+      const n = this.contentIds(word).length;
+      const start = Math.min(at, room + 1);
+      const end = Math.min(at + n, room + 1);
+      spans.push({ word, start, end, tokens: n, kept: end > start || n === 0 });
+      at += n;
+    }
+    return spans;
   }
 }

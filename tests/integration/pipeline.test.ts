@@ -29,10 +29,13 @@ for (const model of ['tiny-sd1', 'tiny-sd2v']) {
     });
 
     it('text embeddings within 1e-4', async () => {
+      // All prompts at once, in text-encoder chunks of 2: batching and chunking must not change a value.
+      const { embeddings: all, seqLen, hidden } = await pipe.encodeText(prompts, 2);
       for (const [k, prompt] of prompts.entries()) {
         const expected = readFloatNpy(path.join(ref, model, `text_embeds_${k}.npy`));
         const { embeddings } = await pipe.encodeText([prompt]);
         expect(maxAbs(embeddings, expected.data)).toBeLessThan(1e-4);
+        expect(maxAbs(all.subarray(k * seqLen * hidden, (k + 1) * seqLen * hidden), expected.data)).toBeLessThan(1e-4);
       }
     });
 
@@ -77,4 +80,50 @@ describe('Wen first-step detection (tiny-sd1 and tiny-sd2v)', () => {
       await pipe.release();
     });
   }
+});
+
+describe('occlusion attribution (tiny-sd1)', () => {
+  it('scores each word by the drop when it is removed, in one batched run, labelled occlusion', async () => {
+    const { detectMemorization, occlusionAttribution } = await import('../../main/sd/detection.js');
+    const pipe = await StableDiffusionPipeline.load(path.join(ref, 'tiny-sd1', 'model'), { provider: 'cpu' });
+    const noises = readFloatNpy(path.join(ref, 'tiny-sd1', 'wen_noises.npy'), [4, 4, 8, 8]).data.subarray(0, 256);
+    const options = { noises, noiseCount: 1, latentHeight: 8, latentWidth: 8, batchSize: 4 };
+    const prompt = 'astronaut riding  horse';
+    const a = await occlusionAttribution(pipe, prompt, options);
+    expect(a.method).toBe('occlusion');
+    expect(a.words.map((w) => w.word)).toEqual(['astronaut', 'riding', 'horse']);
+    const direct = await detectMemorization(pipe, [prompt, 'riding horse', 'astronaut horse', 'astronaut riding'], options);
+    expect(a.score).toBeCloseTo(direct.scores[0].score, 5);
+    a.words.forEach((w, i) => {
+      expect(w.seen).toBe(true);
+      expect(w.drop).toBeCloseTo(direct.scores[0].score - direct.scores[i + 1].score, 5);
+    });
+    await pipe.release();
+  });
+});
+
+describe('Wen score averaged over the first steps of a guided DDIM trajectory (tiny-sd1)', () => {
+  it('equals the per-step norms computed by hand along the sampler', async () => {
+    const { detectMemorization } = await import('../../main/sd/detection.js');
+    const pipe = await StableDiffusionPipeline.load(path.join(ref, 'tiny-sd1', 'model'), { provider: 'cpu' });
+    const noise = readFloatNpy(path.join(ref, 'tiny-sd1', 'wen_noises.npy'), [4, 4, 8, 8]).data.subarray(0, 256);
+    const prompt = 'a photo of an astronaut riding a horse';
+    const result = await detectMemorization(pipe, [prompt], { noises: noise, noiseCount: 1, latentHeight: 8, latentWidth: 8, steps: 3 });
+
+    const cond = (await pipe.encodeText([prompt])).embeddings;
+    const uncond = (await pipe.encodeText([''])).embeddings;
+    const s = pipe.scheduler('ddim');
+    s.setTimesteps(50);
+    let x = Float32Array.from(noise);
+    let sum = 0;
+    for (let i = 0; i < 3; i++) {
+      const eu = await pipe.predictNoise(x, 1, 8, 8, s.timesteps[i], uncond);
+      const ec = await pipe.predictNoise(x, 1, 8, 8, s.timesteps[i], cond);
+      sum += Math.hypot(...Array.from(ec, (v, j) => v - eu[j]));
+      x = s.step(eu.map((u, j) => u + 7.5 * (ec[j] - u)), i, x).prevSample;
+    }
+    expect(result.steps).toBe(3);
+    expect(Math.abs(result.scores[0].score - sum / 3) / (sum / 3)).toBeLessThan(1e-5);
+    await pipe.release();
+  });
 });

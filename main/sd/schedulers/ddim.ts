@@ -1,24 +1,56 @@
-/** DDIM (Song et al. 2020), following diffusers' DDIMScheduler: deterministic at eta 0. */
+/**
+ * DDIM (Song et al. 2020), following diffusers' DDIMScheduler. Deterministic at eta 0; with eta > 0 each
+ * step draws one noise tensor (as diffusers does whenever eta > 0) and adds sigma_t·z.
+ */
 import {
+  BETA_DEFAULTS,
   addNoiseVP,
-  baseSchedule,
+  alphasCumprod,
+  betaSchedule,
+  checkSameLength,
   checkStepIndex,
-  configBool,
-  configNumber,
-  configString,
-  roundHalfEven,
-  linspace,
+  checkSteps,
+  integerTimestepsAscending,
+  oneOf,
+  requireNoise,
+  rescaleZeroTerminalSnr,
+  resolveConfig,
   SPACINGS,
-  type BaseSchedule,
   type TimestepSpacing,
 } from './common.js';
-import type { NoiseSource, Scheduler, SchedulerConfig, StepResult } from './types.js';
+import type { NoiseSource, PredictionType, Scheduler, SchedulerConfig, StepResult } from './types.js';
+
+/** DDIMScheduler.__init__ arguments and their defaults (note clip_sample and set_alpha_to_one are on). */
+export const DDIM_DEFAULTS = {
+  ...BETA_DEFAULTS,
+  clip_sample: true,
+  set_alpha_to_one: true,
+  steps_offset: 0,
+  prediction_type: 'epsilon',
+  thresholding: false,
+  dynamic_thresholding_ratio: 0.995,
+  clip_sample_range: 1.0,
+  sample_max_value: 1.0,
+  timestep_spacing: 'leading',
+  rescale_betas_zero_snr: false,
+};
+
+export interface DDIMOptions {
+  /** DDIM's eta: 0 deterministic, 1 DDPM-like ancestral sampling. diffusers passes it to step(). */
+  eta?: number;
+  /** Recompute epsilon from the clipped x0 (diffusers' use_clipped_model_output). */
+  useClippedModelOutput?: boolean;
+}
 
 export class DDIMScheduler implements Scheduler {
   readonly className = 'DDIMScheduler';
-  readonly base: BaseSchedule;
+  readonly predictionType: PredictionType;
+  readonly numTrainTimesteps: number;
+  readonly alphasCumprod: Float64Array;
   readonly spacing: TimestepSpacing;
+  readonly stepsOffset: number;
   readonly eta: number;
+  readonly useClippedModelOutput: boolean;
   readonly finalAlphaCumprod: number;
   readonly clipSample: boolean;
   readonly clipSampleRange: number;
@@ -27,37 +59,30 @@ export class DDIMScheduler implements Scheduler {
   readonly initNoiseSigma = 1;
   private numInferenceSteps = 0;
 
-  constructor(config: SchedulerConfig, options: { eta?: number } = {}) {
-    this.base = baseSchedule(config);
-    this.spacing = configString(config, 'timestep_spacing', 'leading', SPACINGS);
+  constructor(config: SchedulerConfig, options: DDIMOptions = {}) {
+    const name = this.className;
+    const c = resolveConfig(name, config, DDIM_DEFAULTS);
+    if (c.thresholding) throw new Error(`${name}: dynamic thresholding is not supported`);
+    this.predictionType = oneOf(name, 'prediction_type', c.prediction_type, ['epsilon', 'v_prediction', 'sample'] as const);
+    this.spacing = oneOf(name, 'timestep_spacing', c.timestep_spacing, SPACINGS);
+    this.numTrainTimesteps = c.num_train_timesteps;
+    this.stepsOffset = c.steps_offset;
+    let betas = betaSchedule(name, c);
+    if (c.rescale_betas_zero_snr) betas = rescaleZeroTerminalSnr(betas);
+    this.alphasCumprod = alphasCumprod(betas);
+    // The alpha_bar "before" t = 0: exactly 1, or alpha_bar_0 as Stable Diffusion configures it.
+    this.finalAlphaCumprod = c.set_alpha_to_one ? 1 : this.alphasCumprod[0];
+    this.clipSample = c.clip_sample;
+    this.clipSampleRange = c.clip_sample_range;
     this.eta = options.eta ?? 0;
-    if (!(this.eta >= 0)) throw new Error(`DDIM eta must be >= 0 (got ${this.eta})`);
-    this.finalAlphaCumprod = configBool(config, 'set_alpha_to_one', true) ? 1 : this.base.alphasCumprod[0];
-    this.clipSample = configBool(config, 'clip_sample', true);
-    this.clipSampleRange = configNumber(config, 'clip_sample_range', 1);
-  }
-
-  get predictionType() {
-    return this.base.predictionType;
-  }
-  get numTrainTimesteps() {
-    return this.base.numTrainTimesteps;
+    if (!(this.eta >= 0) || !Number.isFinite(this.eta)) throw new Error(`${name}: eta must be a finite number >= 0 (got ${this.eta})`);
+    this.useClippedModelOutput = options.useClippedModelOutput ?? false;
   }
 
   setTimesteps(steps: number): void {
-    const n = this.base.numTrainTimesteps;
-    if (!Number.isInteger(steps) || steps < 1 || steps > n) throw new Error(`steps must be an integer from 1 to ${n} (got ${steps})`);
+    checkSteps(this.className, steps, 1, this.numTrainTimesteps);
     this.numInferenceSteps = steps;
-    if (this.spacing === 'linspace') {
-      this.timesteps = linspace(0, n - 1, steps).map(roundHalfEven).reverse();
-    } else if (this.spacing === 'leading') {
-      const ratio = Math.floor(n / steps);
-      this.timesteps = Array.from({ length: steps }, (_, i) => i * ratio + this.base.stepsOffset).reverse();
-    } else {
-      const ratio = n / steps;
-      this.timesteps = [];
-      for (let t = n; t > 0 && this.timesteps.length < steps; t -= ratio) this.timesteps.push(roundHalfEven(t) - 1);
-    }
+    this.timesteps = integerTimestepsAscending(this.spacing, this.numTrainTimesteps, steps, this.stepsOffset).reverse();
   }
 
   scaleModelInput(sample: Float32Array): Float32Array {
@@ -65,29 +90,33 @@ export class DDIMScheduler implements Scheduler {
   }
 
   private alphaAt(t: number): number {
-    return t >= 0 ? this.base.alphasCumprod[t] : this.finalAlphaCumprod;
+    return t >= 0 ? this.alphasCumprod[t] : this.finalAlphaCumprod;
   }
 
   step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array, noise?: NoiseSource): StepResult {
     checkStepIndex(stepIndex, this.timesteps.length);
+    checkSameLength(modelOutput, sample);
     const t = this.timesteps[stepIndex];
-    const prevT = t - Math.floor(this.base.numTrainTimesteps / this.numInferenceSteps);
+    // The previous timestep is always t − T/steps, whatever the spacing (diffusers' rule).
+    const prevT = t - Math.floor(this.numTrainTimesteps / this.numInferenceSteps);
+    // Scalar coefficients in float32 like diffusers' 0-d tensors: near zero terminal SNR their rounding
+    // (e.g. the cancellation in 1 − ᾱ_prev − σ_t²) is visible in the result.
+    const f = Math.fround;
     const alphaT = this.alphaAt(t);
     const alphaPrev = this.alphaAt(prevT);
-    const betaT = 1 - alphaT;
-    const sa = Math.sqrt(alphaT);
-    const sb = Math.sqrt(betaT);
-
+    const betaT = f(1 - alphaT);
+    const sa = f(Math.sqrt(alphaT));
+    const sb = f(Math.sqrt(betaT));
     const n = sample.length;
     const x0 = new Float64Array(n);
     const eps = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const m = modelOutput[i];
       const x = sample[i];
-      if (this.base.predictionType === 'epsilon') {
+      if (this.predictionType === 'epsilon') {
         x0[i] = (x - sb * m) / sa;
         eps[i] = m;
-      } else if (this.base.predictionType === 'sample') {
+      } else if (this.predictionType === 'sample') {
         x0[i] = m;
         eps[i] = (x - sa * m) / sb;
       } else {
@@ -95,25 +124,20 @@ export class DDIMScheduler implements Scheduler {
         eps[i] = sa * m + sb * x;
       }
       if (this.clipSample) x0[i] = Math.min(this.clipSampleRange, Math.max(-this.clipSampleRange, x0[i]));
+      if (this.useClippedModelOutput) eps[i] = (x - sa * x0[i]) / sb;
     }
-
-    // sigma_t of DDIM's eq. 16; eta = 1 is DDPM's ancestral sampling.
-    const variance = ((1 - alphaPrev) / betaT) * (1 - alphaT / alphaPrev);
-    const std = this.eta * Math.sqrt(variance);
-    const dirCoeff = Math.sqrt(Math.max(0, 1 - alphaPrev - std * std));
+    // sigma_t of DDIM's eq. 16, scaled by eta.
+    const variance = f(f(f(1 - alphaPrev) / betaT) * f(1 - f(alphaT / alphaPrev)));
+    const std = f(this.eta * f(Math.sqrt(variance)));
+    const dirCoeff = f(Math.sqrt(Math.max(0, f(f(1 - alphaPrev) - f(std * std)))));
+    const sap = f(Math.sqrt(alphaPrev));
+    const z = this.eta > 0 ? requireNoise(noise, n) : null;
     const prev = new Float32Array(n);
-    const z = std > 0 ? requireNoise(noise, n) : null;
-    const sap = Math.sqrt(alphaPrev);
     for (let i = 0; i < n; i++) prev[i] = sap * x0[i] + dirCoeff * eps[i] + (z ? std * z[i] : 0);
     return { prevSample: prev, predOriginalSample: Float32Array.from(x0) };
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    return addNoiseVP(this.base.alphasCumprod, original, noise, timestep);
+    return addNoiseVP(this.alphasCumprod, original, noise, timestep);
   }
-}
-
-export function requireNoise(noise: NoiseSource | undefined, n: number): Float32Array {
-  if (!noise) throw new Error('this scheduler step draws noise: pass a NoiseSource');
-  return noise.randn(n);
 }

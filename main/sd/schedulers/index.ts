@@ -1,17 +1,19 @@
 /**
  * Scheduler factory. A model folder's scheduler_config.json names its class; the user may pick another
- * scheduler, which is then built from the same config the way diffusers' `from_config` does (shared
- * keys carried over, the class's defaults for the rest — e.g. Euler gets linspace spacing).
+ * scheduler, which is then built from the same config the way diffusers' `XScheduler.from_config`
+ * does: keys the new class takes carry over, the rest take the new class's defaults.
  */
-import { DDIMScheduler } from './ddim.js';
-import { DPMSolverMultistepScheduler } from './dpmpp-2m.js';
-import { EulerAncestralDiscreteScheduler } from './euler-ancestral.js';
-import { EulerDiscreteScheduler } from './euler.js';
-import { LMSDiscreteScheduler } from './lms.js';
-import { PNDMScheduler } from './pndm.js';
+import type { ConfigDefaults } from './common.js';
+import { DDIM_DEFAULTS, DDIMScheduler, type DDIMOptions } from './ddim.js';
+import { DPM_DEFAULTS, DPMSolverMultistepScheduler } from './dpmpp-2m.js';
+import { EULER_ANCESTRAL_DEFAULTS, EulerAncestralDiscreteScheduler } from './euler-ancestral.js';
+import { EULER_DEFAULTS, EulerDiscreteScheduler } from './euler.js';
+import { LMS_DEFAULTS, LMSDiscreteScheduler } from './lms.js';
+import { PNDM_DEFAULTS, PNDMScheduler } from './pndm.js';
 import type { Scheduler, SchedulerConfig, SchedulerName } from './types.js';
 
 export type { Scheduler, SchedulerConfig, SchedulerName, NoiseSource, StepResult, PredictionType } from './types.js';
+export { DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler };
 
 export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddim', 'pndm', 'euler', 'euler-a', 'lms', 'dpmpp-2m', 'dpmpp-2m-karras'];
 
@@ -25,13 +27,30 @@ export const CLASS_FOR_NAME: Record<SchedulerName, string> = {
   'dpmpp-2m-karras': 'DPMSolverMultistepScheduler',
 };
 
-/** Config keys that belong to one scheduler class and must not leak into another (diffusers keeps them per class). */
-const CLASS_ONLY_KEYS = ['timestep_spacing', 'use_karras_sigmas', 'algorithm_type', 'solver_order', 'skip_prk_steps', 'set_alpha_to_one', 'clip_sample'];
+/** Each supported class's __init__ arguments with diffusers' defaults. */
+export const CLASS_DEFAULTS: Record<string, ConfigDefaults> = {
+  DDIMScheduler: DDIM_DEFAULTS,
+  PNDMScheduler: PNDM_DEFAULTS,
+  EulerDiscreteScheduler: EULER_DEFAULTS,
+  EulerAncestralDiscreteScheduler: EULER_ANCESTRAL_DEFAULTS,
+  LMSDiscreteScheduler: LMS_DEFAULTS,
+  DPMSolverMultistepScheduler: DPM_DEFAULTS,
+};
 
-export function schedulerFromClassName(className: string, config: SchedulerConfig, options: { eta?: number } = {}): Scheduler {
+export interface SchedulerOptions {
+  /** DDIM's eta (ignored by the other schedulers). */
+  eta?: number;
+}
+
+export function isSchedulerName(name: string): name is SchedulerName {
+  return (SCHEDULER_NAMES as readonly string[]).includes(name);
+}
+
+/** The scheduler of diffusers class `className` built from `config` (keys the class does not take are ignored). */
+export function schedulerFromClassName(className: string, config: SchedulerConfig, options: SchedulerOptions = {}): Scheduler {
   switch (className) {
     case 'DDIMScheduler':
-      return new DDIMScheduler(config, options);
+      return new DDIMScheduler(config, { eta: options.eta } satisfies DDIMOptions);
     case 'PNDMScheduler':
       return new PNDMScheduler(config);
     case 'EulerDiscreteScheduler':
@@ -43,29 +62,41 @@ export function schedulerFromClassName(className: string, config: SchedulerConfi
     case 'DPMSolverMultistepScheduler':
       return new DPMSolverMultistepScheduler(config);
     default:
-      throw new Error(`scheduler '${className}' is not supported (supported: ${[...new Set(Object.values(CLASS_FOR_NAME))].join(', ')})`);
+      throw new Error(`scheduler '${className}' is not supported (supported: ${Object.keys(CLASS_DEFAULTS).join(', ')})`);
   }
-}
-
-export function isSchedulerName(name: string): name is SchedulerName {
-  return (SCHEDULER_NAMES as readonly string[]).includes(name);
 }
 
 /**
- * The folder's own scheduler, or `override` built from the folder's config: betas, prediction type and
- * offsets carry over, while spacing and other class-specific settings take the new class's defaults
- * (Euler, LMS and DPM-Solver++ use linspace spacing), which is what the diffusers reference pipelines do.
+ * The config `targetClass` receives from a folder config written for another class, as from_config
+ * passes it. diffusers drops keys the original object had merely defaulted (its `_use_default_values`);
+ * a saved file no longer says which those were, so a `timestep_spacing` equal to the folder class's
+ * default is taken as defaulted — that is how the reference pipelines behave (a DDIM folder saying
+ * "leading" gives Euler its own linspace default). Every other key the target takes carries over.
  */
-export function createScheduler(config: SchedulerConfig, override?: SchedulerName, options: { eta?: number } = {}): Scheduler {
+export function configForClass(config: SchedulerConfig, targetClass: string): SchedulerConfig {
+  const sourceClass = typeof config._class_name === 'string' ? config._class_name : undefined;
+  if (!sourceClass || sourceClass === targetClass) return { ...config };
+  const out: SchedulerConfig = { ...config, _class_name: targetClass };
+  const sourceDefaults = CLASS_DEFAULTS[sourceClass];
+  if (sourceDefaults && 'timestep_spacing' in sourceDefaults && config.timestep_spacing === sourceDefaults.timestep_spacing) {
+    delete out.timestep_spacing;
+  }
+  return out;
+}
+
+/**
+ * The folder's own scheduler, or `override` built from the folder's config as diffusers'
+ * `XScheduler.from_config(pipe.scheduler.config)` would (see configForClass). 'dpmpp-2m' and
+ * 'dpmpp-2m-karras' pin DPM-Solver++ of order 2 without and with Karras sigmas.
+ */
+export function createScheduler(config: SchedulerConfig, override?: SchedulerName, options: SchedulerOptions = {}): Scheduler {
   const folderClass = typeof config._class_name === 'string' ? config._class_name : 'PNDMScheduler';
   if (!override) return schedulerFromClassName(folderClass, config, options);
+  if (!isSchedulerName(override)) throw new Error(`unknown scheduler '${String(override)}' (expected one of ${SCHEDULER_NAMES.join(', ')})`);
   const className = CLASS_FOR_NAME[override];
-  let derived: SchedulerConfig = { ...config };
-  if (className !== folderClass) {
-    // Keys that only the folder's class understood are dropped, as from_config ignores them.
-    for (const k of CLASS_ONLY_KEYS) delete derived[k];
+  let derived = configForClass(config, className);
+  if (className === 'DPMSolverMultistepScheduler') {
+    derived = { ...derived, algorithm_type: 'dpmsolver++', solver_order: 2, use_karras_sigmas: override === 'dpmpp-2m-karras', use_exponential_sigmas: false };
   }
-  if (override === 'dpmpp-2m-karras') derived = { ...derived, use_karras_sigmas: true };
-  if (override === 'dpmpp-2m') derived = { ...derived, use_karras_sigmas: false };
   return schedulerFromClassName(className, derived, options);
 }

@@ -1,52 +1,61 @@
 /**
- * The sigma (variance-exploding) view shared by Euler, Euler ancestral and LMS: timesteps by spacing,
- * sigmas interpolated from the training grid, a trailing zero, and init_noise_sigma.
+ * The sigma (variance-exploding) schedule shared by Euler, Euler ancestral and LMS: timesteps by
+ * spacing, sigmas interpolated on the training grid (or respaced: Karras, exponential), a final sigma,
+ * and diffusers' init_noise_sigma rule.
  */
-import { baseSchedule, configBool, configString, discreteTimesteps, interpSigmas, karrasSigmas, scaleBySigma, sigmaToTimestep, SPACINGS, trainSigmas, type BaseSchedule, type TimestepSpacing } from './common.js';
-import type { SchedulerConfig } from './types.js';
+import {
+  exponentialSigmas,
+  interpOnGrid,
+  karrasSigmas,
+  logSigmas,
+  discreteTimesteps,
+  sigmaToTimestep,
+  torchLinspaceF32,
+  type TimestepSpacing,
+} from './common.js';
 
-export class SigmaSchedule {
-  readonly base: BaseSchedule;
-  readonly spacing: TimestepSpacing;
-  readonly useKarras: boolean;
-  readonly trainSigmas: Float64Array;
-  timesteps: number[] = [];
-  sigmas: number[] = [];
+export interface SigmaScheduleOptions {
+  spacing: TimestepSpacing;
+  stepsOffset: number;
+  /** 'linear': np.interp over the timestep grid; 'log_linear': log-uniform from sigma_max to sigma_min. */
+  interpolation: 'linear' | 'log_linear';
+  respacing: 'none' | 'karras' | 'exponential';
+  /** Explicit ends for Karras/exponential respacing (Euler's sigma_min / sigma_max); else the schedule's. */
+  sigmaMin: number | null;
+  sigmaMax: number | null;
+  finalSigma: 'zero' | 'sigma_min';
+}
 
-  constructor(config: SchedulerConfig) {
-    this.base = baseSchedule(config);
-    this.spacing = configString(config, 'timestep_spacing', 'linspace', SPACINGS);
-    this.useKarras = configBool(config, 'use_karras_sigmas', false);
-    this.trainSigmas = trainSigmas(this.base.alphasCumprod);
+export interface SigmaScheduleResult {
+  timesteps: number[];
+  /** One more than timesteps (the final sigma), float32 values. */
+  sigmas: number[];
+}
+
+export function buildSigmaSchedule(trainSigmas: Float64Array, steps: number, o: SigmaScheduleOptions): SigmaScheduleResult {
+  const n = trainSigmas.length;
+  let timesteps = discreteTimesteps(o.spacing, n, steps, o.stepsOffset);
+  let sigmas: number[];
+  if (o.interpolation === 'linear') {
+    sigmas = timesteps.map((t) => interpOnGrid(trainSigmas, t));
+  } else {
+    // torch.linspace in float32 over log sigma, then exp in float32; this yields steps + 1 values.
+    sigmas = Array.from(torchLinspaceF32(Math.log(trainSigmas[n - 1]), Math.log(trainSigmas[0]), steps + 1), (v) => Math.fround(Math.exp(v)));
   }
-
-  set(steps: number): void {
-    const n = this.base.numTrainTimesteps;
-    if (!Number.isInteger(steps) || steps < 1 || steps > n) throw new Error(`steps must be an integer from 1 to ${n} (got ${steps})`);
-    let timesteps = discreteTimesteps(this.spacing, n, steps, this.base.stepsOffset);
-    let sigmas = interpSigmas(this.trainSigmas, timesteps);
-    if (this.useKarras) {
-      const logSigmas = this.trainSigmas.map(Math.log);
-      sigmas = karrasSigmas(sigmas[sigmas.length - 1], sigmas[0], steps);
-      timesteps = sigmas.map((s) => Math.fround(sigmaToTimestep(s, logSigmas)));
-    }
-    this.timesteps = timesteps;
-    this.sigmas = [...sigmas.map(Math.fround), 0];
+  if (o.respacing !== 'none') {
+    const lo = o.sigmaMin ?? sigmas[sigmas.length - 1];
+    const hi = o.sigmaMax ?? sigmas[0];
+    sigmas = o.respacing === 'karras' ? karrasSigmas(lo, hi, steps) : exponentialSigmas(lo, hi, steps);
+    const logs = logSigmas(trainSigmas);
+    timesteps = sigmas.map((s) => Math.fround(sigmaToTimestep(s, logs)));
   }
+  const last = o.finalSigma === 'zero' ? 0 : trainSigmas[0];
+  return { timesteps, sigmas: [...sigmas, last].map(Math.fround) };
+}
 
-  /** init_noise_sigma: diffusers uses sigma_max for linspace/trailing spacing, sqrt(sigma_max^2 + 1) otherwise. */
-  get initNoiseSigma(): number {
-    const max = Math.max(...this.sigmas);
-    return this.spacing === 'linspace' || this.spacing === 'trailing' ? max : Math.sqrt(max * max + 1);
-  }
-
-  scale(sample: Float32Array, stepIndex: number): Float32Array {
-    return scaleBySigma(sample, this.sigmas[stepIndex]);
-  }
-
-  /** x + sigma(t)·ε, sigma interpolated on the training grid (equal to the schedule's at its timesteps). */
-  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    const sigma = interpSigmas(this.trainSigmas, [timestep])[0];
-    return original.map((x, i) => x + sigma * noise[i]);
-  }
+/** diffusers' init_noise_sigma: sigma_max for linspace/trailing spacing, sqrt(sigma_max² + 1) for leading. */
+export function initNoiseSigmaFor(spacing: TimestepSpacing, sigmas: readonly number[]): number {
+  let max = 0;
+  for (const s of sigmas) max = Math.max(max, s);
+  return spacing === 'linspace' || spacing === 'trailing' ? max : Math.fround(Math.sqrt(max * max + 1));
 }

@@ -1,0 +1,170 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { migrate } from '../../main/project/migrations.js';
+import {
+  SEARCH_MIGRATION,
+  createSearchRun,
+  getSearchRun,
+  loadSearchResume,
+  loadSearchScores,
+  saveSearchIteration,
+  setSearchRunStatus,
+  topSearchPrompts,
+} from '../../main/search/persistence.js';
+import {
+  groupAugmentedPrompts,
+  runAugmentation,
+  runGibbsSearch,
+  type EnergyFunction,
+  type ProposalOptions,
+  type ProposalRequest,
+  type ProposalSource,
+} from '../../main/search/gibbs.js';
+import { decodeWordPieces } from '../../main/search/masked-lm.js';
+
+const VOCAB = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'red', 'fox', 'jumps', 'over', 'lazy', 'dog', 'moon', 'ship', 'tower'];
+const MASK = 4;
+
+/** Offers keep, [MASK] and the first q other words in an order that rotates with the slot. */
+class ListProposals implements ProposalSource {
+  readonly vocabSize = VOCAB.length;
+  readonly maskId = MASK;
+  async propose(requests: readonly ProposalRequest[], q: number, options: ProposalOptions): Promise<number[][]> {
+    return requests.map((r) => {
+      const include = [...new Set(r.include)];
+      const words = VOCAB.map((_, id) => id).filter((id) => id > MASK && !include.includes(id) && !options.banned.has(id));
+      const rotated = [...words.slice(r.slotIndex % words.length), ...words.slice(0, r.slotIndex % words.length)];
+      return [...include, ...rotated.slice(0, Math.max(0, q - include.length))];
+    });
+  }
+  decode(slots: readonly number[]): string {
+    return decodeWordPieces(slots.filter((id) => id > MASK).map((id) => VOCAB[id]));
+  }
+  encode(text: string): number[] {
+    return text.split(' ').map((w) => Math.max(1, VOCAB.indexOf(w)));
+  }
+  tokenIds(words: readonly string[]): Set<number> {
+    return new Set(words.map((w) => VOCAB.indexOf(w)).filter((id) => id >= 0));
+  }
+}
+
+const energy: EnergyFunction = async (prompts, iteration) =>
+  Float64Array.from(prompts, (p) => {
+    const w = p.split(' ');
+    return ['red', 'fox', 'jumps'].filter((x) => w.includes(x)).length * 4 + ((p.length * 7 + iteration * 3) % 10) / 10;
+  });
+
+let dir: string;
+let db: Database.Database;
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'eidetic-search-'));
+  const file = path.join(dir, 'project.db');
+  db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('foreign_keys = ON');
+  migrate(db, file);
+  // Until the schema owner appends SEARCH_MIGRATION to MIGRATIONS, apply it the way migrate() would.
+  if ((db.pragma('user_version', { simple: true }) as number) < SEARCH_MIGRATION.version) {
+    db.transaction(() => {
+      db.exec(SEARCH_MIGRATION.sql);
+      db.pragma(`user_version = ${SEARCH_MIGRATION.version}`);
+    })();
+  }
+  db.prepare(`INSERT INTO jobs (id, kind, params_json, status, created_at) VALUES ('job-1', 'search', '{}', 'running', '2025-01-01T00:00:00Z')`).run();
+});
+
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('search persistence', () => {
+  it('creates the tables and indexes', () => {
+    const names = (db.prepare(`SELECT name FROM sqlite_master WHERE name LIKE 'search_%' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
+    expect(names).toEqual(['search_chains', 'search_chains_best', 'search_runs', 'search_runs_job', 'search_scores', 'search_scores_energy']);
+  });
+
+  it('saves every iteration, resumes from the last saved states, and ends where an uninterrupted run ends', async () => {
+    const params = { slots: 3, candidates: 6, iterations: 12, chains: 3, seed: 12345678901234567890n, bannedWords: ['dog'], batchChains: 2 };
+    const full = await runGibbsSearch(params, { proposals: new ListProposals(), energy });
+
+    const runId = createSearchRun(db, { jobId: 'job-1', params: { mode: 'search', ...params } });
+    expect(getSearchRun(db, runId)).toMatchObject({ jobId: 'job-1', status: 'running', params: { seed: '12345678901234567890' } });
+    const controller = new AbortController();
+    let steps = 0;
+    await expect(
+      runGibbsSearch(params, {
+        proposals: new ListProposals(),
+        energy,
+        signal: controller.signal,
+        onIteration: (e) => {
+          saveSearchIteration(db, runId, e);
+          if (++steps === 9) controller.abort();
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'cancelled' });
+    setSearchRunStatus(db, runId, 'interrupted');
+
+    // A fresh connection, as after a restart.
+    db.close();
+    db = new Database(path.join(dir, 'project.db'));
+    const { run, states } = loadSearchResume(db, runId);
+    expect(run.status).toBe('interrupted');
+    expect(states.map((s) => s.iteration)).toEqual([5, 5, 4]);
+    const saved = run.params as typeof params & { mode: string };
+    await runGibbsSearch(
+      { ...saved, seed: String(saved.seed) },
+      { proposals: new ListProposals(), energy, resume: states, onIteration: (e) => saveSearchIteration(db, runId, e) },
+    );
+    setSearchRunStatus(db, runId, 'succeeded');
+
+    expect(loadSearchResume(db, runId).states).toEqual(full.chains);
+    const byKey = (a: { chain: number; iteration: number; prompt: string }, b: typeof a) =>
+      a.chain - b.chain || a.iteration - b.iteration || (a.prompt < b.prompt ? -1 : a.prompt > b.prompt ? 1 : 0);
+    expect(loadSearchScores(db, runId)).toEqual([...full.records].sort(byKey));
+    const chainRows = db.prepare('SELECT chain, best_prompt, best_energy, iteration FROM search_chains WHERE run_id = ? ORDER BY chain').all(runId);
+    expect(chainRows).toEqual(full.chains.map((c) => ({ chain: c.chain, best_prompt: c.best!.prompt, best_energy: c.best!.energy, iteration: 12 })));
+    const top = topSearchPrompts(db, runId, 3);
+    expect(top[0].energy).toBe(Math.max(...full.records.map((r) => r.energy)));
+    expect(top).toHaveLength(3);
+    expect(top[0].energy).toBeGreaterThanOrEqual(top[1].energy);
+  });
+
+  it('writes an iteration all or nothing', () => {
+    const runId = createSearchRun(db, { params: { mode: 'search' } });
+    const state = { chain: 0, iteration: 1, slots: [MASK, 5], prng: [1, 2, 3, 4] as [number, number, number, number], best: { prompt: 'red', energy: 4, iteration: 0 }, lowStreak: 0, stopped: false };
+    expect(() =>
+      saveSearchIteration(db, runId, {
+        states: [state],
+        records: [
+          { chain: 0, iteration: 0, prompt: 'red', energy: 4 },
+          { chain: 0, iteration: 0, prompt: 'fox', energy: Number.NaN }, // stored as NULL: violates NOT NULL
+        ],
+      }),
+    ).toThrow(/NOT NULL/);
+    expect(loadSearchScores(db, runId)).toEqual([]);
+    expect(loadSearchResume(db, runId).states).toEqual([]);
+  });
+
+  it('keeps augmentation records with their changed-slot counts, and deletes with the run', async () => {
+    const runId = createSearchRun(db, { params: { mode: 'augment' } });
+    const result = await runAugmentation(
+      { prompt: 'red fox jumps', candidates: 5, maxIterations: 6, stopBelow: 3, keepMeanAtLeast: 5 },
+      { proposals: new ListProposals(), energy, onIteration: (e) => saveSearchIteration(db, runId, e) },
+    );
+    const stored = loadSearchScores(db, runId);
+    expect(stored.length).toBe(result.records.length);
+    expect(stored.every((r) => typeof r.changedSlots === 'number')).toBe(true);
+    expect(groupAugmentedPrompts(stored, 5)).toEqual(result.groups);
+    expect(result.groups[0].changedSlots).toBe(0);
+
+    db.prepare('DELETE FROM search_runs WHERE id = ?').run(runId);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM search_scores').get()).toEqual({ n: 0 });
+    expect(db.prepare('SELECT COUNT(*) AS n FROM search_chains').get()).toEqual({ n: 0 });
+    expect(() => getSearchRun(db, runId)).toThrow(`search run ${runId} does not exist`);
+  });
+});
