@@ -27,6 +27,10 @@ export interface ProjectSummary {
   createdAt: string;
   /** Model folder the project was set up with (the demo project names the bundled demo model). */
   defaultModel: string | null;
+  /** Copy-detection descriptor, masked LM and SolidMark-keyed manifest the project was set up with. */
+  defaultDescriptor: string | null;
+  defaultMlm: string | null;
+  defaultKeyedData: string | null;
   counts: { promptSets: number; prompts: number; referenceSets: number; referenceImages: number; jobs: number; generations: number };
 }
 
@@ -124,6 +128,109 @@ export interface GenerationRow {
   modelPath: string | null;
 }
 
+export interface MatchHit {
+  rank: number;
+  score: number;
+  referenceId: number;
+  fileName: string;
+  sha256: string;
+}
+
+/** A generation with its copy-detection evidence (from the latest match job that covered it). */
+export interface GalleryRow extends GenerationRow {
+  /** Best reference similarity (rank 1), null when not matched yet. */
+  bestScore: number | null;
+  hits: MatchHit[];
+  /** DBSCAN label among the prompt's generations (-1 = noise) and the size of that cluster. */
+  cluster: { label: number; size: number } | null;
+}
+
+export const GALLERY_SORTS = ['newest', 'oldest', 'bestMatch', 'prompt', 'cluster'] as const;
+
+export interface GenerationDetail extends GalleryRow {
+  negativePrompt: string;
+  latentsSha256: string | null;
+  durationMs: number | null;
+  model: { path: string; name: string; hashes: Record<string, string> } | null;
+  jobParams: Record<string, unknown> | null;
+}
+
+export interface SolidmarkRow {
+  id: number;
+  jobId: string | null;
+  file: string;
+  caption: string;
+  /** The keys of the image's copies in the training set; the error is against the nearest. */
+  keys: number[];
+  predictedKey: number;
+  error: number;
+  /** Outpainted image, when stored. */
+  sha256: string | null;
+  seed: string;
+  steps: number;
+}
+
+export interface SolidmarkSummary {
+  images: number;
+  meanError: number;
+  counts: { threshold: number; count: number; chance: number }[];
+  /** Histogram of errors on [0, 1] in 20 bins, and the chance density's mass per bin (triangular 2(1 − d)). */
+  histogram: { lo: number; hi: number; count: number; chance: number }[];
+}
+
+export type CandidateDecision = 'pending' | 'confirmed' | 'rejected';
+
+export interface SearchRunSummary {
+  id: number;
+  jobId: string | null;
+  params: Record<string, unknown>;
+  status: 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
+  createdAt: string;
+  chains: number;
+  iterationsDone: number;
+  bestEnergy: number | null;
+  bestPrompt: string | null;
+}
+
+export interface SearchTracePoint {
+  chain: number;
+  iteration: number;
+  prompt: string;
+  energy: number;
+  bestEnergy: number;
+}
+
+export interface SearchCandidate {
+  runId: number;
+  prompt: string;
+  /** Highest D the run gave it; null for a prompt added by hand. */
+  energy: number | null;
+  verifyJobId: string | null;
+  /** Verification: generations, their largest cluster and best reference matches. */
+  evidence: SearchEvidence | null;
+  decision: CandidateDecision;
+  note: string;
+  decidedAt: string | null;
+}
+
+export interface SearchEvidence {
+  generations: number;
+  largestCluster: number;
+  clusteredFraction: number;
+  bestMatches: { fileName: string; referenceId: number; count: number; bestScore: number }[];
+  aboveThreshold: number;
+  threshold: number;
+  generationIds: number[];
+}
+
+export interface SearchRunDetail {
+  run: SearchRunSummary;
+  chains: { chain: number; prompt: string | null; energy: number | null; iteration: number }[];
+  trace: SearchTracePoint[];
+  top: { prompt: string; energy: number; scored: number }[];
+  candidates: SearchCandidate[];
+}
+
 export interface AppInfo {
   version: string;
   host: 'electron' | 'browser';
@@ -133,7 +240,11 @@ export interface AppInfo {
 }
 
 /** Pushed to the renderer whenever a job changes. */
-export type AppEvent = { type: 'job'; job: JobSummary } | { type: 'project'; project: ProjectSummary | null };
+export type AppEvent =
+  | { type: 'job'; job: JobSummary }
+  | { type: 'project'; project: ProjectSummary | null }
+  /** A search run saved an iteration (the live view fetches the new trace points). */
+  | { type: 'search'; runId: number; iteration: number };
 
 const path = z.string().min(1, 'a path is required').max(4096);
 
@@ -170,6 +281,49 @@ export const apiInputs = {
   'generations.list': z
     .object({ jobId: z.string().max(100).optional(), offset: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(1000).default(200) })
     .strict(),
+  'gallery.list': z
+    .object({
+      jobId: z.string().max(100).optional(),
+      prompt: z.string().max(500).optional(),
+      sort: z.enum(GALLERY_SORTS).default('newest'),
+      /** Only generations whose best match reaches this score. */
+      minScore: z.number().min(-1).max(1).optional(),
+      clusteredOnly: z.boolean().default(false),
+      offset: z.number().int().min(0).default(0),
+      limit: z.number().int().min(1).max(1000).default(200),
+    })
+    .strict(),
+  'generations.get': z.object({ id: z.number().int().positive() }).strict(),
+  'gallery.export': z.object({ ids: z.array(z.number().int().positive()).min(1).max(100_000), dir: path }).strict(),
+  'solidmark.results': z
+    .object({
+      jobId: z.string().max(100).optional(),
+      sort: z.enum(['error', 'file']).default('error'),
+      descending: z.boolean().default(false),
+      maxError: z.number().min(0).max(1).optional(),
+      offset: z.number().int().min(0).default(0),
+      limit: z.number().int().min(1).max(1000).default(200),
+    })
+    .strict(),
+  'search.runs': z.object({}).strict(),
+  'search.get': z.object({ runId: z.number().int().positive(), since: z.number().int().min(0).default(0) }).strict(),
+  'search.resume': z.object({ runId: z.number().int().positive() }).strict(),
+  'search.verify': z
+    .object({
+      runId: z.number().int().positive(),
+      /** Prompts to verify; default: the run's best distinct prompts. */
+      prompts: z.array(z.string().max(4000)).max(1000).optional(),
+      top: z.number().int().min(1).max(1000).default(5),
+      images: z.number().int().min(1).max(1000).default(8),
+      steps: z.number().int().min(1).max(1000).default(50),
+      descriptor: path.optional(),
+      refSetId: z.number().int().positive().optional(),
+      threshold: z.number().min(-1).max(1).optional(),
+    })
+    .strict(),
+  'search.decide': z
+    .object({ runId: z.number().int().positive(), prompt: z.string().max(4000), decision: z.enum(['pending', 'confirmed', 'rejected']), note: z.string().max(4000).default('') })
+    .strict(),
   'jobs.list': z.object({ limit: z.number().int().min(1).max(1000).default(100) }).strict(),
   'jobs.start': z.object({ kind: z.enum(JOB_KINDS), params: z.record(z.string(), z.unknown()).default({}) }).strict(),
   'jobs.cancel': z.object({ id: z.string().min(1).max(100) }).strict(),
@@ -195,6 +349,15 @@ export interface ApiOutputs {
   'refs.list': { total: number; rows: ReferenceImageRow[] };
   'models.validate': ModelValidation;
   'generations.list': { total: number; rows: GenerationRow[] };
+  'gallery.list': { total: number; rows: GalleryRow[] };
+  'generations.get': GenerationDetail;
+  'gallery.export': { dir: string; images: number; csv: string };
+  'solidmark.results': { total: number; rows: SolidmarkRow[]; summary: SolidmarkSummary };
+  'search.runs': SearchRunSummary[];
+  'search.get': SearchRunDetail;
+  'search.resume': JobSummary;
+  'search.verify': { runId: number; prompts: string[]; generateJobId: string };
+  'search.decide': SearchCandidate;
   'jobs.list': JobSummary[];
   'jobs.start': JobSummary;
   'jobs.cancel': JobSummary;

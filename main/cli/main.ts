@@ -4,42 +4,16 @@
  */
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { Backend } from '../core/backend.js';
-import { forkLauncher } from '../engine/channel.js';
 import { serve } from '../server/serve.js';
 import { ensureDemoProject } from '../core/demo.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { packageVersion } from '../util/package-root.js';
-import { makeOutput, progressLine, type Output } from './output.js';
+import { makeOutput } from './output.js';
+import { backendFor, newBackend, promptsFromFile, runJob, withProject } from './common.js';
+export { runJob } from './common.js';
+import { registerSearchCommand } from './search-command.js';
+import { registerAuditCommand } from './audit-command.js';
 import type { JobKind, JobSummary, ProbeResult, ProjectSummary } from '../api/contract.js';
-
-function newBackend(): Backend {
-  return new Backend({ host: 'browser', launcher: forkLauncher() });
-}
-
-/** Runs a job to its end, printing progress to stderr; throws the job's error if it failed. */
-export async function runJob(backend: Backend, out: Output, kind: JobKind, params: Record<string, unknown>, extra: { out?: string; saveNpy?: boolean } = {}): Promise<JobSummary> {
-  let last = '';
-  const unsubscribe = backend.onEvent((e) => {
-    if (e.type !== 'job' || e.job.kind !== kind || e.job.status !== 'running') return;
-    const line = progressLine(e.job.progress.done, e.job.progress.total, e.job.progress.message, e.job.progress.etaSeconds);
-    if (line !== last && process.stderr.isTTY) process.stderr.write(`\r${line}\x1b[K`);
-    last = line;
-  });
-  const started = await backend.startJob(kind, params, extra);
-  const onSigint = () => backend.jobs.cancel(started.id);
-  process.once('SIGINT', onSigint);
-  try {
-    const job = await backend.jobs.finished(started.id);
-    if (process.stderr.isTTY && last) process.stderr.write('\n');
-    if (job.status !== 'succeeded') throw new EideticError(job.error?.code ?? 'failed', job.error?.message ?? `${kind} ${job.status}`);
-    return job;
-  } finally {
-    process.off('SIGINT', onSigint);
-    unsubscribe();
-    void out;
-  }
-}
 
 function describeProject(p: ProjectSummary): string {
   const c = p.counts;
@@ -69,42 +43,11 @@ function describeProbe(p: ProbeResult): string {
   return lines.join('\n');
 }
 
-/** Reads a prompt file (.txt/.csv/.jsonl) for commands that take prompts without a project. */
-async function promptsFromFile(file: string): Promise<string[]> {
-  const { readFile } = await import('node:fs/promises');
-  const { parsePromptFile } = await import('../project/prompt-files.js');
-  let data: Buffer;
-  try {
-    data = await readFile(file);
-  } catch {
-    throw new EideticError('not_found', `${file}: no such file`);
-  }
-  return parsePromptFile(file, data).prompts.map((p) => p.text);
-}
-
 function parseSize(text: string | undefined): { width?: number; height?: number } {
   if (!text) return {};
   const m = /^(\d+)x(\d+)$/.exec(text);
   if (!m) throw new EideticError('invalid_input', `--size must look like 512x512 (got ${text})`);
   return { width: Number(m[1]), height: Number(m[2]) };
-}
-
-/** A backend with --project opened when given. */
-async function backendFor(projectDir: string | undefined): Promise<Backend> {
-  const backend = newBackend();
-  if (projectDir) await backend.call('project.open', { dir: projectDir });
-  return backend;
-}
-
-/** Opens the project named by --project for the duration of `fn`. */
-async function withProject<T>(dir: string, fn: (backend: Backend) => Promise<T>): Promise<T> {
-  const backend = newBackend();
-  try {
-    await backend.call('project.open', { dir });
-    return await fn(backend);
-  } finally {
-    await backend.dispose();
-  }
 }
 
 export function buildProgram(): Command {
@@ -353,6 +296,9 @@ export function buildProgram(): Command {
     .option('--ep <provider>', 'execution provider', 'cpu')
     .option('--json', 'print JSON')
     .action(matchAction(true));
+
+  registerSearchCommand(program);
+  registerAuditCommand(program);
 
   const solidmark = program.command('solidmark').description('SolidMark border keys: key datasets before training, measure memorization after');
   solidmark

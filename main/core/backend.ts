@@ -28,6 +28,11 @@ import { EideticError, toApiError } from '../util/errors.js';
 import { packageVersion } from '../util/package-root.js';
 import { JobManager } from './job-manager.js';
 import { RecentProjects } from './recent-projects.js';
+import { SearchRuns } from './search-runs.js';
+import { exportGallery, generationDetail, listGallery } from '../project/gallery.js';
+import { decideSearchCandidate, markInterruptedSearchRuns } from '../search/persistence.js';
+import { keyedBorder, listSolidmarkResults, saveSolidmarkResult, scoredImageKeys, solidmarkSummaryFor, summarise, type SolidmarkSettings } from '../solidmark/results.js';
+import type { SolidmarkImageResult } from '../engine/jobs/solidmark.js';
 
 export interface BackendOptions {
   host: 'electron' | 'browser';
@@ -42,10 +47,17 @@ export class Backend {
   private project: AuditProject | null = null;
   private readonly events = new EventEmitter();
   private readonly recent = new RecentProjects();
+  readonly searches: SearchRuns;
 
   constructor(private readonly options: BackendOptions) {
     this.engine = new EngineHost(options.launcher);
     this.jobs = new JobManager(this.engine, (job) => this.onJobChange(job));
+    this.searches = new SearchRuns({
+      jobs: this.jobs,
+      requireProject: () => this.requireProject(),
+      startJob: (kind, params) => this.startJob(kind, params),
+      notify: (runId, iteration) => this.emit({ type: 'search', runId, iteration }),
+    });
   }
 
   onEvent(cb: (e: AppEvent) => void): () => void {
@@ -75,7 +87,10 @@ export class Backend {
   private setProject(project: AuditProject | null): void {
     this.project?.close();
     this.project = project;
-    if (project) this.recent.add(project.dir);
+    if (project) {
+      markInterruptedSearchRuns(project.db);
+      this.recent.add(project.dir);
+    }
     this.emit({ type: 'project', project: project?.summary() ?? null });
   }
 
@@ -124,6 +139,18 @@ export class Backend {
       return { ...r, components: r.components.map(({ name, present, bytes, dtype, externalData, inputs, error }) => ({ name, present, bytes, dtype, externalData, inputs, error })) };
     },
     'generations.list': ({ jobId, offset, limit }) => this.requireProject().listGenerations(jobId, offset, limit),
+    'gallery.list': (q) => listGallery(this.requireProject(), q),
+    'generations.get': ({ id }) => generationDetail(this.requireProject(), id),
+    'gallery.export': ({ ids, dir }) => exportGallery(this.requireProject(), ids, dir),
+    'solidmark.results': (q) => listSolidmarkResults(this.requireProject().db, q),
+    'search.runs': () => this.searches.list(),
+    'search.get': ({ runId, since }) => this.searches.get(runId, since),
+    'search.resume': ({ runId }) => this.searches.start({}, runId),
+    'search.verify': (input) => {
+      const s = this.requireProject().summary();
+      return this.searches.verify(input, { model: s.defaultModel, descriptor: s.defaultDescriptor });
+    },
+    'search.decide': ({ runId, prompt, decision, note }) => decideSearchCandidate(this.requireProject().db, runId, prompt, decision, note) as ApiOutputs['search.decide'],
     'jobs.list': ({ limit }) => {
       const live = this.jobs.list();
       const stored = this.project?.listJobs(limit) ?? [];
@@ -154,7 +181,10 @@ export class Backend {
       }
     }
     let modelId: number | null = null;
-    if (project && (kind === 'generate' || kind === 'detect')) modelId = await this.registerModel(project, params.model as string);
+    if (project && (kind === 'generate' || kind === 'detect' || kind === 'search' || kind === 'solidmark') && typeof params.model === 'string') {
+      modelId = await this.registerModel(project, params.model);
+    }
+    if (kind === 'search') return this.searches.start(params);
     if (kind === 'generate') {
       let sink: GenerationSink | null = null;
       const job = this.jobs.start(kind, params, {
@@ -197,18 +227,7 @@ export class Backend {
         },
       });
     }
-    if (kind === 'solidmark') {
-      const rows: { subjectType: string; value: unknown }[] = [];
-      return this.jobs.start(kind, params, {
-        onEvent: (data) => {
-          if ((data as { type?: string }).type === 'solidmark-image') rows.push({ subjectType: 'keyed_image', value: data });
-        },
-        onResult: (job, value) => {
-          if (project?.db.open) project.addJobResults(job.id, 'solidmark', rows);
-          return { ...(value as object), perImage: rows.map((r) => r.value) };
-        },
-      });
-    }
+    if (kind === 'solidmark') return this.startSolidmark(params, project, modelId);
     if (kind === 'detect') {
       return this.jobs.start(kind, params, {
         onResult: (job, value) => {
@@ -222,6 +241,58 @@ export class Backend {
       });
     }
     return this.jobs.start(kind, params);
+  }
+
+  /**
+   * SolidMark with a project: images already scored under the same model, data and settings are
+   * skipped (a rerun adds queries, never duplicates); each result and its outpainted image is stored
+   * as it streams in. Without a project (CLI) the results live in the job result only.
+   */
+  private startSolidmark(params: Record<string, unknown>, project: AuditProject | null, modelId: number | null): JobSummary {
+    const rows: SolidmarkImageResult[] = [];
+    let settings: SolidmarkSettings | null = null;
+    if (project && typeof params.data === 'string') {
+      const model = project.db.prepare('SELECT hashes_json FROM models WHERE id = ?').get(modelId) as { hashes_json: string } | undefined;
+      const hashes = model ? (JSON.parse(model.hashes_json) as Record<string, string>) : {};
+      const dataFile = path.resolve(params.data);
+      const border = typeof params.border === 'number' ? params.border : keyedBorder(dataFile);
+      if (border) {
+        settings = {
+          modelKey: hashes['unet/model.onnx'] ?? JSON.stringify(hashes),
+          dataFile,
+          seed: String(params.seed ?? 0),
+          steps: typeof params.steps === 'number' ? params.steps : 50,
+          guidance: typeof params.guidance === 'number' ? params.guidance : 7.5,
+          border,
+        };
+      }
+    }
+    const skip = settings && project ? scoredImageKeys(project.db, settings) : [];
+    let pending: Promise<unknown> = Promise.resolve();
+    const job: JobSummary = this.jobs.start('solidmark', params, {
+      engineParams: { ...params, skip },
+      onEvent: (data) => {
+        const e = data as SolidmarkImageResult;
+        if (e?.type !== 'solidmark-image') return;
+        rows.push({ ...e, rgb: new Uint8Array(0) });
+        if (!project || !settings) return;
+        const s = settings;
+        // Store in arrival order: each image file is written before its row.
+        pending = pending.then(async () => {
+          if (!project.db.open) return;
+          const sha = await project.addImage(e.rgb, e.width, e.height);
+          saveSolidmarkResult(project.db, job.id, s, { imageKey: e.imageKey, queryIndex: e.queryIndex, file: e.file, caption: e.caption, keys: e.keys, predictedKey: e.predictedKey, error: e.error, imageSha256: sha });
+        });
+      },
+      onResult: async (_job, value) => {
+        await pending;
+        const perImage = rows.map(({ file, caption, keys, predictedKey, error, copies }) => ({ file, caption, keys, predictedKey, error, copies }));
+        // With a project, the figures cover every image scored under these settings, this run's and earlier ones.
+        const all = project?.db.open && settings ? solidmarkSummaryFor(project.db, settings) : null;
+        return { ...(value as object), perImage, summary: all ?? summarise(rows.map((r) => r.error)) };
+      },
+    });
+    return job;
   }
 
   private async registerModel(project: AuditProject, dir: string): Promise<number> {

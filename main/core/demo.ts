@@ -12,6 +12,11 @@ interface DemoSpec {
   name: string;
   /** Folder of the demo model under native-models/demo, recorded so the UI can offer it. */
   model?: string;
+  /** Copy-detection descriptor and masked LM folders under native-models/demo. */
+  descriptor?: string;
+  mlm?: string;
+  /** The training list with its SolidMark keys: re-keyed into the project (same seed, same keys). */
+  keyedData?: { manifest: string; border: number; seed: number };
   prompts: { file: string; name: string }[];
   references: { folder: string; name: string }[];
 }
@@ -26,18 +31,41 @@ export function demoAssetsDir(): string {
   return path.join(packageRoot(), 'native-models', 'demo');
 }
 
+/**
+ * Records the demo models (and keys the SolidMark data) in the project's metadata. Run at creation and
+ * again on every open, so a demo project made by an older version gains what this version bundles.
+ */
+async function applyDemoDefaults(project: AuditProject, spec: DemoSpec): Promise<void> {
+  const setMeta = (key: string, value: string) => project.db.prepare('INSERT OR REPLACE INTO project_meta (key, value) VALUES (?, ?)').run(key, value);
+  if (spec.model) setMeta('demo_model', path.join(demoAssetsDir(), spec.model));
+  if (spec.descriptor) setMeta('default_descriptor', path.join(demoAssetsDir(), spec.descriptor));
+  if (spec.mlm) setMeta('default_mlm', path.join(demoAssetsDir(), spec.mlm));
+  const keyedManifest = path.join(project.dir, 'solidmark-keyed', 'manifest.jsonl');
+  if (spec.keyedData && !existsSync(keyedManifest)) {
+    // keyFor(seed, entry index) over the same list in the same order gives the keys the model was trained with.
+    const { keyDataset } = await import('../solidmark/key-dataset.js');
+    const k = spec.keyedData;
+    await keyDataset({ input: path.join(demoAssetsDir(), k.manifest), out: path.dirname(keyedManifest), border: k.border, seed: k.seed });
+  }
+  if (spec.keyedData) setMeta('default_keyed_data', keyedManifest);
+}
+
+function readDemoSpec(): DemoSpec | null {
+  const specFile = path.join(demoAssetsDir(), 'demo.json');
+  return existsSync(specFile) ? (JSON.parse(readFileSync(specFile, 'utf8')) as DemoSpec) : null;
+}
+
 /** Opens the demo project, creating and filling it on first use. Returns its folder. */
 export async function ensureDemoProject(dir = path.join(dataDir(), 'demo' + PROJECT_SUFFIX)): Promise<string> {
-  if (existsSync(path.join(dir, 'project.db'))) return dir;
-  const specFile = path.join(demoAssetsDir(), 'demo.json');
-  const project = AuditProject.create(dir, 'Eidetic demo');
+  const spec = readDemoSpec();
+  const exists = existsSync(path.join(dir, 'project.db'));
+  const project = exists ? AuditProject.open(dir) : AuditProject.create(dir, 'Eidetic demo');
   try {
-    if (existsSync(specFile)) {
-      const spec = JSON.parse(readFileSync(specFile, 'utf8')) as DemoSpec;
+    if (spec && !exists) {
       for (const p of spec.prompts) await project.importPromptFile(path.join(demoAssetsDir(), p.file), p.name);
       for (const r of spec.references) await project.importReferenceFolder(path.join(demoAssetsDir(), r.folder), r.name);
-      if (spec.model) project.db.prepare('INSERT OR REPLACE INTO project_meta (key, value) VALUES (?, ?)').run('demo_model', path.join(demoAssetsDir(), spec.model));
     }
+    if (spec) await applyDemoDefaults(project, spec);
   } finally {
     project.close();
   }

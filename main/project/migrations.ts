@@ -5,7 +5,8 @@
  */
 import type Database from 'better-sqlite3';
 import { EideticError } from '../util/errors.js';
-import { SEARCH_MIGRATION } from '../search/persistence.js';
+import { SEARCH_MIGRATION, SEARCH_REVIEW_MIGRATION } from '../search/persistence.js';
+import { SOLIDMARK_MIGRATION } from '../solidmark/results.js';
 
 export interface Migration {
   version: number;
@@ -157,8 +158,8 @@ export const MIGRATIONS: Migration[] = [
   },
 ];
 
-// Version 3, the trigger-prompt search tables, is defined beside the code that uses them.
-MIGRATIONS.push(SEARCH_MIGRATION);
+// Versions 3 and 4 (trigger-prompt search) and 5 (SolidMark results) are defined beside the code that uses them.
+MIGRATIONS.push(SEARCH_MIGRATION, SEARCH_REVIEW_MIGRATION, SOLIDMARK_MIGRATION);
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 

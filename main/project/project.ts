@@ -159,6 +159,9 @@ export class AuditProject {
       schemaVersion: this.db.pragma('user_version', { simple: true }) as number,
       createdAt: this.meta('created_at') ?? '',
       defaultModel: this.meta('demo_model') ?? this.meta('default_model') ?? null,
+      defaultDescriptor: this.meta('default_descriptor') ?? null,
+      defaultMlm: this.meta('default_mlm') ?? null,
+      defaultKeyedData: this.meta('default_keyed_data') ?? null,
       counts: {
         promptSets: count('prompt_sets'),
         prompts: count('prompts'),
@@ -372,6 +375,15 @@ export class AuditProject {
         });
       return Number(info.lastInsertRowid);
     })();
+  }
+
+  /** Stores an image that is not a generation (e.g. a SolidMark outpainting); returns its hash. */
+  async addImage(rgb: Uint8Array, width: number, height: number): Promise<string> {
+    const image = await this.images.putRgb(rgb, width, height);
+    this.db
+      .prepare('INSERT OR IGNORE INTO images (sha256, ext, width, height, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(image.sha256, image.ext, image.width, image.height, image.bytes, now());
+    return image.sha256;
   }
 
   listGenerations(jobId: string | undefined, offset: number, limit: number): { total: number; rows: GenerationRow[] } {

@@ -98,6 +98,8 @@ export interface ChainState {
   lowStreak: number;
   /** Augmentation: stopped early by the low-energy rule. */
   stopped: boolean;
+  /** The prompt the chain moved to at its last iteration and its D (the trace of the live view). */
+  current?: { prompt: string; energy: number };
 }
 
 export interface ScoreRecord {
@@ -336,6 +338,7 @@ async function runChains(initial: ChainState[], rules: ChainRules, options: RunO
 
         const chosen = sampleSoftmax(d, rules.temperature, rng.nextDouble());
         s.slots = candidateSlots[k][chosen];
+        s.current = { prompt: texts[k][chosen], energy: d[chosen] };
         if (rules.earlyStop) {
           s.lowStreak = d[chosen] < rules.earlyStop.below ? s.lowStreak + 1 : 0;
           if (s.lowStreak >= rules.earlyStop.streak) s.stopped = true;

@@ -49,6 +49,37 @@ export const SEARCH_MIGRATION: Migration = {
   `,
 };
 
+/**
+ * Version 4: the trace the live view draws (the prompt each chain moved to, its D and the best so far,
+ * per iteration) and the candidates found by a search with their verification and the analyst's decision.
+ */
+export const SEARCH_REVIEW_MIGRATION: Migration = {
+  version: 4,
+  description: 'trigger-prompt search: per-chain traces, candidates with verification and analyst decisions',
+  sql: `
+    CREATE TABLE search_trace (
+      run_id INTEGER NOT NULL REFERENCES search_runs(id) ON DELETE CASCADE,
+      chain INTEGER NOT NULL,
+      iteration INTEGER NOT NULL,
+      prompt TEXT NOT NULL,              -- the state the chain moved to
+      energy REAL NOT NULL,
+      best_energy REAL NOT NULL,
+      PRIMARY KEY (run_id, chain, iteration)
+    ) WITHOUT ROWID;
+    CREATE TABLE search_candidates (
+      run_id INTEGER NOT NULL REFERENCES search_runs(id) ON DELETE CASCADE,
+      prompt TEXT NOT NULL,
+      energy REAL,                       -- its highest D in the run (null: a prompt the analyst added)
+      verify_job_id TEXT REFERENCES jobs(id) ON DELETE SET NULL,   -- the generations of its verification
+      evidence_json TEXT,                -- clusters and best matches of those generations
+      decision TEXT NOT NULL DEFAULT 'pending' CHECK (decision IN ('pending','confirmed','rejected')),
+      note TEXT NOT NULL DEFAULT '',
+      decided_at TEXT,
+      PRIMARY KEY (run_id, prompt)
+    ) WITHOUT ROWID;
+  `,
+};
+
 export type SearchRunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 
 export interface SearchRunRow {
@@ -94,9 +125,15 @@ export function saveSearchIteration(db: Database.Database, runId: number, event:
      ON CONFLICT (run_id, chain) DO UPDATE SET state_json = excluded.state_json, best_prompt = excluded.best_prompt,
        best_energy = excluded.best_energy, iteration = excluded.iteration`,
   );
+  const insertTrace = db.prepare(
+    'INSERT OR REPLACE INTO search_trace (run_id, chain, iteration, prompt, energy, best_energy) VALUES (?, ?, ?, ?, ?, ?)',
+  );
   db.transaction(() => {
     for (const r of event.records) insertScore.run(runId, r.chain, r.iteration, r.prompt, r.energy, r.changedSlots ?? null);
-    for (const s of event.states) upsertChain.run(runId, s.chain, JSON.stringify(s), s.best?.prompt ?? null, s.best?.energy ?? null, s.iteration);
+    for (const s of event.states) {
+      upsertChain.run(runId, s.chain, JSON.stringify(s), s.best?.prompt ?? null, s.best?.energy ?? null, s.iteration);
+      if (s.current) insertTrace.run(runId, s.chain, s.iteration - 1, s.current.prompt, s.current.energy, s.best?.energy ?? s.current.energy);
+    }
   })();
 }
 
@@ -129,4 +166,106 @@ export function topSearchPrompts(db: Database.Database, runId: number, limit = 2
        GROUP BY prompt ORDER BY energy DESC, prompt LIMIT ?`,
     )
     .all(runId, limit) as { prompt: string; energy: number; scored: number }[];
+}
+
+export function listSearchRuns(db: Database.Database): (SearchRunRow & { chains: number; iterationsDone: number; bestEnergy: number | null; bestPrompt: string | null })[] {
+  const rows = db
+    .prepare(
+      `SELECT r.id, r.job_id, r.params_json, r.status, r.created_at, COUNT(c.chain) AS chains, COALESCE(SUM(c.iteration), 0) AS done,
+         MAX(c.best_energy) AS best,
+         (SELECT best_prompt FROM search_chains WHERE run_id = r.id ORDER BY best_energy DESC LIMIT 1) AS best_prompt
+       FROM search_runs r LEFT JOIN search_chains c ON c.run_id = r.id GROUP BY r.id ORDER BY r.id DESC`,
+    )
+    .all() as { id: number; job_id: string | null; params_json: string; status: SearchRunStatus; created_at: string; chains: number; done: number; best: number | null; best_prompt: string | null }[];
+  return rows.map((r) => ({
+    id: r.id,
+    jobId: r.job_id,
+    params: JSON.parse(r.params_json) as Record<string, unknown>,
+    status: r.status,
+    createdAt: r.created_at,
+    chains: r.chains,
+    iterationsDone: r.done,
+    bestEnergy: r.best,
+    bestPrompt: r.best_prompt,
+  }));
+}
+
+export interface TracePoint {
+  chain: number;
+  iteration: number;
+  prompt: string;
+  energy: number;
+  bestEnergy: number;
+}
+
+/** The chains' traces from iteration `since` on (the live view polls with the last one it has). */
+export function loadSearchTrace(db: Database.Database, runId: number, since = 0): TracePoint[] {
+  return db
+    .prepare(
+      `SELECT chain, iteration, prompt, energy, best_energy AS bestEnergy FROM search_trace
+       WHERE run_id = ? AND iteration >= ? ORDER BY iteration, chain`,
+    )
+    .all(runId, since) as TracePoint[];
+}
+
+/** The best prompt of each chain, highest D first. */
+export function chainBests(db: Database.Database, runId: number): { chain: number; prompt: string | null; energy: number | null; iteration: number }[] {
+  return db
+    .prepare('SELECT chain, best_prompt AS prompt, best_energy AS energy, iteration FROM search_chains WHERE run_id = ? ORDER BY best_energy DESC, chain')
+    .all(runId) as { chain: number; prompt: string | null; energy: number | null; iteration: number }[];
+}
+
+export type CandidateDecision = 'pending' | 'confirmed' | 'rejected';
+
+export interface SearchCandidate {
+  runId: number;
+  prompt: string;
+  energy: number | null;
+  verifyJobId: string | null;
+  evidence: unknown;
+  decision: CandidateDecision;
+  note: string;
+  decidedAt: string | null;
+}
+
+/** Adds (or refreshes the verification of) a candidate; an analyst's decision is never overwritten. */
+export function upsertSearchCandidate(db: Database.Database, c: { runId: number; prompt: string; energy?: number | null; verifyJobId?: string | null; evidence?: unknown }): void {
+  db.prepare(
+    `INSERT INTO search_candidates (run_id, prompt, energy, verify_job_id, evidence_json) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (run_id, prompt) DO UPDATE SET energy = COALESCE(excluded.energy, energy),
+       verify_job_id = COALESCE(excluded.verify_job_id, verify_job_id), evidence_json = COALESCE(excluded.evidence_json, evidence_json)`,
+  ).run(c.runId, c.prompt, c.energy ?? null, c.verifyJobId ?? null, c.evidence === undefined ? null : JSON.stringify(c.evidence));
+}
+
+export function decideSearchCandidate(db: Database.Database, runId: number, prompt: string, decision: CandidateDecision, note = ''): SearchCandidate {
+  const info = db
+    .prepare('UPDATE search_candidates SET decision = ?, note = ?, decided_at = ? WHERE run_id = ? AND prompt = ?')
+    .run(decision, note, decision === 'pending' ? null : new Date().toISOString(), runId, prompt);
+  if (info.changes === 0) throw new EideticError('not_found', `search run ${runId} has no candidate ${JSON.stringify(prompt)}`);
+  return listSearchCandidates(db, runId).find((c) => c.prompt === prompt)!;
+}
+
+export function listSearchCandidates(db: Database.Database, runId: number): SearchCandidate[] {
+  const rows = db
+    .prepare('SELECT run_id, prompt, energy, verify_job_id, evidence_json, decision, note, decided_at FROM search_candidates WHERE run_id = ? ORDER BY energy DESC, prompt')
+    .all(runId) as { run_id: number; prompt: string; energy: number | null; verify_job_id: string | null; evidence_json: string | null; decision: CandidateDecision; note: string; decided_at: string | null }[];
+  return rows.map((r) => ({
+    runId: r.run_id,
+    prompt: r.prompt,
+    energy: r.energy,
+    verifyJobId: r.verify_job_id,
+    evidence: r.evidence_json ? (JSON.parse(r.evidence_json) as unknown) : null,
+    decision: r.decision,
+    note: r.note,
+    decidedAt: r.decided_at,
+  }));
+}
+
+export function setSearchRunJob(db: Database.Database, runId: number, jobId: string): void {
+  db.prepare("UPDATE search_runs SET job_id = ?, status = 'running' WHERE id = ?").run(jobId, runId);
+}
+
+/** Runs left 'running' by a crash or a closed app: resumable from their saved chain states. */
+export function markInterruptedSearchRuns(db: Database.Database): number {
+  return db.prepare("UPDATE search_runs SET status = 'interrupted' WHERE status = 'running'").run().changes;
 }

@@ -292,7 +292,7 @@ def main():
     # parity inputs for the export check (node/onnxruntime): a few augmented copies
     manifest = {
         "name": "eidetic-demo-sscd",
-        "kind": "copy-detection",
+        "kind": "descriptor",
         "format": "onnx-sscd",
         "architecture": "small ResNet (3x3/2 stem + 3 strided basic blocks, 24-32-64-128 ch) -> GeM p=3 -> linear 128->128 -> L2 norm",
         "inputs": [{"name": "input", "dtype": "float32", "shape": ["batch", 3, SIZE, SIZE], "description": "ImageNet-normalised RGB"}],

@@ -2,7 +2,7 @@
 in the layout Eidetic reads:
 
   <out>/model.onnx     input `input` float32 [B, 3, S, S] (ImageNet-normalised RGB) -> `embedding` [B, D], L2-normalised
-  <out>/manifest.json  kind copy-detection, preprocessing {resize S, mode squash, mean, std}, threshold, sha256, parity
+  <out>/manifest.json  kind descriptor, preprocessing {resize S, mode squash, mean, std}, threshold, sha256, parity
 
     /usr/bin/python3 native-models/exporters/export_sscd.py --checkpoint sscd_disc_mixup.torchscript.pt --out models/sscd-disc-mixup
     /usr/bin/python3 native-models/exporters/export_sscd.py --checkpoint sscd_disc_mixup.torchvision.pt --out ... [--arch resnet50]
@@ -255,7 +255,7 @@ def export(checkpoint, out, size=288, arch=None, dim=None, tol=1e-4, name=None, 
     name = name or os.path.basename(checkpoint).split(".")[0]
     manifest = {
         "name": name,
-        "kind": "copy-detection",
+        "kind": "descriptor",
         "format": "onnx-sscd",
         "architecture": f"{arch} trunk -> GeM p=3 -> linear 2048->{dim} -> L2 norm",
         "inputs": [{"name": "input", "dtype": "float32", "shape": ["batch", 3, size, size], "description": "ImageNet-normalised RGB"}],

@@ -47,5 +47,32 @@ describe('demo copy detection', () => {
     // Descriptors are cached: a second run embeds nothing new.
     const again = await backend.startJob('match', { descriptor: path.join(demo, 'sscd-demo') });
     expect(((await backend.jobs.finished(again.id)).result as { embedded: number }).embedded).toBe(0);
+
+    // The gallery's view: generations sorted by their best match, each with its hits and cluster.
+    const byScore = await backend.call('gallery.list', { sort: 'bestMatch', limit: 100 });
+    expect(byScore.total).toBe(top.length);
+    const scores = byScore.rows.map((r) => r.bestScore!);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+    const first = byScore.rows[0];
+    expect(first.hits[0].score).toBeCloseTo(first.bestScore!, 6);
+    expect(first.hits.map((h) => h.rank)).toEqual([...first.hits.keys()]);
+    const flagged = await backend.call('gallery.list', { minScore: threshold, limit: 1000 });
+    expect(flagged.total).toBe(byScore.rows.filter((r) => r.bestScore! >= threshold).length);
+    expect(flagged.rows.every((r) => r.bestScore! >= threshold)).toBe(true);
+    const clusteredRows = await backend.call('gallery.list', { clusteredOnly: true, limit: 1000 });
+    expect(clusteredRows.total).toBe(clustered);
+    expect(clusteredRows.rows.every((r) => r.cluster!.label >= 0 && r.cluster!.size >= 3)).toBe(true);
+    const onePrompt = await backend.call('gallery.list', { prompt: duplicated[0], limit: 1000 });
+    expect(onePrompt.rows.map((r) => r.prompt)).toEqual(new Array(4).fill(duplicated[0]));
+    const detail = await backend.call('generations.get', { id: first.id });
+    expect(detail.model!.hashes['unet/model.onnx']).toMatch(/^[0-9a-f]{64}$/);
+    expect(detail.jobParams).toMatchObject({ steps: 30, seed: 5 });
+    // Export: the images and a provenance CSV with one row per image.
+    const exported = await backend.call('gallery.export', { ids: flagged.rows.slice(0, 3).map((r) => r.id), dir: path.join(tmp, 'export') });
+    expect(exported.images).toBe(Math.min(3, flagged.total));
+    const csv = readFileSync(exported.csv, 'utf8').trim().split('\n');
+    expect(csv[0]).toContain('best_match');
+    expect(csv).toHaveLength(exported.images + 1);
+    expect(csv[1]).toContain(flagged.rows[0].hits[0].fileName);
   }, 600_000);
 });

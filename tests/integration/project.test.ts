@@ -29,7 +29,7 @@ describe('audit projects', () => {
     const p = AuditProject.create(path.join(dir, 'x'));
     p.db.pragma(`user_version = ${LATEST_SCHEMA_VERSION + 5}`);
     p.close();
-    expect(() => AuditProject.open(p.dir)).toThrow(/written by a newer version of Eidetic \(schema 8; this version reads up to 3\)/);
+    expect(() => AuditProject.open(p.dir)).toThrow(new RegExp(`written by a newer version of Eidetic \\(schema ${LATEST_SCHEMA_VERSION + 5}; this version reads up to ${LATEST_SCHEMA_VERSION}\\)`));
   });
 
   it('migrates a project written by an older version (schema 0: empty database)', () => {

@@ -85,7 +85,7 @@ afterEach(() => {
 describe('search persistence', () => {
   it('creates the tables and indexes', () => {
     const names = (db.prepare(`SELECT name FROM sqlite_master WHERE name LIKE 'search_%' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
-    expect(names).toEqual(['search_chains', 'search_chains_best', 'search_runs', 'search_runs_job', 'search_scores', 'search_scores_energy']);
+    expect(names).toEqual(['search_candidates', 'search_chains', 'search_chains_best', 'search_runs', 'search_runs_job', 'search_scores', 'search_scores_energy', 'search_trace']);
   });
 
   it('saves every iteration, resumes from the last saved states, and ends where an uninterrupted run ends', async () => {

@@ -7,5 +7,6 @@ export const jobHandlers: Partial<Record<JobKind, () => Promise<JobHandler>>> = 
   generate: async () => (await import('./generate.js')).generate,
   detect: async () => (await import('./detect.js')).detect,
   match: async () => (await import('./match.js')).match,
+  search: async () => (await import('./search.js')).search,
   solidmark: async () => (await import('./solidmark.js')).solidmark,
 };

@@ -24,6 +24,8 @@ const params = z.object({
   guidance: z.number().min(0).max(50).default(7.5),
   seed: z.number().int().min(0).default(0),
   ep: z.string().default('auto'),
+  /** Image keys already scored under these settings (by an earlier run): not queried again. */
+  skip: z.array(z.string()).default([]),
 });
 
 interface ManifestEntry {
@@ -35,6 +37,14 @@ interface ManifestEntry {
 
 export interface SolidmarkImageResult {
   type: 'solidmark-image';
+  /** Content hash of the image (copies share it), else its file: the unit a rerun skips. */
+  imageKey: string;
+  /** Position among the manifest's distinct images; it fixes the query's seed. */
+  queryIndex: number;
+  /** The outpainted image, RGB8 row-major. */
+  rgb: Uint8Array;
+  width: number;
+  height: number;
   file: string;
   caption: string;
   keys: number[];
@@ -85,12 +95,14 @@ export async function solidmark(raw: Record<string, unknown>, ctx: JobContext): 
     const id = e.contentSha256 ?? e.file;
     groups.set(id, [...(groups.get(id) ?? []), e]);
   }
-  const images = [...groups.values()].slice(0, p.queries ?? groups.size);
+  const skip = new Set(p.skip);
+  const wanted = [...groups.entries()].slice(0, p.queries ?? groups.size).map(([key, copies], queryIndex) => ({ key, copies, queryIndex }));
+  const images = wanted.filter((w) => !skip.has(w.key));
   const errors: number[] = [];
   const skipped: { file: string; reason: string }[] = [];
-  for (const [i, copies] of images.entries()) {
+  for (const [n, { key, copies, queryIndex: i }] of images.entries()) {
     if (ctx.signal.aborted) throw new EideticError('cancelled', 'solidmark was cancelled');
-    ctx.progress(i, images.length, `image ${i + 1}/${images.length}`);
+    ctx.progress(n, images.length, `image ${n + 1}/${images.length}`);
     const first = copies[0];
     const file = path.resolve(path.dirname(p.data), first.file);
     try {
@@ -101,7 +113,8 @@ export async function solidmark(raw: Record<string, unknown>, ctx: JobContext): 
         { seed: forkSeed(p.seed, i), steps: p.steps, guidance: p.guidance, signal: ctx.signal },
       );
       errors.push(r.error);
-      const event: SolidmarkImageResult = { type: 'solidmark-image', file: first.file, caption: first.caption, keys: copies.map((c) => c.key), predictedKey: r.predictedKey, error: r.error, copies: copies.length };
+      const rgb = Uint8Array.from(r.pixels, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
+      const event: SolidmarkImageResult = { type: 'solidmark-image', imageKey: key, queryIndex: i, rgb, width: info.width, height: info.height, file: first.file, caption: first.caption, keys: copies.map((c) => c.key), predictedKey: r.predictedKey, error: r.error, copies: copies.length };
       ctx.emit(event);
     } catch (err) {
       if ((err as EideticError).code === 'cancelled') throw err;
@@ -109,5 +122,15 @@ export async function solidmark(raw: Record<string, unknown>, ctx: JobContext): 
     }
   }
   ctx.progress(images.length, images.length, 'done');
-  return { images: errors.length, counts: thresholdCounts(errors), meanError: errors.reduce((a, b) => a + b, 0) / Math.max(1, errors.length), skipped, seed: p.seed, steps: p.steps, border };
+  return {
+    images: errors.length,
+    alreadyScored: wanted.length - images.length,
+    counts: thresholdCounts(errors),
+    meanError: errors.reduce((a, b) => a + b, 0) / Math.max(1, errors.length),
+    skipped,
+    seed: p.seed,
+    steps: p.steps,
+    guidance: p.guidance,
+    border,
+  };
 }

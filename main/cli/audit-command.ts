@@ -1,0 +1,81 @@
+/**
+ * `eidetic audit`: the one-shot audit. Generates K images per prompt, matches them against the
+ * reference folder with a copy-detection descriptor, clusters them, and prints MemBench's per-prompt
+ * metrics. Everything lands in the project, so the gallery shows the evidence afterwards.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { PROJECT_SUFFIX } from '../project/project.js';
+import { EideticError } from '../util/errors.js';
+import { newBackend, runJob } from './common.js';
+import { makeOutput } from './output.js';
+
+export function registerAuditCommand(program: Command): void {
+  program
+    .command('audit')
+    .description('one shot: generate K images per prompt, match them against reference images, cluster, print per-prompt metrics')
+    .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder')
+    .requiredOption('--prompts <file>', 'prompt file (.txt, .csv, .jsonl)')
+    .requiredOption('--refs <folder>', 'folder of reference images')
+    .requiredOption('--project <dir>', 'project folder (created when missing)')
+    .option('--descriptor <dir>', 'copy-detection descriptor (default: the bundled demo descriptor)')
+    .option('--images <k>', 'images per prompt', '8')
+    .option('--steps <n>', 'denoising steps', '50')
+    .option('--guidance <g>', 'classifier-free guidance', '7.5')
+    .option('--seed <s>', 'seed of the first image of each prompt', '0')
+    .option('--threshold <t>', 'copy threshold (default: the descriptor manifest\'s)')
+    .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
+    .option('--json', 'print JSON')
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const out = makeOutput(!!opts.json);
+      const { demoAssetsDir } = await import('../core/demo.js');
+      const descriptor = (opts.descriptor as string | undefined) ?? path.join(demoAssetsDir(), 'sscd-demo');
+      const k = Number(opts.images);
+      if (!Number.isInteger(k) || k < 1) throw new EideticError('invalid_input', `--images must be a positive integer (got ${opts.images})`);
+      const backend = newBackend();
+      try {
+        let dir = opts.project as string;
+        const existing = [dir, dir + PROJECT_SUFFIX].find((d) => existsSync(path.join(d, 'project.db')));
+        if (existing) dir = (await backend.call('project.open', { dir: existing })).dir;
+        else dir = (await backend.call('project.create', { dir })).dir;
+        const prompts = await backend.call('prompts.importFile', { path: opts.prompts as string });
+        const refs = await backend.call('refs.importFolder', { path: opts.refs as string });
+        for (const s of refs.skipped) out.info(`skipped reference ${s.file}: ${s.reason}`);
+        out.info(`${prompts.count} prompts, ${refs.count} reference images; generating ${k} per prompt`);
+        const gen = await runJob(backend, out, 'generate', {
+          model: opts.model,
+          promptSetId: prompts.id,
+          n: k,
+          steps: Number(opts.steps),
+          guidance: Number(opts.guidance),
+          seed: String(opts.seed),
+          ep: opts.ep,
+        });
+        const match = await runJob(backend, out, 'match', {
+          descriptor,
+          jobId: gen.id,
+          refSetId: refs.id,
+          ep: opts.ep === 'auto' ? 'cpu' : opts.ep,
+          ...(opts.threshold ? { threshold: Number(opts.threshold) } : {}),
+        });
+        type Metrics = { top1: number; top3: number; fractionAbove: number };
+        const r = match.result as { threshold: number; clustered: number; generations: number; perPrompt: (Metrics & { prompt: string })[]; summary: Metrics };
+        const clusters = backend.currentProject!.db
+          .prepare('SELECT prompt_text AS prompt, MAX(n) AS largest FROM (SELECT prompt_text, label, COUNT(*) AS n FROM clusters WHERE job_id = ? AND label >= 0 GROUP BY prompt_text, label) GROUP BY prompt_text')
+          .all(match.id) as { prompt: string; largest: number }[];
+        const largest = new Map(clusters.map((c) => [c.prompt, c.largest]));
+        const perPrompt = r.perPrompt.map((p) => ({ ...p, largestCluster: largest.get(p.prompt) ?? 0, likelyMemorized: (largest.get(p.prompt) ?? 0) >= 3 || p.fractionAbove > 0 }));
+        out.data({ project: dir, generateJobId: gen.id, matchJobId: match.id, threshold: r.threshold, images: r.generations, clustered: r.clustered, summary: r.summary, perPrompt }, () =>
+          [
+            `${r.generations} images, threshold ${r.threshold}: Top-1 ${r.summary.top1.toFixed(3)}, Top-3 ${r.summary.top3.toFixed(3)}, above threshold ${(100 * r.summary.fractionAbove).toFixed(1)}%, ${r.clustered} in dense clusters`,
+            ' top-1  top-3  above  cluster  prompt',
+            ...perPrompt.map((p) => `${p.top1.toFixed(3)}  ${p.top3.toFixed(3)}  ${(100 * p.fractionAbove).toFixed(0).padStart(4)}%  ${String(p.largestCluster).padStart(7)}  ${p.likelyMemorized ? '! ' : '  '}${p.prompt}`),
+            `project: ${dir} (open it in the app's gallery to see the matches)`,
+          ].join('\n'),
+        );
+      } finally {
+        await backend.dispose();
+      }
+    });
+}

@@ -1,0 +1,95 @@
+/** `eidetic search`: MemBench's trigger-prompt search from the command line, with optional verification. */
+import type { Command } from 'commander';
+import type { SearchRunDetail } from '../api/contract.js';
+import { EideticError } from '../util/errors.js';
+import { runJob, withProject } from './common.js';
+import { makeOutput } from './output.js';
+
+const int = (name: string, v: string | undefined) => {
+  if (v === undefined) return undefined;
+  if (!/^-?\d+$/.test(v)) throw new EideticError('invalid_input', `--${name} must be an integer (got ${v})`);
+  return Number(v);
+};
+const num = (name: string, v: string | undefined) => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new EideticError('invalid_input', `--${name} must be a number (got ${v})`);
+  return n;
+};
+
+export function registerSearchCommand(program: Command): void {
+  program
+    .command('search')
+    .description('find trigger prompts without training data: Gibbs MCMC over word slots with masked-LM proposals (MemBench)')
+    .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder')
+    .requiredOption('--mlm <dir>', 'masked language model folder (BERT ONNX layout)')
+    .requiredOption('--project <dir>', 'the project that keeps the run (resumable)')
+    .option('--chains <c>', 'chains', '4')
+    .option('--iters <n>', 'iterations per chain', '150')
+    .option('--candidates <q>', 'candidates per move (Q)', '200')
+    .option('--temperature <t>', 'T of softmax(D/T)', '0.1')
+    .option('--length <l>', 'word-piece slots (L)', '8')
+    .option('--seed <s>', 'seed', '0')
+    .option('--banned <words>', 'comma-separated words banned on top of the fixed rules (default: the generic-word list; "" for none)')
+    .option('--prefix <text>', 'context the LM sees before the slots', 'image of a')
+    .option('--augment <prompt>', 'augmentation mode: more trigger prompts around this known one')
+    .option('--batch-chains <n>', 'chains whose candidates share one energy call', '1')
+    .option('--resume <run>', 'resume an interrupted run of this project (its saved parameters are used)')
+    .option('--verify <k>', 'then generate k images of each chain\'s best prompt, match and cluster them')
+    .option('--descriptor <dir>', 'descriptor for --verify (default: the project\'s)')
+    .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
+    .option('--json', 'print JSON')
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const out = makeOutput(!!opts.json);
+      await withProject(opts.project as string, async (backend) => {
+        let job;
+        if (opts.resume) {
+          const started = await backend.call('search.resume', { runId: int('resume', opts.resume as string) });
+          job = await backend.jobs.finished(started.id);
+          if (job.status !== 'succeeded') throw new EideticError(job.error?.code ?? 'failed', job.error?.message ?? `search ${job.status}`);
+        } else {
+          const banned = opts.banned === undefined ? undefined : String(opts.banned).split(',').map((w) => w.trim()).filter(Boolean);
+          job = await runJob(backend, out, 'search', {
+            model: opts.model,
+            mlm: opts.mlm,
+            mode: opts.augment ? 'augment' : 'search',
+            prompt: opts.augment,
+            chains: int('chains', opts.chains as string),
+            iterations: int('iters', opts.iters as string),
+            candidates: int('candidates', opts.candidates as string),
+            temperature: num('temperature', opts.temperature as string),
+            slots: int('length', opts.length as string),
+            seed: /^\d+$/.test(String(opts.seed)) ? String(opts.seed) : Number.NaN,
+            bannedWords: banned,
+            contextPrefix: opts.prefix,
+            batchChains: int('batch-chains', opts.batchChains as string),
+            ep: opts.ep,
+          });
+        }
+        const result = job.result as { runId: number; seconds: number; unetCalls: number; promptsScored: number };
+        const runId = result.runId;
+        if (opts.verify) {
+          await backend.call('search.verify', { runId, images: int('verify', opts.verify as string), ...(opts.descriptor ? { descriptor: opts.descriptor } : {}) });
+          await backend.searches.verified(runId);
+        }
+        const detail: SearchRunDetail = await backend.call('search.get', { runId, since: Number.MAX_SAFE_INTEGER });
+        out.data({ runId, seconds: result.seconds, unetCalls: result.unetCalls, promptsScored: result.promptsScored, chains: detail.chains, top: detail.top, candidates: detail.candidates }, () =>
+          [
+            `search run ${runId}: ${result.promptsScored} prompts scored in ${result.unetCalls} UNet calls, ${result.seconds.toFixed(1)} s`,
+            'best prompt of each chain (D):',
+            ...detail.chains.map((c) => `  chain ${String(c.chain).padStart(3)}  ${(c.energy ?? Number.NaN).toFixed(2).padStart(9)}  ${c.prompt ?? ''}`),
+            ...(detail.candidates.some((c) => c.evidence)
+              ? [
+                  'verification (largest cluster / generations, best reference match):',
+                  ...detail.candidates.map((c) => {
+                    const e = c.evidence;
+                    const best = e?.bestMatches[0];
+                    return `  ${e ? `${e.largestCluster}/${e.generations}` : '-'}  ${best ? `${best.fileName} ${best.bestScore.toFixed(3)} (${best.count}x)` : 'no match'}  ${c.prompt}`;
+                  }),
+                ]
+              : []),
+          ].join('\n'),
+        );
+      });
+    });
+}

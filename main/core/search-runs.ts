@@ -1,0 +1,172 @@
+/**
+ * Host side of trigger-prompt searches: a project row per run, every streamed iteration written in one
+ * transaction, resume from the saved chain states, and verification of the best prompts (generate K
+ * images each, match and cluster them) whose evidence an analyst confirms or rejects.
+ */
+import type { ApiParsedInput, JobSummary, SearchEvidence, SearchRunDetail } from '../api/contract.js';
+import type { AuditProject } from '../project/project.js';
+import {
+  chainBests,
+  createSearchRun,
+  getSearchRun,
+  listSearchCandidates,
+  listSearchRuns,
+  loadSearchResume,
+  loadSearchTrace,
+  saveSearchIteration,
+  setSearchRunJob,
+  setSearchRunStatus,
+  topSearchPrompts,
+  upsertSearchCandidate,
+  type SearchRunStatus,
+} from '../search/persistence.js';
+import type { SearchIterationMessage } from '../engine/jobs/search.js';
+import { EideticError } from '../util/errors.js';
+import type { JobManager } from './job-manager.js';
+
+export interface SearchHost {
+  readonly jobs: JobManager;
+  requireProject(): AuditProject;
+  startJob(kind: 'generate' | 'match', params: Record<string, unknown>): Promise<JobSummary>;
+  notify(runId: number, iteration: number): void;
+}
+
+/** What a finished job's status means for its run: anything but success can be resumed. */
+function runStatusOf(job: JobSummary): SearchRunStatus {
+  if (job.status === 'succeeded') return 'succeeded';
+  if (job.status === 'cancelled') return 'cancelled';
+  return job.error?.code === 'engine_crashed' || job.status === 'interrupted' ? 'interrupted' : 'failed';
+}
+
+export class SearchRuns {
+  private readonly verifications = new Map<number, Promise<void>>();
+
+  constructor(private readonly host: SearchHost) {}
+
+  /** Resolves when the run's latest verification has stored its evidence; rejects with why it could not. */
+  verified(runId: number): Promise<void> {
+    return this.verifications.get(runId) ?? Promise.resolve();
+  }
+
+  /** Starts a new search (params as the `search` engine job takes them) or resumes run `resumeRunId`. */
+  start(params: Record<string, unknown>, resumeRunId?: number): JobSummary {
+    const project = this.host.requireProject();
+    const db = project.db;
+    let runId: number;
+    let engineParams: Record<string, unknown>;
+    if (resumeRunId !== undefined) {
+      const { run, states } = loadSearchResume(db, resumeRunId);
+      if (run.status === 'succeeded') throw new EideticError('invalid_input', `search run ${resumeRunId} has finished; there is nothing to resume`);
+      if (run.status === 'running') throw new EideticError('invalid_input', `search run ${resumeRunId} is running`);
+      runId = run.id;
+      params = run.params;
+      engineParams = { ...params, resume: states };
+    } else {
+      if (typeof params.model !== 'string' || typeof params.mlm !== 'string') {
+        throw new EideticError('invalid_input', 'search: params.model (a diffusion model folder) and params.mlm (a masked LM folder) are required');
+      }
+      runId = createSearchRun(db, { params });
+      engineParams = params;
+    }
+    const job = this.host.jobs.start('search', { ...params, runId, ...(resumeRunId !== undefined ? { resumed: true } : {}) }, {
+      engineParams,
+      onEvent: (data) => {
+        const m = data as SearchIterationMessage;
+        if (m?.type !== 'search-iteration' || !db.open) return;
+        saveSearchIteration(db, runId, m);
+        this.host.notify(runId, m.iteration);
+      },
+      onResult: (_job, value) => ({ ...(value as object), runId, top: db.open ? topSearchPrompts(db, runId, 10) : [] }),
+    });
+    setSearchRunJob(db, runId, job.id);
+    void this.host.jobs.finished(job.id).then((done) => {
+      if (db.open) setSearchRunStatus(db, runId, runStatusOf(done));
+      this.host.notify(runId, -1);
+    });
+    return job;
+  }
+
+  list() {
+    return listSearchRuns(this.host.requireProject().db);
+  }
+
+  get(runId: number, since: number): SearchRunDetail {
+    const db = this.host.requireProject().db;
+    const run = listSearchRuns(db).find((r) => r.id === runId);
+    if (!run) throw new EideticError('not_found', `search run ${runId} does not exist`);
+    return {
+      run,
+      chains: chainBests(db, runId),
+      trace: loadSearchTrace(db, runId, since),
+      top: topSearchPrompts(db, runId, 20),
+      candidates: listSearchCandidates(db, runId) as SearchRunDetail['candidates'],
+    };
+  }
+
+  /**
+   * Verification (spec section 3): K generations of each prompt (DDIM, guidance 7.5), then their
+   * descriptors, DBSCAN clusters and reference matches. Returns once the generate job is queued; the
+   * evidence is stored on the candidates when the match job ends.
+   */
+  async verify(input: ApiParsedInput<'search.verify'>, defaults: { model?: string | null; descriptor?: string | null }): Promise<{ runId: number; prompts: string[]; generateJobId: string }> {
+    const project = this.host.requireProject();
+    const db = project.db;
+    const run = getSearchRun(db, input.runId);
+    const model = (run.params.model as string | undefined) ?? defaults.model;
+    const descriptor = input.descriptor ?? defaults.descriptor;
+    if (!model) throw new EideticError('invalid_input', `search run ${run.id} records no model`);
+    if (!descriptor) throw new EideticError('invalid_input', 'search.verify: give a descriptor model folder (the project has no default one)');
+    const energies = new Map(topSearchPrompts(db, run.id, 10_000).map((t) => [t.prompt, t.energy]));
+    const prompts = input.prompts ?? [...new Set(chainBests(db, run.id).filter((c) => c.prompt).map((c) => c.prompt!))].slice(0, input.top);
+    if (prompts.length === 0) throw new EideticError('invalid_input', `search run ${run.id} has no scored prompts yet`);
+    for (const prompt of prompts) upsertSearchCandidate(db, { runId: run.id, prompt, energy: energies.get(prompt) ?? null });
+    const generate = await this.host.startJob('generate', { model, prompts, n: input.images, steps: input.steps, guidance: 7.5, scheduler: 'ddim', seed: 0 });
+    const done = this.finishVerification(run.id, prompts, generate, { descriptor, refSetId: input.refSetId, threshold: input.threshold });
+    done.catch(() => undefined); // reported to whoever awaits verified(); the UI sees the failed job
+    this.verifications.set(run.id, done);
+    return { runId: run.id, prompts, generateJobId: generate.id };
+  }
+
+  private async finishVerification(runId: number, prompts: string[], generate: JobSummary, m: { descriptor: string; refSetId?: number; threshold?: number }): Promise<void> {
+    const generated = await this.host.jobs.finished(generate.id);
+    if (generated.status !== 'succeeded') throw new EideticError(generated.error?.code ?? 'failed', `verification of search run ${runId}: generation ${generated.status}: ${generated.error?.message ?? ''}`);
+    const match = await this.host.startJob('match', { descriptor: m.descriptor, jobId: generate.id, ...(m.refSetId ? { refSetId: m.refSetId } : {}), ...(m.threshold !== undefined ? { threshold: m.threshold } : {}) });
+    const matched = await this.host.jobs.finished(match.id);
+    if (matched.status !== 'succeeded') throw new EideticError(matched.error?.code ?? 'failed', `verification of search run ${runId}: matching ${matched.status}: ${matched.error?.message ?? ''}`);
+    const project = this.host.requireProject();
+    const threshold = (matched.result as { threshold: number }).threshold;
+    for (const prompt of prompts) {
+      const evidence = verificationEvidence(project, generate.id, match.id, prompt, threshold);
+      upsertSearchCandidate(project.db, { runId, prompt, verifyJobId: generate.id, evidence });
+    }
+    this.host.notify(runId, -1);
+  }
+}
+
+/** Clusters and best matches of one prompt's verification generations. */
+export function verificationEvidence(project: AuditProject, generateJobId: string, matchJobId: string, prompt: string, threshold: number): SearchEvidence {
+  const db = project.db;
+  const gens = (db.prepare('SELECT id FROM generations WHERE job_id = ? AND prompt_text = ? ORDER BY id').all(generateJobId, prompt) as { id: number }[]).map((g) => g.id);
+  const labels = db
+    .prepare(`SELECT c.label, COUNT(*) AS n FROM clusters c WHERE c.job_id = ? AND c.generation_id IN (SELECT value FROM json_each(?)) GROUP BY c.label`)
+    .all(matchJobId, JSON.stringify(gens)) as { label: number; n: number }[];
+  const clustered = labels.filter((l) => l.label >= 0);
+  const top = db
+    .prepare(
+      `SELECT r.id AS referenceId, r.file_name AS fileName, COUNT(*) AS count, MAX(m.score) AS bestScore,
+         SUM(CASE WHEN m.score >= ? THEN 1 ELSE 0 END) AS above
+       FROM matches m JOIN reference_images r ON r.id = m.reference_id
+       WHERE m.job_id = ? AND m.rank = 0 AND m.generation_id IN (SELECT value FROM json_each(?))
+       GROUP BY r.id ORDER BY count DESC, bestScore DESC LIMIT 5`,
+    )
+    .all(threshold, matchJobId, JSON.stringify(gens)) as { referenceId: number; fileName: string; count: number; bestScore: number; above: number }[];
+  return {
+    generations: gens.length,
+    largestCluster: Math.max(0, ...clustered.map((l) => l.n)),
+    clusteredFraction: gens.length ? clustered.reduce((s, l) => s + l.n, 0) / gens.length : 0,
+    bestMatches: top.map(({ referenceId, fileName, count, bestScore }) => ({ referenceId, fileName, count, bestScore })),
+    aboveThreshold: top.reduce((s, t) => s + t.above, 0),
+    threshold,
+    generationIds: gens,
+  };
+}

@@ -1,0 +1,118 @@
+// The trigger-prompt search as the app runs it: the energy function on the demo diffusion model, the
+// `search` engine job with every iteration persisted by the host, a crashed engine process, and a resume
+// that continues exactly where the saved chain states left off.
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Backend } from '../../main/core/backend.js';
+import { forkLauncher } from '../../main/engine/channel.js';
+import { StableDiffusionPipeline } from '../../main/sd/pipeline.js';
+import { createSearchEnergy, iterationNoise } from '../../main/search/energy.js';
+import { loadSearchScores } from '../../main/search/persistence.js';
+
+const demo = path.resolve(import.meta.dirname, '../../native-models/demo');
+const model = path.join(demo, 'sd-demo');
+const mlm = path.join(demo, 'mlm-demo');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-search-'));
+let backend: Backend;
+
+beforeAll(async () => {
+  process.env.EIDETIC_CONFIG_DIR = path.join(tmp, 'config');
+  backend = new Backend({ host: 'browser', launcher: forkLauncher() });
+  await backend.call('project.create', { dir: path.join(tmp, 'search') });
+});
+afterAll(() => backend.dispose());
+
+describe('search energy', () => {
+  it('is the squared L2 of eps_cond − eps_uncond at t = 999 with one shared noise per iteration', async () => {
+    const pipe = await StableDiffusionPipeline.load(model, { provider: 'cpu' });
+    try {
+      const energy = createSearchEnergy(pipe, { seed: 3, latentHeight: 8, latentWidth: 8, batchSize: 2 });
+      const prompts = ['red square', 'cherry blossom', 'a random caption nobody wrote', 'red square'];
+      const d = await energy(prompts, 5);
+      // By hand: the same noise for every candidate, the unconditional prediction of that noise.
+      const noise = iterationNoise(3, 5, 4 * 8 * 8);
+      const uncond = await pipe.predictNoise(noise, 1, 8, 8, 999, await pipe.encodeCached(''));
+      for (const [i, p] of prompts.entries()) {
+        const eps = await pipe.predictNoise(noise, 1, 8, 8, 999, (await pipe.encodeText([p])).embeddings);
+        const want = eps.reduce((s, v, j) => s + (v - uncond[j]) ** 2, 0);
+        expect(d[i]).toBeCloseTo(want, 2);
+      }
+      expect(d[0]).toBe(d[3]);
+      // Unconditional once per iteration, then ceil(4 / 2) conditional batches.
+      expect(energy.stats.unetCalls).toBe(3);
+      await energy(prompts, 5);
+      expect(energy.stats.unetCalls).toBe(5);
+      // Another iteration draws another noise: other energies.
+      const other = await energy(prompts, 6);
+      expect(other[0]).not.toBe(d[0]);
+      expect(energy.stats.unetCalls).toBe(8);
+      // A cache smaller than one call's prompts is emptied between calls, never under a call's feet.
+      const small = createSearchEnergy(pipe, { seed: 3, latentHeight: 8, latentWidth: 8, cacheSize: 1 });
+      expect(Array.from(await small(prompts, 5))).toEqual(Array.from(d));
+      expect(Array.from(await small(prompts.slice(1), 5))).toEqual(Array.from(d.slice(1)));
+    } finally {
+      await pipe.release();
+    }
+  }, 120_000);
+});
+
+describe('search job', () => {
+  const params = { model, mlm, chains: 2, iterations: 6, candidates: 16, slots: 3, seed: 9, bannedWords: [], ep: 'cpu' };
+
+  it('persists every iteration; a crashed engine leaves a resumable run that ends as an uninterrupted one does', async () => {
+    // Reference: uninterrupted.
+    const whole = await backend.jobs.finished((await backend.startJob('search', params)).id);
+    expect(whole.status).toBe('succeeded');
+    const wholeRun = (whole.result as { runId: number }).runId;
+    const wholeDetail = await backend.call('search.get', { runId: wholeRun, since: 0 });
+    expect(wholeDetail.run.status).toBe('succeeded');
+    expect(wholeDetail.trace).toHaveLength(params.chains * params.iterations);
+    for (const p of wholeDetail.trace) expect(p.bestEnergy).toBeGreaterThanOrEqual(p.energy - 1e-9);
+    expect(wholeDetail.chains.every((c) => c.iteration === params.iterations && c.prompt !== null)).toBe(true);
+
+    // Interrupted: kill the engine process once a few iterations are saved.
+    const started = await backend.startJob('search', params);
+    const runId = (started.params as { runId: number }).runId;
+    await new Promise<void>((resolve) => {
+      const off = backend.onEvent((e) => {
+        if (e.type === 'search' && e.runId === runId && e.iteration >= 2) {
+          off();
+          process.kill(backend.engine.pid!, 'SIGKILL');
+          resolve();
+        }
+      });
+    });
+    const crashed = await backend.jobs.finished(started.id);
+    expect(crashed.status).toBe('failed');
+    expect(crashed.error?.code).toBe('engine_crashed');
+    await new Promise((r) => setTimeout(r, 50));
+    const interrupted = await backend.call('search.get', { runId, since: 0 });
+    expect(interrupted.run.status).toBe('interrupted');
+    const savedIterations = interrupted.chains.map((c) => c.iteration);
+    expect(Math.min(...savedIterations)).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...savedIterations)).toBeLessThan(params.iterations);
+
+    const resumed = await backend.jobs.finished((await backend.call('search.resume', { runId })).id);
+    expect(resumed.status).toBe('succeeded');
+    const after = await backend.call('search.get', { runId, since: 0 });
+    expect(after.run.status).toBe('succeeded');
+    // Same seed, same parameters: the resumed run's chains and every score equal the uninterrupted run's.
+    expect(after.chains).toEqual(wholeDetail.chains);
+    expect(after.trace).toEqual(wholeDetail.trace);
+    const db = backend.currentProject!.db;
+    expect(loadSearchScores(db, runId)).toEqual(loadSearchScores(db, wholeRun));
+  }, 300_000);
+
+  it('refuses bad parameters and a wrong LM folder before any work, naming the problem', async () => {
+    const bad = await backend.jobs.finished((await backend.startJob('search', { ...params, candidates: 100_000, slots: 0, temperature: 0 })).id);
+    expect(bad.status).toBe('failed');
+    expect(bad.error!.message).toMatch(/slots \(L\) must be an integer ≥ 1/);
+    expect(bad.error!.message).toMatch(/candidates \(Q\)/);
+    expect(bad.error!.message).toMatch(/temperature \(T\) must be a finite number > 0/);
+    const wrongLm = await backend.jobs.finished((await backend.startJob('search', { ...params, mlm: model })).id);
+    expect(wrongLm.status).toBe('failed');
+    expect(wrongLm.error!.message).toContain(`mlm folder ${model}`);
+  }, 120_000);
+});
