@@ -1,7 +1,9 @@
 // End-to-end: the real backend (`eidetic serve`) driven in Debian's Chromium through Playwright.
 // Creates a project, imports prompt files (by path and through the browser's file picker), searches
 // them, imports reference images, runs the probe job and watches it finish in the jobs panel, then
-// stops the server and expects the connection-lost banner. Screenshots land in test-results/.
+// stops the server and expects the connection-lost banner. Then it starts `eidetic serve --demo` and runs the
+// audit on the demo project: generate + match & cluster in the gallery, a SolidMark evaluation and a short
+// trigger-prompt search. Screenshots land in test-results/.
 // Run after `npm run build`: node tests/e2e/run.mjs
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -20,8 +22,8 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-e2e-'));
 const env = { ...process.env, EIDETIC_CONFIG_DIR: path.join(tmp, 'config'), EIDETIC_DATA_DIR: path.join(tmp, 'data') };
 const SLOW = 60_000; // two slow cores: be generous
 
-function startServer() {
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'eidetic.js'), 'serve', '--port', '0', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+function startServer(extraArgs = []) {
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'eidetic.js'), 'serve', '--port', '0', '--json', ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   return new Promise((resolve, reject) => {
@@ -161,7 +163,7 @@ test('imports a folder of reference images and shows their thumbnails and the sk
 });
 
 test('pages without an engine say so instead of showing made-up data', async () => {
-  for (const p of ['search', 'benchmark', 'reports', 'solidmark']) {
+  for (const p of ['benchmark', 'reports']) {
     await page.getByTestId(`nav-${p}`).click();
     await page.getByTestId('not-wired').waitFor();
     assert.match(await page.getByTestId('not-wired').innerText(), /not wired/);
@@ -223,14 +225,107 @@ test('stopping the server shows the connection-lost banner', async () => {
   await page.getByTestId('link-state').filter({ hasText: 'Engine unreachable' }).waitFor();
 });
 
-let passed = 0;
-let failed = 0;
-try {
-  server = await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+
+// ---- The demo project: the audit pages against the real engine ----
+
+/** Waits for the inline progress of the job a page started to reach `succeeded` (and fails fast on failure). */
+async function waitForJob(kind, timeout) {
+  const row = page.locator(`[data-testid="job-progress"][data-kind="${kind}"]`).last();
+  await row.waitFor();
+  await page.waitForFunction(
+    (k) => {
+      const el = [...document.querySelectorAll(`[data-testid="job-progress"][data-kind="${k}"]`)].at(-1);
+      return el && ['succeeded', 'failed', 'cancelled', 'interrupted'].includes(el.dataset.status);
+    },
+    kind,
+    { timeout },
+  );
+  assert.equal(await row.getAttribute('data-status'), 'succeeded', `${kind} job: ${await row.innerText()}`);
+}
+
+test('opens the demo project with `eidetic serve --demo`', async () => {
+  await page.close();
+  server = await startServer(['--demo']);
+  await openPage();
+  await page.goto(server.url);
+  await page.getByTestId('link-state').filter({ hasText: 'Engine connected' }).waitFor();
+  await page.getByTestId('current-project').filter({ hasText: /demo/i }).waitFor();
+});
+
+test('gallery: generates the duplicated captions, matches and clusters them, and flags copies', async () => {
+  await page.getByTestId('nav-gallery').click();
+  const setOption = page.getByTestId('generate-set').locator('option', { hasText: 'demo: duplicated captions (memorized)' });
+  await setOption.waitFor({ state: 'attached' });
+  await page.getByTestId('generate-set').selectOption({ label: await setOption.innerText() });
+  await page.getByTestId('generate-n').fill('2');
+  await page.getByTestId('generate-steps').fill('20');
+  await page.getByTestId('start-generate').click();
+  await waitForJob('generate', 10 * SLOW);
+  await page.getByTestId('gallery-tile').first().waitFor();
+  await page.getByTestId('start-match').click();
+  await waitForJob('match', 5 * SLOW);
+  // Flags are live: tiles whose best match reaches the 0.5 threshold wear a "copy" badge.
+  const flagged = page.locator('[data-testid="gallery-tile"][data-flagged="true"]');
+  await flagged.first().waitFor({ timeout: SLOW });
+  assert.match(await flagged.first().getByTestId('copy-badge').innerText(), /copy \d\.\d\d/);
+  await flagged.first().click();
+  await page.getByTestId('gallery-detail').getByTestId('match-file').first().waitFor({ timeout: SLOW });
+  assert.match(await page.getByTestId('match-file').first().innerText(), /\S+\.\w+$/, 'the detail names the matched reference file');
+  await page.getByTestId('provenance').waitFor();
+  // Keyboard: arrows move the active tile, Escape closes the detail, Enter opens it again.
+  await page.getByTestId('gallery-grid').focus();
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Escape');
+  await page.getByTestId('gallery-detail').waitFor({ state: 'detached' });
+  await page.keyboard.press('Enter');
+  await page.getByTestId('gallery-detail').getByTestId('match-file').first().waitFor({ timeout: SLOW });
+  await settleToasts();
+  await page.screenshot({ path: path.join(results, 'e2e-gallery-matches.png') });
+});
+
+test('SolidMark: evaluates 6 queries and shows the counts against chance and the error histogram', async () => {
+  await page.getByTestId('nav-solidmark').click();
+  await page.getByTestId('solidmark-queries').fill('6');
+  await page.getByTestId('solidmark-steps').fill('20');
+  await page.getByTestId('start-solidmark').click();
+  await waitForJob('solidmark', 10 * SLOW);
+  await page.getByTestId('solidmark-counts').waitFor({ timeout: SLOW });
+  assert.ok((await page.getByTestId('solidmark-count-row').count()) > 0, 'the counts table has rows');
+  await page.getByTestId('error-histogram').waitFor();
+  assert.equal(await page.getByTestId('histogram-bar').count(), 20);
+  await page.getByTestId('solidmark-tile').first().waitFor();
+  await settleToasts();
+  await page.getByTestId('solidmark-counts').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+  await page.screenshot({ path: path.join(results, 'e2e-solidmark.png') });
+});
+
+test('Search: 2 chains × 5 iterations draw their live chart and best prompts, and the run finishes', async () => {
+  await page.getByTestId('nav-search').click();
+  await page.getByTestId('search-chains').fill('2');
+  await page.getByTestId('search-iterations').fill('5');
+  await page.getByTestId('search-q').fill('16');
+  await page.getByTestId('search-l').fill('4');
+  await page.getByTestId('start-search').click();
+  await page.getByTestId('search-chart').waitFor({ timeout: SLOW });
+  await page.locator('[data-testid="search-run-detail"][data-status="succeeded"]').waitFor({ timeout: 10 * SLOW });
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="search-chart"]')?.dataset.points) > 0, null, { timeout: SLOW });
+  assert.equal(await page.getByTestId('search-best-row').count(), 2, 'one best prompt per chain');
+  assert.ok((await page.locator('[data-testid="search-chart"] canvas').count()) > 0, 'the chart is drawn');
+  await settleToasts();
+  // The content column scrolls, not the page: bring the chart and the best prompts into the shot.
+  await page.getByTestId('search-run-detail').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+  await page.screenshot({ path: path.join(results, 'e2e-search.png') });
+});
+
+test('no Content-Security-Policy violations or page errors on the demo pages', async () => {
+  const violations = await page.evaluate(() => window.__cspViolations ?? []);
+  assert.deepEqual(violations, []);
+  assert.deepEqual(consoleErrors, []);
+});
+
+
+/** A fresh tab that records CSP violations and page errors. */
+async function openPage() {
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.setDefaultTimeout(30_000);
   // Record CSP violations from the first script on; init scripts are not subject to the page's CSP.
@@ -243,6 +338,17 @@ try {
     // A refused WebSocket after the server stops is expected; everything else is a bug.
     if (msg.type() === 'error' && server?.child.exitCode === null) consoleErrors.push(msg.text());
   });
+}
+
+let passed = 0;
+let failed = 0;
+try {
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  await openPage();
   for (const t of tests) {
     try {
       await t.fn();
