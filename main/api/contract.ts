@@ -187,6 +187,7 @@ export interface SearchRunSummary {
   status: 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
   createdAt: string;
   chains: number;
+  /** Iterations every chain has finished (chains advance round-robin, so the others are at most one ahead). */
   iterationsDone: number;
   bestEnergy: number | null;
   bestPrompt: string | null;
@@ -270,6 +271,8 @@ export const apiInputs = {
     .strict(),
   'refs.importFolder': z.object({ path, name: z.string().min(1).max(200).optional() }).strict(),
   'refs.sets': z.object({}).strict(),
+  /** Links prompts to reference images named in their metadata (MemBench's urls), by file name. */
+  'refs.link': z.object({ promptSetId: z.number().int().positive(), refSetId: z.number().int().positive().optional() }).strict(),
   'refs.list': z
     .object({
       setId: z.number().int().positive(),
@@ -346,6 +349,7 @@ export interface ApiOutputs {
   'prompts.list': { total: number; rows: PromptRow[] };
   'refs.importFolder': ReferenceSetSummary & { skipped: { file: string; reason: string }[] };
   'refs.sets': ReferenceSetSummary[];
+  'refs.link': { prompts: number; linkedPrompts: number; links: number; unmatched: { prompt: string; name: string }[]; unmatchedCount: number };
   'refs.list': { total: number; rows: ReferenceImageRow[] };
   'models.validate': ModelValidation;
   'generations.list': { total: number; rows: GenerationRow[] };

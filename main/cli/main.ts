@@ -101,9 +101,27 @@ export function buildProgram(): Command {
       });
     });
 
-  program
-    .command('refs')
-    .description('reference images')
+  const refs = program.command('refs').description('reference images');
+  refs
+    .command('link')
+    .description("link prompts to their reference images by the file names in their metadata (MemBench's urls column); nothing is fetched")
+    .requiredOption('--project <dir>', 'the project folder')
+    .requiredOption('--prompts <set>', 'prompt set id')
+    .option('--refs <set>', 'reference set id (default: all reference images)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { project: string; prompts: string; refs?: string; json?: boolean }) => {
+      const out = makeOutput(!!opts.json);
+      await withProject(opts.project, async (backend) => {
+        const r = await backend.call('refs.link', { promptSetId: Number(opts.prompts), ...(opts.refs ? { refSetId: Number(opts.refs) } : {}) });
+        out.data(r, () =>
+          [
+            `${r.linkedPrompts}/${r.prompts} prompts linked (${r.links} links); ${r.unmatchedCount} names matched no reference image`,
+            ...r.unmatched.slice(0, 10).map((u) => `  not found: ${u.name} (${u.prompt})`),
+          ].join('\n'),
+        );
+      });
+    });
+  refs
     .command('import <folder>')
     .description('import a folder of PNG/JPEG/WebP reference images into a project')
     .requiredOption('--project <dir>', 'the project folder')

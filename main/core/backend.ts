@@ -20,7 +20,9 @@ import { hashModelFolder, validateModelFolder } from '../sd/model-folder.js';
 import { GenerationSink } from './generation-sink.js';
 import type { MatchResultRows } from '../project/project.js';
 import { sha256File } from '../util/hash.js';
-import { averageMetrics, copyMetrics } from '../match/membench-metrics.js';
+import { averageMetrics } from '../match/membench-metrics.js';
+import { perPromptMetrics } from '../match/per-prompt.js';
+import { linkPromptReferences } from '../match/prompt-links.js';
 import { EngineHost } from '../engine/host.js';
 import type { EngineLauncher } from '../engine/channel.js';
 import { AuditProject } from '../project/project.js';
@@ -133,6 +135,7 @@ export class Backend {
       return set;
     },
     'refs.sets': () => this.requireProject().referenceSets(),
+    'refs.link': ({ promptSetId, refSetId }) => linkPromptReferences(this.requireProject().db, promptSetId, refSetId),
     'refs.list': ({ setId, offset, limit }) => this.requireProject().listReferences(setId, offset, limit),
     'models.validate': async ({ path: dir }) => {
       const r = await validateModelFolder(dir);
@@ -214,13 +217,7 @@ export class Backend {
           const v = value as MatchResultRows & { descriptorKey: string; threshold: number; skipped: unknown[]; embedded: number };
           proj.saveMatchResults(job.id, v.descriptorKey, v);
           const t = threshold ?? v.threshold;
-          const byPrompt = new Map<string, number[]>();
-          const promptOf = new Map(queries.map((q) => [q.generationId, q.prompt]));
-          for (const m of v.matches) {
-            const prompt = promptOf.get(m.generationId)!;
-            byPrompt.set(prompt, [...(byPrompt.get(prompt) ?? []), m.hits[0]?.score ?? -1]);
-          }
-          const perPrompt = [...byPrompt].map(([prompt, rowMax]) => ({ prompt, ...copyMetrics(rowMax, rowMax.length, 1, t) }));
+          const perPrompt = perPromptMetrics(proj, v.descriptorKey, queries, v.matches, t);
           const clustered = v.clusters.filter((c) => c.label >= 0).length;
           // Vectors are stored in the project; the job result keeps the summary only.
           return { generations: queries.length, references: references.length, embedded: v.embedded, threshold: t, perPrompt, clustered, skipped: v.skipped, summary: averageMetrics(perPrompt) };

@@ -33,9 +33,9 @@ export function copyMetrics(similarities: Float32Array | number[], rows: number,
 }
 
 /** Averages per-prompt metrics over prompts, as MemBench reports them. */
-export function averageMetrics(perPrompt: CopyMetrics[]): { top1: number; top3: number; fractionAbove: number; prompts: number } {
+export function averageMetrics(perPrompt: Pick<CopyMetrics, 'top1' | 'top3' | 'fractionAbove'>[]): { top1: number; top3: number; fractionAbove: number; prompts: number } {
   const n = perPrompt.length;
   if (n === 0) return { top1: NaN, top3: NaN, fractionAbove: NaN, prompts: 0 };
-  const mean = (f: (m: CopyMetrics) => number) => perPrompt.reduce((s, m) => s + f(m), 0) / n;
+  const mean = (f: (m: Pick<CopyMetrics, 'top1' | 'top3' | 'fractionAbove'>) => number) => perPrompt.reduce((s, m) => s + f(m), 0) / n;
   return { top1: mean((m) => m.top1), top3: mean((m) => m.top3), fractionAbove: mean((m) => m.fractionAbove), prompts: n };
 }

@@ -7,6 +7,7 @@ import type Database from 'better-sqlite3';
 import { EideticError } from '../util/errors.js';
 import { SEARCH_MIGRATION, SEARCH_REVIEW_MIGRATION } from '../search/persistence.js';
 import { SOLIDMARK_MIGRATION } from '../solidmark/results.js';
+import { PROMPT_LINKS_MIGRATION } from '../match/prompt-links.js';
 
 export interface Migration {
   version: number;
@@ -158,8 +159,9 @@ export const MIGRATIONS: Migration[] = [
   },
 ];
 
-// Versions 3 and 4 (trigger-prompt search) and 5 (SolidMark results) are defined beside the code that uses them.
-MIGRATIONS.push(SEARCH_MIGRATION, SEARCH_REVIEW_MIGRATION, SOLIDMARK_MIGRATION);
+// Versions 3 and 4 (trigger-prompt search), 5 (SolidMark results) and 6 (prompt-reference links) are
+// defined beside the code that uses them.
+MIGRATIONS.push(SEARCH_MIGRATION, SEARCH_REVIEW_MIGRATION, SOLIDMARK_MIGRATION, PROMPT_LINKS_MIGRATION);
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 

@@ -171,7 +171,7 @@ export function topSearchPrompts(db: Database.Database, runId: number, limit = 2
 export function listSearchRuns(db: Database.Database): (SearchRunRow & { chains: number; iterationsDone: number; bestEnergy: number | null; bestPrompt: string | null })[] {
   const rows = db
     .prepare(
-      `SELECT r.id, r.job_id, r.params_json, r.status, r.created_at, COUNT(c.chain) AS chains, COALESCE(SUM(c.iteration), 0) AS done,
+      `SELECT r.id, r.job_id, r.params_json, r.status, r.created_at, COUNT(c.chain) AS chains, COALESCE(MIN(c.iteration), 0) AS done,
          MAX(c.best_energy) AS best,
          (SELECT best_prompt FROM search_chains WHERE run_id = r.id ORDER BY best_energy DESC LIMIT 1) AS best_prompt
        FROM search_runs r LEFT JOIN search_chains c ON c.run_id = r.id GROUP BY r.id ORDER BY r.id DESC`,

@@ -283,13 +283,21 @@ test('gallery: generates the duplicated captions, matches and clusters them, and
   await page.screenshot({ path: path.join(results, 'e2e-gallery-matches.png') });
 });
 
-test('SolidMark: evaluates 6 queries and shows the counts against chance and the error histogram', async () => {
+test('SolidMark: duplicated images beat chance, singletons do not; counts, histogram and tiles show it', async () => {
   await page.getByTestId('nav-solidmark').click();
   await page.getByTestId('solidmark-queries').fill('6');
   await page.getByTestId('solidmark-steps').fill('20');
+  await page.getByTestId('solidmark-select').selectOption('duplicated');
   await page.getByTestId('start-solidmark').click();
   await waitForJob('solidmark', 10 * SLOW);
   await page.getByTestId('solidmark-counts').waitFor({ timeout: SLOW });
+  await page.waitForFunction(() => document.querySelector('[data-testid="solidmark-total"]')?.textContent?.includes('(6)'), null, { timeout: SLOW });
+  // Rerun with the singletons: the results add up under the same settings.
+  await page.getByTestId('solidmark-select').selectOption('singletons');
+  await page.getByTestId('start-solidmark').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="solidmark-total"]')?.textContent?.includes('(12)'), null, { timeout: 10 * SLOW });
+  const belowTenth = Number(await page.getByTestId('solidmark-count-row').first().locator('td').nth(1).innerText());
+  assert.ok(belowTenth >= 4, `at least 4 of the 6 duplicated images have a key error below 0.1 (got ${belowTenth} of 12 images)`);
   assert.ok((await page.getByTestId('solidmark-count-row').count()) > 0, 'the counts table has rows');
   await page.getByTestId('error-histogram').waitFor();
   assert.equal(await page.getByTestId('histogram-bar').count(), 20);

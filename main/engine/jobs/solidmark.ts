@@ -24,6 +24,8 @@ const params = z.object({
   guidance: z.number().min(0).max(50).default(7.5),
   seed: z.number().int().min(0).default(0),
   ep: z.string().default('auto'),
+  /** Which images to query: all, or only those with several copies in the training set, or only singletons. */
+  select: z.enum(['all', 'duplicated', 'singletons']).default('all'),
   /** Image keys already scored under these settings (by an earlier run): not queried again. */
   skip: z.array(z.string()).default([]),
 });
@@ -96,7 +98,11 @@ export async function solidmark(raw: Record<string, unknown>, ctx: JobContext): 
     groups.set(id, [...(groups.get(id) ?? []), e]);
   }
   const skip = new Set(p.skip);
-  const wanted = [...groups.entries()].slice(0, p.queries ?? groups.size).map(([key, copies], queryIndex) => ({ key, copies, queryIndex }));
+  // The query index is the image's position among ALL distinct images, so its seed does not depend on `select`.
+  const wanted = [...groups.entries()]
+    .map(([key, copies], queryIndex) => ({ key, copies, queryIndex }))
+    .filter((w) => p.select === 'all' || (p.select === 'duplicated') === w.copies.length > 1)
+    .slice(0, p.queries ?? groups.size);
   const images = wanted.filter((w) => !skip.has(w.key));
   const errors: number[] = [];
   const skipped: { file: string; reason: string }[] = [];
