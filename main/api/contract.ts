@@ -128,6 +128,25 @@ export interface GenerationRow {
   modelPath: string | null;
 }
 
+export type ModelKind = 'text-to-image' | 'masked-lm' | 'descriptor' | 'aesthetic' | 'unknown';
+
+/** A model the app knows: bundled with it or added by the user. */
+export interface ModelEntry {
+  path: string;
+  name: string;
+  kind: ModelKind;
+  format: string;
+  licence: string | null;
+  recipe: string | null;
+  /** sha256 of every file, by path relative to the folder. */
+  hashes: Record<string, string>;
+  bytes: number;
+  /** The app's features this model can serve. */
+  features: string[];
+  source: 'bundled' | 'user';
+  problems: string[];
+}
+
 export interface MatchHit {
   rank: number;
   score: number;
@@ -281,6 +300,9 @@ export const apiInputs = {
     })
     .strict(),
   'models.validate': z.object({ path }).strict(),
+  'models.registry': z.object({}).strict(),
+  'models.add': z.object({ path }).strict(),
+  'models.remove': z.object({ path }).strict(),
   'generations.list': z
     .object({ jobId: z.string().max(100).optional(), offset: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(1000).default(200) })
     .strict(),
@@ -316,7 +338,9 @@ export const apiInputs = {
       runId: z.number().int().positive(),
       /** Prompts to verify; default: the run's best distinct prompts. */
       prompts: z.array(z.string().max(4000)).max(1000).optional(),
-      top: z.number().int().min(1).max(1000).default(5),
+      /** Without `prompts`: the best `perChain` distinct prompts of every chain, at most `top` in all. */
+      perChain: z.number().int().min(1).max(100).default(1),
+      top: z.number().int().min(1).max(1000).default(20),
       images: z.number().int().min(1).max(1000).default(8),
       steps: z.number().int().min(1).max(1000).default(50),
       descriptor: path.optional(),
@@ -352,6 +376,9 @@ export interface ApiOutputs {
   'refs.link': { prompts: number; linkedPrompts: number; links: number; unmatched: { prompt: string; name: string }[]; unmatchedCount: number };
   'refs.list': { total: number; rows: ReferenceImageRow[] };
   'models.validate': ModelValidation;
+  'models.registry': ModelEntry[];
+  'models.add': ModelEntry;
+  'models.remove': null;
   'generations.list': { total: number; rows: GenerationRow[] };
   'gallery.list': { total: number; rows: GalleryRow[] };
   'generations.get': GenerationDetail;

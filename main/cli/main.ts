@@ -101,6 +101,42 @@ export function buildProgram(): Command {
       });
     });
 
+  const models = program.command('models').description('the model registry: bundled demo models and the folders you add');
+  models
+    .command('list')
+    .description('every known model: kind, licence, file hashes, the features it serves')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const out = makeOutput(!!opts.json);
+      const backend = newBackend();
+      try {
+        const list = await backend.call('models.registry', {});
+        out.data(list, () =>
+          list
+            .map((m) => `${m.name.padEnd(24)} ${m.kind.padEnd(14)} ${m.source.padEnd(8)} ${(m.bytes / 2 ** 20).toFixed(1).padStart(7)} MB  ${m.features.join(', ') || '-'}${m.problems.length ? `\n  problems: ${m.problems.join('; ')}` : ''}\n  ${m.path}`)
+            .join('\n'),
+        );
+      } finally {
+        await backend.dispose();
+      }
+    });
+  for (const [name, method, what] of [['add', 'models.add', 'add a model folder to the registry'], ['remove', 'models.remove', 'remove a model folder you added']] as const) {
+    models
+      .command(`${name} <dir>`)
+      .description(what)
+      .option('--json', 'print JSON')
+      .action(async (dir: string, opts: { json?: boolean }) => {
+        const out = makeOutput(!!opts.json);
+        const backend = newBackend();
+        try {
+          const r = await backend.call(method, { path: dir });
+          out.data(r, () => (r ? `${r.name}: ${r.kind}, serves ${r.features.join(', ') || 'nothing'}${r.problems.length ? ` (problems: ${r.problems.join('; ')})` : ''}` : `removed ${dir}`));
+        } finally {
+          await backend.dispose();
+        }
+      });
+  }
+
   const refs = program.command('refs').description('reference images');
   refs
     .command('link')

@@ -36,6 +36,7 @@ export function registerSearchCommand(program: Command): void {
     .option('--batch-chains <n>', 'chains whose candidates share one energy call', '1')
     .option('--resume <run>', 'resume an interrupted run of this project (its saved parameters are used)')
     .option('--verify <k>', 'then generate k images of each chain\'s best prompt, match and cluster them')
+    .option('--verify-per-chain <n>', 'verify the n best distinct prompts of each chain', '1')
     .option('--descriptor <dir>', 'descriptor for --verify (default: the project\'s)')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
     .option('--json', 'print JSON')
@@ -69,7 +70,7 @@ export function registerSearchCommand(program: Command): void {
         const result = job.result as { runId: number; seconds: number; unetCalls: number; promptsScored: number };
         const runId = result.runId;
         if (opts.verify) {
-          await backend.call('search.verify', { runId, images: int('verify', opts.verify as string), ...(opts.descriptor ? { descriptor: opts.descriptor } : {}) });
+          await backend.call('search.verify', { runId, images: int('verify', opts.verify as string), perChain: int('verify-per-chain', opts.verifyPerChain as string), top: 1000, ...(opts.descriptor ? { descriptor: opts.descriptor } : {}) });
           await backend.searches.verified(runId);
         }
         const detail: SearchRunDetail = await backend.call('search.get', { runId, since: Number.MAX_SAFE_INTEGER });

@@ -31,6 +31,7 @@ import { packageVersion } from '../util/package-root.js';
 import { JobManager } from './job-manager.js';
 import { RecentProjects } from './recent-projects.js';
 import { SearchRuns } from './search-runs.js';
+import { ModelRegistry } from '../models/registry.js';
 import { exportGallery, generationDetail, listGallery } from '../project/gallery.js';
 import { decideSearchCandidate, markInterruptedSearchRuns } from '../search/persistence.js';
 import { keyedBorder, listSolidmarkResults, saveSolidmarkResult, scoredImageKeys, solidmarkSummaryFor, summarise, type SolidmarkSettings } from '../solidmark/results.js';
@@ -50,6 +51,7 @@ export class Backend {
   private readonly events = new EventEmitter();
   private readonly recent = new RecentProjects();
   readonly searches: SearchRuns;
+  private readonly models = new ModelRegistry();
 
   constructor(private readonly options: BackendOptions) {
     this.engine = new EngineHost(options.launcher);
@@ -140,6 +142,12 @@ export class Backend {
     'models.validate': async ({ path: dir }) => {
       const r = await validateModelFolder(dir);
       return { ...r, components: r.components.map(({ name, present, bytes, dtype, externalData, inputs, error }) => ({ name, present, bytes, dtype, externalData, inputs, error })) };
+    },
+    'models.registry': () => this.models.list(),
+    'models.add': ({ path: dir }) => this.models.add(dir),
+    'models.remove': ({ path: dir }) => {
+      this.models.remove(dir);
+      return null;
     },
     'generations.list': ({ jobId, offset, limit }) => this.requireProject().listGenerations(jobId, offset, limit),
     'gallery.list': (q) => listGallery(this.requireProject(), q),

@@ -269,3 +269,18 @@ export function setSearchRunJob(db: Database.Database, runId: number, jobId: str
 export function markInterruptedSearchRuns(db: Database.Database): number {
   return db.prepare("UPDATE search_runs SET status = 'interrupted' WHERE status = 'running'").run().changes;
 }
+
+/**
+ * The n highest-D distinct prompts of each chain, best first: chains settle on one mode late in a run,
+ * and the prompts they passed on the way are candidates of their own.
+ */
+export function topPromptsPerChain(db: Database.Database, runId: number, n: number): { chain: number; prompt: string; energy: number }[] {
+  return db
+    .prepare(
+      `SELECT chain, prompt, energy FROM (
+         SELECT chain, prompt, MAX(energy) AS energy, ROW_NUMBER() OVER (PARTITION BY chain ORDER BY MAX(energy) DESC, prompt) AS rn
+         FROM search_scores WHERE run_id = ? AND prompt <> '' GROUP BY chain, prompt
+       ) WHERE rn <= ? ORDER BY energy DESC, chain, prompt`,
+    )
+    .all(runId, n) as { chain: number; prompt: string; energy: number }[];
+}
