@@ -212,7 +212,15 @@ export class Backend {
       const queries = inputs.queries;
       // `cluster` runs the same job without references: clusters of near-identical generations only.
       const references = params.clusterOnly ? [] : inputs.references;
-      if (queries.length === 0) throw new EideticError('invalid_input', 'match: this project has no generations to match yet');
+      if (queries.length === 0) throw new EideticError('invalid_input', params.jobId ? `match: job ${String(params.jobId)} has no generations` : 'match: this project has no generations to match yet');
+      if (!params.clusterOnly && references.length === 0) {
+        throw new EideticError(
+          'invalid_input',
+          typeof params.refSetId === 'number'
+            ? `match: reference set ${params.refSetId} has no images (import reference images into it, or run cluster to group generations without references)`
+            : 'match: this project has no reference images (import a folder of them, or run cluster to group generations without references)',
+        );
+      }
       const descriptorKey = await sha256File(path.join(params.descriptor, 'model.onnx')).catch(() => {
         throw new EideticError('bad_model', `${params.descriptor}: no model.onnx`);
       });

@@ -2,6 +2,7 @@
 // Creates a project, imports prompt files (by path and through the browser's file picker), searches
 // them, imports reference images, runs the probe job and watches it finish in the jobs panel, then
 // stops the server and expects the connection-lost banner. Then it starts `eidetic serve --demo` and runs the
+// Model page's registry (bundled models, adding a folder, a refused one), then the
 // audit on the demo project: generate + match & cluster in the gallery, a SolidMark evaluation and a short
 // trigger-prompt search. Screenshots land in test-results/.
 // Run after `npm run build`: node tests/e2e/run.mjs
@@ -250,6 +251,55 @@ test('opens the demo project with `eidetic serve --demo`', async () => {
   await page.goto(server.url);
   await page.getByTestId('link-state').filter({ hasText: 'Engine connected' }).waitFor();
   await page.getByTestId('current-project').filter({ hasText: /demo/i }).waitFor();
+});
+
+test('Model page: lists the bundled models, adds a model folder, refuses a folder that is not a model', async () => {
+  await page.getByTestId('nav-model').click();
+  await page.getByTestId('page-model').waitFor();
+  const entry = (name) => page.locator(`[data-testid="model-entry"][data-name="${name}"]`);
+  for (const [name, kind] of [['eidetic-demo-sd', 'text-to-image'], ['eidetic-demo-mlm', 'masked-lm'], ['eidetic-demo-sscd', 'descriptor']]) {
+    await entry(name).waitFor({ timeout: SLOW });
+    assert.equal(await entry(name).getByTestId('model-kind').innerText(), kind, `${name} is a ${kind} model`);
+    assert.equal(await entry(name).getByTestId('model-source').innerText(), 'bundled');
+    assert.ok((await entry(name).getByTestId('model-feature').count()) >= 1, `${name} serves at least one feature`);
+    assert.equal(await entry(name).getByTestId('model-remove').count(), 0, 'bundled models cannot be removed');
+  }
+  // File hashes: collapsed, 16 hex characters shown, the full sha256 in the title.
+  const sd = entry('eidetic-demo-sd');
+  await sd.getByTestId('model-hashes').locator('summary').click();
+  const hash = sd.getByTestId('model-hashes').locator('td[title]').first();
+  assert.match(await hash.getAttribute('title'), /^[0-9a-f]{64}$/);
+  assert.match(await hash.innerText(), /^[0-9a-f]{16}…$/);
+
+  const tinySd = path.resolve(root, '../shared/data/reference/tiny-sd1/model');
+  await page.getByTestId('model-add-path').fill(tinySd);
+  await page.getByTestId('model-add').click();
+  const added = page.locator('[data-testid="model-entry"][data-source="user"]').filter({ hasText: tinySd });
+  await added.waitFor({ timeout: SLOW });
+  assert.equal(await added.getAttribute('data-kind'), 'text-to-image');
+  assert.equal(await added.getByTestId('model-kind').innerText(), 'text-to-image');
+  assert.equal(await added.getByTestId('model-source').innerText(), 'user');
+  await added.getByTestId('model-remove').waitFor();
+
+  await page.getByTestId('model-add-path').fill(path.join(root, 'docs'));
+  await page.getByTestId('model-add').click();
+  await page.getByTestId('model-add-error').waitFor({ timeout: SLOW });
+  assert.match(await page.getByTestId('model-add-error').innerText(), /docs/);
+  const toast = page.getByTestId('error-toast').first();
+  await toast.waitFor();
+  assert.equal(await page.locator('[data-testid="model-entry"][data-source="user"]').count(), 1, 'the refused folder is not listed');
+  await toast.getByRole('button', { name: 'Dismiss message' }).click();
+  await settleToasts();
+  // A tall window for the shot, so that all four models (and the refusal) fit in it.
+  await page.setViewportSize({ width: 1280, height: 2000 });
+  await page.getByTestId('model-registry').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+  await page.screenshot({ path: path.join(results, 'e2e-models.png') });
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // Remove the user model again so the rest of the demo run sees only the bundled models.
+  await added.getByTestId('model-remove').click();
+  await added.waitFor({ state: 'detached', timeout: SLOW });
+  assert.equal(await page.locator('[data-testid="model-entry"][data-source="user"]').count(), 0);
 });
 
 test('gallery: generates the duplicated captions, matches and clusters them, and flags copies', async () => {

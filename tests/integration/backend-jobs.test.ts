@@ -52,6 +52,14 @@ describe('jobs through the backend and the engine process', () => {
     expect(failed.error?.message).toMatch(/detect: noises: /);
   });
 
+  it('match refuses an empty reference library with a message saying what to do', async () => {
+    // The project has generations (first test) but no reference images.
+    await expect(backend.startJob('match', { descriptor: path.resolve(import.meta.dirname, '../../native-models/demo/sscd-demo') })).rejects.toThrow(
+      /match: this project has no reference images \(import a folder of them, or run cluster/,
+    );
+    await expect(backend.startJob('match', { descriptor: tmp, jobId: 'no-such-job' })).rejects.toThrow(/match: job no-such-job has no generations/);
+  });
+
   it('a generate job can be cancelled between steps', async () => {
     const job = await backend.startJob('generate', { model, prompts: ['a cat'], n: 1, steps: 200, seed: 1, ep: 'cpu', width: 64, height: 64 });
     await new Promise<void>((resolve) => {
