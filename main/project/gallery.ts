@@ -9,38 +9,62 @@ import type Database from 'better-sqlite3';
 import { stringify } from 'csv-stringify/sync';
 import type { ApiParsedInput, GalleryRow, GenerationDetail, MatchHit } from '../api/contract.js';
 import { EideticError } from '../util/errors.js';
+import type { Migration } from './migrations.js';
 import type { AuditProject } from './project.js';
 
 /**
- * The latest match job that covered each generation: its rank-1 score and cluster label. Matches of
- * older jobs (another descriptor, another reference set) stay in the project but do not show.
+ * Version 7: each generation's evidence in one indexed row, written when a match job ends (the latest job
+ * wins): the best reference similarity and its job, the DBSCAN label and the size of that cluster. The
+ * gallery pages through 50k generations by joining this row instead of aggregating matches per query.
  */
-const EVIDENCE = `
-  WITH latest AS (
-    SELECT generation_id, job_id FROM (
-      SELECT m.generation_id, m.job_id, ROW_NUMBER() OVER (PARTITION BY m.generation_id ORDER BY j.created_at DESC) AS rn
-      FROM (SELECT DISTINCT generation_id, job_id FROM matches UNION SELECT generation_id, job_id FROM clusters) m
-      JOIN jobs j ON j.id = m.job_id
-    ) WHERE rn = 1
-  ),
-  best AS (
-    SELECT l.generation_id, MAX(m.score) AS score FROM latest l JOIN matches m ON m.job_id = l.job_id AND m.generation_id = l.generation_id GROUP BY l.generation_id
-  ),
-  clus AS (
-    SELECT l.generation_id, c.label, c.job_id, c.prompt_text FROM latest l JOIN clusters c ON c.job_id = l.job_id AND c.generation_id = l.generation_id
-  ),
-  sizes AS (
-    SELECT job_id, prompt_text, label, COUNT(*) AS size FROM clusters GROUP BY job_id, prompt_text, label
-  )`;
+export const GALLERY_EVIDENCE_MIGRATION: Migration = {
+  version: 7,
+  description: "gallery: each generation's latest match and cluster evidence in one indexed row",
+  sql: `
+    CREATE TABLE generation_evidence (
+      generation_id INTEGER PRIMARY KEY REFERENCES generations(id) ON DELETE CASCADE,
+      match_job_id TEXT REFERENCES jobs(id) ON DELETE SET NULL,
+      best_score REAL,                   -- rank-1 similarity in the latest job that matched references
+      cluster_job_id TEXT REFERENCES jobs(id) ON DELETE SET NULL,
+      cluster_label INTEGER,             -- -1 = noise
+      cluster_size INTEGER
+    );
+    CREATE INDEX generation_evidence_score ON generation_evidence(best_score);
+    CREATE INDEX clusters_label ON clusters(job_id, prompt_text, label);
+    CREATE INDEX matches_job_generation ON matches(job_id, generation_id, rank);
+  `,
+  // Projects that already hold match jobs get their evidence in job order, so the latest job wins.
+  after: (db) => {
+    const jobs = db.prepare("SELECT id FROM jobs WHERE id IN (SELECT job_id FROM clusters UNION SELECT job_id FROM matches) ORDER BY created_at").all() as { id: string }[];
+    for (const j of jobs) recordEvidence(db, j.id);
+  },
+};
+
+/** Writes the evidence of one finished match job over that of earlier jobs. */
+export function recordEvidence(db: Database.Database, jobId: string): void {
+  db.prepare(
+    `INSERT INTO generation_evidence (generation_id, match_job_id, best_score)
+       SELECT generation_id, job_id, MAX(score) FROM matches WHERE job_id = ? GROUP BY generation_id
+     ON CONFLICT (generation_id) DO UPDATE SET match_job_id = excluded.match_job_id, best_score = excluded.best_score`,
+  ).run(jobId);
+  db.prepare(
+    `INSERT INTO generation_evidence (generation_id, cluster_job_id, cluster_label, cluster_size)
+       SELECT c.generation_id, c.job_id, c.label, s.size FROM clusters c
+       JOIN (SELECT prompt_text, label, COUNT(*) AS size FROM clusters WHERE job_id = ? GROUP BY prompt_text, label) s
+         ON s.prompt_text = c.prompt_text AND s.label = c.label
+       WHERE c.job_id = ?
+     ON CONFLICT (generation_id) DO UPDATE SET cluster_job_id = excluded.cluster_job_id, cluster_label = excluded.cluster_label, cluster_size = excluded.cluster_size`,
+  ).run(jobId, jobId);
+}
 
 type GalleryQuery = ApiParsedInput<'gallery.list'>;
 
 const ORDER: Record<GalleryQuery['sort'], string> = {
   newest: 'g.id DESC',
   oldest: 'g.id ASC',
-  bestMatch: 'best.score IS NULL, best.score DESC, g.id DESC',
+  bestMatch: 'e.best_score DESC, g.id DESC', // NULLs (not matched yet) sort last in DESC
   prompt: 'g.prompt_text COLLATE NOCASE, g.id',
-  cluster: "g.prompt_text COLLATE NOCASE, CASE WHEN clus.label >= 0 THEN 0 ELSE 1 END, sizes.size DESC, clus.label, g.id",
+  cluster: 'g.prompt_text COLLATE NOCASE, CASE WHEN e.cluster_label >= 0 THEN 0 ELSE 1 END, e.cluster_size DESC, e.cluster_label, g.id',
 };
 
 function hitsFor(db: Database.Database, ids: number[]): Map<number, MatchHit[]> {
@@ -48,16 +72,11 @@ function hitsFor(db: Database.Database, ids: number[]): Map<number, MatchHit[]> 
   if (ids.length === 0) return out;
   const rows = db
     .prepare(
-      `WITH latest AS (
-         SELECT generation_id, job_id FROM (
-           SELECT m.generation_id, m.job_id, ROW_NUMBER() OVER (PARTITION BY m.generation_id ORDER BY j.created_at DESC) AS rn
-           FROM (SELECT DISTINCT generation_id, job_id FROM matches WHERE generation_id IN (SELECT value FROM json_each(?))) m
-           JOIN jobs j ON j.id = m.job_id
-         ) WHERE rn = 1
-       )
-       SELECT m.generation_id, m.rank, m.score, r.id AS reference_id, r.file_name, r.image_sha256
-       FROM latest l JOIN matches m ON m.job_id = l.job_id AND m.generation_id = l.generation_id
-       JOIN reference_images r ON r.id = m.reference_id ORDER BY m.generation_id, m.rank`,
+      `SELECT m.generation_id, m.rank, m.score, r.id AS reference_id, r.file_name, r.image_sha256
+       FROM generation_evidence e
+       JOIN matches m ON m.job_id = e.match_job_id AND m.generation_id = e.generation_id
+       JOIN reference_images r ON r.id = m.reference_id
+       WHERE e.generation_id IN (SELECT value FROM json_each(?)) ORDER BY m.generation_id, m.rank`,
     )
     .all(JSON.stringify(ids)) as { generation_id: number; rank: number; score: number; reference_id: number; file_name: string; image_sha256: string }[];
   for (const r of rows) {
@@ -91,12 +110,10 @@ function toRow(r: Record<string, unknown>, hits: MatchHit[]): GalleryRow {
 
 const SELECT = `SELECT g.id, g.job_id, g.prompt_text, g.seed, g.scheduler, g.steps, g.guidance, g.width, g.height, g.execution_provider,
     g.image_sha256, g.created_at, g.negative_prompt, g.latents_sha256, g.duration_ms, md.path AS model_path,
-    best.score AS best_score, clus.label AS cluster_label, sizes.size AS cluster_size
+    e.best_score, e.cluster_label, e.cluster_size
   FROM generations g
   LEFT JOIN models md ON md.id = g.model_id
-  LEFT JOIN best ON best.generation_id = g.id
-  LEFT JOIN clus ON clus.generation_id = g.id
-  LEFT JOIN sizes ON sizes.job_id = clus.job_id AND sizes.prompt_text = clus.prompt_text AND sizes.label = clus.label`;
+  LEFT JOIN generation_evidence e ON e.generation_id = g.id`;
 
 export function listGallery(project: AuditProject, q: GalleryQuery): { total: number; rows: GalleryRow[] } {
   const where: string[] = [];
@@ -110,21 +127,23 @@ export function listGallery(project: AuditProject, q: GalleryQuery): { total: nu
     args.push(`%${q.prompt.replace(/[\\%_]/g, (c) => '\\' + c)}%`);
   }
   if (q.minScore !== undefined) {
-    where.push('best.score >= ?');
+    where.push('e.best_score >= ?');
     args.push(q.minScore);
   }
-  if (q.clusteredOnly) where.push('clus.label >= 0');
+  if (q.clusteredOnly) where.push('e.cluster_label >= 0');
   const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
   const db = project.db;
-  const total = (db.prepare(`${EVIDENCE} SELECT COUNT(*) AS n FROM (${SELECT} ${filter})`).get(...args) as { n: number }).n;
-  const rows = db.prepare(`${EVIDENCE} ${SELECT} ${filter} ORDER BY ${ORDER[q.sort]} LIMIT ? OFFSET ?`).all(...args, q.limit, q.offset) as Record<string, unknown>[];
+  const total = (
+    db.prepare(`SELECT COUNT(*) AS n FROM generations g LEFT JOIN generation_evidence e ON e.generation_id = g.id ${filter}`).get(...args) as { n: number }
+  ).n;
+  const rows = db.prepare(`${SELECT} ${filter} ORDER BY ${ORDER[q.sort]} LIMIT ? OFFSET ?`).all(...args, q.limit, q.offset) as Record<string, unknown>[];
   const hits = hitsFor(db, rows.map((r) => r.id as number));
   return { total, rows: rows.map((r) => toRow(r, hits.get(r.id as number) ?? [])) };
 }
 
 export function generationDetail(project: AuditProject, id: number): GenerationDetail {
   const db = project.db;
-  const r = db.prepare(`${EVIDENCE} ${SELECT} WHERE g.id = ?`).get(id) as Record<string, unknown> | undefined;
+  const r = db.prepare(`${SELECT} WHERE g.id = ?`).get(id) as Record<string, unknown> | undefined;
   if (!r) throw new EideticError('not_found', `generation ${id} does not exist in this project`);
   const model = db
     .prepare('SELECT m.path, m.name, m.hashes_json FROM generations g JOIN models m ON m.id = g.model_id WHERE g.id = ?')

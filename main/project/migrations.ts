@@ -8,11 +8,14 @@ import { EideticError } from '../util/errors.js';
 import { SEARCH_MIGRATION, SEARCH_REVIEW_MIGRATION } from '../search/persistence.js';
 import { SOLIDMARK_MIGRATION } from '../solidmark/results.js';
 import { PROMPT_LINKS_MIGRATION } from '../match/prompt-links.js';
+import { GALLERY_EVIDENCE_MIGRATION } from './gallery.js';
 
 export interface Migration {
   version: number;
   description: string;
   sql: string;
+  /** Data work after the schema change, in the same transaction (e.g. filling a new table). */
+  after?: (db: Database.Database) => void;
 }
 
 export const MIGRATIONS: Migration[] = [
@@ -159,9 +162,9 @@ export const MIGRATIONS: Migration[] = [
   },
 ];
 
-// Versions 3 and 4 (trigger-prompt search), 5 (SolidMark results) and 6 (prompt-reference links) are
-// defined beside the code that uses them.
-MIGRATIONS.push(SEARCH_MIGRATION, SEARCH_REVIEW_MIGRATION, SOLIDMARK_MIGRATION, PROMPT_LINKS_MIGRATION);
+// Versions 3 and 4 (trigger-prompt search), 5 (SolidMark results), 6 (prompt-reference links) and 7
+// (gallery evidence) are defined beside the code that uses them.
+MIGRATIONS.push(SEARCH_MIGRATION, SEARCH_REVIEW_MIGRATION, SOLIDMARK_MIGRATION, PROMPT_LINKS_MIGRATION, GALLERY_EVIDENCE_MIGRATION);
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
@@ -178,6 +181,7 @@ export function migrate(db: Database.Database, file: string): { from: number; to
     if (m.version <= from) continue;
     db.transaction(() => {
       db.exec(m.sql);
+      m.after?.(db);
       db.pragma(`user_version = ${m.version}`);
     })();
   }

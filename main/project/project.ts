@@ -19,6 +19,7 @@ import type {
 } from '../api/contract.js';
 import { EideticError } from '../util/errors.js';
 import { migrate } from './migrations.js';
+import { recordEvidence } from './gallery.js';
 import { ImageStore } from './image-store.js';
 import { parsePromptFile } from './prompt-files.js';
 import { float16ToFloat32, float32ToFloat16 } from '../util/float16.js';
@@ -456,6 +457,7 @@ export class AuditProject {
       for (const m of r.matches) for (const h of m.hits) putMatch.run(jobId, m.generationId, h.referenceId, h.rank, h.score);
       const putCluster = this.db.prepare('INSERT OR REPLACE INTO clusters (job_id, generation_id, prompt_text, label) VALUES (?, ?, ?, ?)');
       for (const c of r.clusters) putCluster.run(jobId, c.generationId, c.prompt, c.label);
+      recordEvidence(this.db, jobId);
     })();
   }
 
