@@ -1,0 +1,46 @@
+// The headless CLI, run as users run it (node bin/eidetic.js ... --json): the one-shot audit on the demo,
+// the model registry, and clear messages for bad input.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '../..');
+const demo = path.join(root, 'native-models', 'demo');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-cli-'));
+const env = { ...process.env, EIDETIC_CONFIG_DIR: path.join(tmp, 'config') };
+const eidetic = (...args: string[]) => run(process.execPath, [path.join(root, 'bin', 'eidetic.js'), ...args], { env, maxBuffer: 64 * 1024 * 1024 });
+
+describe('eidetic CLI', () => {
+  it('audit: generates, matches and clusters, then prints per-prompt metrics as JSON', async () => {
+    const prompts = path.join(tmp, 'prompts.txt');
+    writeFileSync(prompts, 'blue circle\ncherry blossom\n');
+    const { stdout } = await eidetic('audit', '--model', path.join(demo, 'sd-demo'), '--prompts', prompts, '--refs', path.join(demo, 'dataset', 'clean'), '--project', path.join(tmp, 'case'), '--images', '4', '--steps', '30', '--ep', 'cpu', '--json');
+    const r = JSON.parse(stdout) as { project: string; images: number; perPrompt: { prompt: string; top1: number; largestCluster: number; likelyMemorized: boolean }[] };
+    expect(r.project).toBe(path.join(tmp, 'case.eidetic'));
+    expect(r.images).toBe(8);
+    expect(r.perPrompt.map((p) => p.prompt).sort()).toEqual(['blue circle', 'cherry blossom']);
+    for (const p of r.perPrompt) {
+      expect(p.top1).toBeGreaterThan(0.5);
+      expect(p.largestCluster).toBeGreaterThanOrEqual(3);
+      expect(p.likelyMemorized).toBe(true);
+    }
+    // The evidence is in the project: a second audit on the same project reopens it.
+    const again = JSON.parse((await eidetic('audit', '--model', path.join(demo, 'sd-demo'), '--prompts', prompts, '--refs', path.join(demo, 'dataset', 'clean'), '--project', path.join(tmp, 'case'), '--images', '1', '--steps', '5', '--ep', 'cpu', '--json')).stdout) as { project: string };
+    expect(again.project).toBe(r.project);
+  }, 300_000);
+
+  it('models list names the bundled models; a bad folder gets a clear message and exit code', async () => {
+    const list = JSON.parse((await eidetic('models', 'list', '--json')).stdout) as { name: string; kind: string }[];
+    expect(list.map((m) => `${m.name}:${m.kind}`).sort()).toEqual(['eidetic-demo-mlm:masked-lm', 'eidetic-demo-sd:text-to-image', 'eidetic-demo-sscd:descriptor']);
+    const failed = await eidetic('models', 'add', path.join(root, 'docs')).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(failed?.code).not.toBe(0);
+    expect(failed?.stderr).toContain(`${path.join(root, 'docs')}: not a model folder Eidetic recognises`);
+  }, 120_000);
+});
