@@ -12,6 +12,7 @@ import {
   listSearchCandidates,
   listSearchRuns,
   loadSearchResume,
+  loadSearchScores,
   loadSearchTrace,
   saveSearchIteration,
   setSearchRunJob,
@@ -22,6 +23,7 @@ import {
   type SearchRunStatus,
 } from '../search/persistence.js';
 import type { SearchIterationMessage } from '../engine/jobs/search.js';
+import { DEFAULT_AUGMENTATION_PARAMS, groupAugmentedPrompts } from '../search/gibbs.js';
 import { EideticError } from '../util/errors.js';
 import type { JobManager } from './job-manager.js';
 
@@ -77,7 +79,13 @@ export class SearchRuns {
         saveSearchIteration(db, runId, m);
         this.host.notify(runId, m.iteration);
       },
-      onResult: (_job, value) => ({ ...(value as object), runId, top: db.open ? topSearchPrompts(db, runId, 10) : [] }),
+      onResult: (_job, value) => {
+        const result = { ...(value as object), runId, top: db.open ? topSearchPrompts(db, runId, 10) : [] };
+        if (params.mode !== 'augment' || !db.open) return result;
+        // Augmentation keeps the prompts whose mean D over ALL their scores (before and after a resume) reaches the bar.
+        const keep = typeof params.keepMeanAtLeast === 'number' ? params.keepMeanAtLeast : DEFAULT_AUGMENTATION_PARAMS.keepMeanAtLeast;
+        return { ...result, groups: groupAugmentedPrompts(loadSearchScores(db, runId), keep) };
+      },
     });
     setSearchRunJob(db, runId, job.id);
     void this.host.jobs.finished(job.id).then((done) => {

@@ -105,6 +105,20 @@ describe('search job', () => {
     expect(loadSearchScores(db, runId)).toEqual(loadSearchScores(db, wholeRun));
   }, 300_000);
 
+  it('augmentation mode: one chain per slot around a known prompt, prompts grouped by changed slots', async () => {
+    const job = await backend.jobs.finished(
+      (await backend.startJob('search', { model, mlm, mode: 'augment', prompt: 'milky way', maxIterations: 4, candidates: 8, stopBelow: 0, keepMeanAtLeast: 0, seed: 2, ep: 'cpu' })).id,
+    );
+    expect(job.status).toBe('succeeded');
+    const r = job.result as { runId: number; groups: { changedSlots: number; prompts: { prompt: string; meanEnergy: number; samples: number }[] }[] };
+    const detail = await backend.call('search.get', { runId: r.runId, since: 0 });
+    expect(detail.chains.map((c) => c.chain)).toEqual(expect.arrayContaining([0, 1])); // one chain per word piece of "milky way"
+    expect(r.groups.length).toBeGreaterThan(0);
+    expect(r.groups[0].changedSlots).toBe(0);
+    expect(r.groups[0].prompts.map((p) => p.prompt)).toContain('milky way');
+    for (const g of r.groups) for (const p of g.prompts) expect(p.samples).toBeGreaterThan(0);
+  }, 120_000);
+
   it('refuses bad parameters and a wrong LM folder before any work, naming the problem', async () => {
     const bad = await backend.jobs.finished((await backend.startJob('search', { ...params, candidates: 100_000, slots: 0, temperature: 0 })).id);
     expect(bad.status).toBe('failed');

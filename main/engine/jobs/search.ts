@@ -26,6 +26,10 @@ export const searchParams = z.object({
   temperature: z.number().optional(),
   iterations: z.number().optional(),
   maxIterations: z.number().optional(),
+  /** Augmentation: stop a chain after `stopStreak` moves in a row to prompts with D below `stopBelow`. */
+  stopBelow: z.number().optional(),
+  stopStreak: z.number().optional(),
+  keepMeanAtLeast: z.number().optional(),
   chains: z.number().optional(),
   seed: seed.default(0),
   bannedWords: z.array(z.string()).optional(),
@@ -68,7 +72,11 @@ export async function search(raw: Record<string, unknown>, ctx: JobContext): Pro
   const bannedWords = p.bannedWords;
   const result =
     p.mode === 'augment'
-      ? await runAugmentation({ ...common, prompt: p.prompt, maxIterations: p.maxIterations ?? p.iterations, bannedWords }, options, DEFAULT_GENERIC_WORDS)
+      ? await runAugmentation(
+          { ...common, prompt: p.prompt, maxIterations: p.maxIterations ?? p.iterations, stopBelow: p.stopBelow, stopStreak: p.stopStreak, keepMeanAtLeast: p.keepMeanAtLeast, bannedWords },
+          options,
+          DEFAULT_GENERIC_WORDS,
+        )
       : await runGibbsSearch({ ...common, slots: p.slots, iterations: p.iterations, chains: p.chains, bannedWords }, options, DEFAULT_GENERIC_WORDS);
   const seconds = (performance.now() - started) / 1000;
   return {
