@@ -3,9 +3,12 @@
 // Data: unit vectors around 1 reference "theme" per 50 images (as descriptors of a real library cluster by
 // subject), queries are noisy copies of references (as generated near-copies are). Recall@1 is whether the
 // copied reference comes first; recall@10 compares the approximate top 10 with the exact one.
-// Run: npm run build:node && node bench/reference-index.mjs [--sizes 10000,100000,1000000] [--queries 64] [--hnsw-max N]
+// Exact search runs twice: the JS blocked product (up to --js-max) and ONNX Runtime's Gemm + TopK (the app's
+// path for large products); recall is measured against the native exact results.
+// Run: npm run build:node && node bench/reference-index.mjs [--sizes 10000,100000,1000000] [--queries 64] [--hnsw-max N] [--js-max N]
 import { exactTopK, normaliseRows } from '../dist/main/match/topk.js';
 import { ReferenceIndex } from '../dist/main/match/reference-index.js';
+import { exactTopKNative } from '../dist/main/match/topk-onnx.js';
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -49,7 +52,9 @@ function clusteredRows(n, seed) {
 
 const mb = (b) => (b / 2 ** 20).toFixed(0);
 console.log(`dim ${dim}, ${nq} queries, k=${K}`);
-console.log('refs     | exact ms/query | hnsw build s | hnsw ms/query | speed-up | recall@1 | recall@10 | refs MB | rss MB');
+const jsMax = Number(arg('js-max', '100000'));
+console.log('refs     | JS exact ms/q | native exact ms/q | hnsw build s | hnsw ms/q | hnsw vs native | recall@1 | recall@10 | refs MB | rss MB');
+const cell = (v, w, digits = 2) => (v === null ? '-' : v.toFixed(digits)).padStart(w);
 for (const n of sizes) {
   const refs = clusteredRows(n, 7);
   // Queries are perturbed copies of references, as generated near-copies would be.
@@ -62,12 +67,19 @@ for (const n of sizes) {
   normaliseRows(queries, nq, dim);
 
   let t = performance.now();
-  const exact = exactTopK(queries, nq, refs, n, dim, K);
+  let jsMs = null;
+  if (n <= jsMax) {
+    exactTopK(queries, nq, refs, n, dim, K);
+    jsMs = (performance.now() - t) / nq;
+  }
+  await exactTopKNative(queries.subarray(0, dim), 1, refs.subarray(0, Math.min(n, 1000) * dim), Math.min(n, 1000), dim, K); // session start
+  t = performance.now();
+  const exact = await exactTopKNative(queries, nq, refs, n, dim, K);
   const exactMs = (performance.now() - t) / nq;
   const source = (q) => (q * 7919) % n;
   if (n > hnswMax) {
     const r1 = exact.filter((r, q) => r.indices[0] === source(q)).length / nq;
-    console.log(`${String(n).padEnd(8)} | ${exactMs.toFixed(2).padStart(14)} | ${'-'.padStart(12)} | ${'-'.padStart(13)} | ${'-'.padStart(8)} | ${r1.toFixed(3).padStart(8)} | ${'-'.padStart(9)} | ${mb(refs.byteLength).padStart(7)} | ${mb(process.memoryUsage().rss).padStart(6)}`);
+    console.log(`${String(n).padEnd(8)} | ${cell(jsMs, 13)} | ${cell(exactMs, 17)} | ${cell(null, 12)} | ${cell(null, 9)} | ${cell(null, 14)} | ${cell(r1, 8, 3)} | ${cell(null, 9)} | ${mb(refs.byteLength).padStart(7)} | ${mb(process.memoryUsage().rss).padStart(6)}`);
     continue;
   }
 
@@ -75,7 +87,7 @@ for (const n of sizes) {
   const index = ReferenceIndex.build(refs, n, dim, { approximateFrom: 0 });
   const buildS = (performance.now() - t) / 1000;
   t = performance.now();
-  const approx = index.search(queries, nq, K);
+  const approx = await index.search(queries, nq, K);
   const approxMs = (performance.now() - t) / nq;
 
   let hits = 0;
@@ -87,6 +99,6 @@ for (const n of sizes) {
   }
   const recall = hits / (nq * K);
   console.log(
-    `${String(n).padEnd(8)} | ${exactMs.toFixed(2).padStart(14)} | ${buildS.toFixed(1).padStart(12)} | ${approxMs.toFixed(3).padStart(13)} | ${(exactMs / approxMs).toFixed(0).padStart(7)}x | ${(first / nq).toFixed(3).padStart(8)} | ${recall.toFixed(3).padStart(9)} | ${mb(refs.byteLength).padStart(7)} | ${mb(process.memoryUsage().rss).padStart(6)}`,
+    `${String(n).padEnd(8)} | ${cell(jsMs, 13)} | ${cell(exactMs, 17)} | ${cell(buildS, 12, 1)} | ${cell(approxMs, 9, 3)} | ${(exactMs / approxMs).toFixed(1).padStart(13)}x | ${cell(first / nq, 8, 3)} | ${cell(recall, 9, 3)} | ${mb(refs.byteLength).padStart(7)} | ${mb(process.memoryUsage().rss).padStart(6)}`,
   );
 }

@@ -1,10 +1,14 @@
 /**
- * Nearest references for a batch of query descriptors. Exact blocked cosine top-k up to
- * `approximateFrom` references; above that, an HNSW index from usearch (a maintained C++ library with
+ * Nearest references for a batch of query descriptors. Exact cosine top-k up to `approximateFrom`
+ * references (ONNX Runtime's Gemm + TopK for large products, the JS blocked product for small ones); above that, an HNSW index from usearch (a maintained C++ library with
  * prebuilt Node binaries), whose recall is measured in bench/reference-index.ts.
  */
 import usearch from 'usearch';
 import { exactTopK, type TopK } from './topk.js';
+import { exactTopKNative } from './topk-onnx.js';
+
+/** Below this many multiply-adds the JS product wins (no session start, no copies). */
+const NATIVE_FROM_MACS = 20_000_000;
 
 export interface ReferenceIndexOptions {
   /** Library size from which the approximate index is used (default 100 000). */
@@ -45,8 +49,12 @@ export class ReferenceIndex {
     return index;
   }
 
-  search(queries: Float32Array, nq: number, k: number): TopK[] {
-    if (!this.hnsw) return exactTopK(queries, nq, this.refs, this.count, this.dim, k);
+  async search(queries: Float32Array, nq: number, k: number): Promise<TopK[]> {
+    if (!this.hnsw) {
+      return nq * this.count * this.dim >= NATIVE_FROM_MACS
+        ? exactTopKNative(queries, nq, this.refs, this.count, this.dim, k)
+        : exactTopK(queries, nq, this.refs, this.count, this.dim, k);
+    }
     const kk = Math.min(k, this.count);
     // One batched call: usearch spreads the queries over its own threads.
     const matrix = new Float32Array(queries.buffer, queries.byteOffset, nq * this.dim);
