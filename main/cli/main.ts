@@ -389,11 +389,23 @@ export function buildProgram(): Command {
       try {
         const base = { data: opts.data, steps: Number(opts.steps), seed: Number(opts.seed), ep: opts.ep, ...(opts.queries ? { queries: Number(opts.queries) } : {}) };
         const job = await runJob(backend, out, 'solidmark', { ...base, model: opts.model });
-        type Result = { counts: { delta: number; count: number; chance: number }[]; images: number; meanError: number; perImage: { error: number }[]; skipped: { file: string; reason: string }[] };
+        type Result = {
+          counts: { delta: number; count: number; chance: number }[];
+          images: number;
+          alreadyScored: number;
+          meanError: number;
+          perImage: { error: number }[];
+          skipped: { file: string; reason: string }[];
+          summary: { images: number; meanError: number };
+        };
         const r = job.result as Result;
         let baseline: Result | null = null;
         if (opts.baseline) baseline = (await runJob(backend, out, 'solidmark', { ...base, model: opts.baseline })).result as Result;
         for (const s of r.skipped) out.info(`skipped ${s.file}: ${s.reason}`);
+        if (opts.project && r.alreadyScored > 0) {
+          out.info(`${r.alreadyScored} image(s) were already scored in this project under the same model, data and settings: not queried again`);
+          out.info(`all ${r.summary.images} images scored under these settings: mean |k^ - k| ${r.summary.meanError.toFixed(4)}`);
+        }
         const counts = r.counts.map((c, i) => ({ ...c, baseline: baseline ? baseline.counts[i].count : null }));
         out.data({ images: r.images, meanError: r.meanError, counts, perImage: r.perImage, baselineMeanError: baseline?.meanError ?? null }, () =>
           [
