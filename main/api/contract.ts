@@ -338,7 +338,11 @@ export const apiInputs = {
       runId: z.number().int().positive(),
       /** Prompts to verify; default: the run's best distinct prompts. */
       prompts: z.array(z.string().max(4000)).max(1000).optional(),
-      /** Without `prompts`: the best `perChain` distinct prompts of every chain, at most `top` in all. */
+      /**
+       * Without `prompts`: 'diverse' takes the best prompts that share no word with a better one; 'perChain'
+       * the best `perChain` distinct prompts of every chain. At most `top` in all.
+       */
+      select: z.enum(['diverse', 'perChain']).default('diverse'),
       perChain: z.number().int().min(1).max(100).default(1),
       top: z.number().int().min(1).max(1000).default(20),
       images: z.number().int().min(1).max(1000).default(8),

@@ -35,8 +35,9 @@ export function registerSearchCommand(program: Command): void {
     .option('--augment <prompt>', 'augmentation mode: more trigger prompts around this known one')
     .option('--batch-chains <n>', 'chains whose candidates share one energy call', '1')
     .option('--resume <run>', 'resume an interrupted run of this project (its saved parameters are used)')
-    .option('--verify <k>', 'then generate k images of each chain\'s best prompt, match and cluster them')
-    .option('--verify-per-chain <n>', 'verify the n best distinct prompts of each chain', '1')
+    .option('--verify <k>', 'then generate k images of each candidate prompt, match and cluster them')
+    .option('--verify-top <n>', 'verify this many of the best prompts that share no word with a better one', '20')
+    .option('--verify-per-chain <n>', 'instead, verify the n best distinct prompts of each chain')
     .option('--descriptor <dir>', 'descriptor for --verify (default: the project\'s)')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
     .option('--json', 'print JSON')
@@ -70,7 +71,7 @@ export function registerSearchCommand(program: Command): void {
         const result = job.result as { runId: number; seconds: number; unetCalls: number; promptsScored: number };
         const runId = result.runId;
         if (opts.verify) {
-          await backend.call('search.verify', { runId, images: int('verify', opts.verify as string), perChain: int('verify-per-chain', opts.verifyPerChain as string), top: 1000, ...(opts.descriptor ? { descriptor: opts.descriptor } : {}) });
+          await backend.call('search.verify', { runId, images: int('verify', opts.verify as string), ...(opts.verifyPerChain ? { select: 'perChain' as const, perChain: int('verify-per-chain', opts.verifyPerChain as string), top: 1000 } : { select: 'diverse' as const, top: int('verify-top', opts.verifyTop as string) }), ...(opts.descriptor ? { descriptor: opts.descriptor } : {}) });
           await backend.searches.verified(runId);
         }
         const detail: SearchRunDetail = await backend.call('search.get', { runId, since: Number.MAX_SAFE_INTEGER });

@@ -8,6 +8,7 @@ import type { AuditProject } from '../project/project.js';
 import {
   chainBests,
   createSearchRun,
+  diverseSearchPrompts,
   getSearchRun,
   listSearchCandidates,
   listSearchRuns,
@@ -126,7 +127,8 @@ export class SearchRuns {
     if (!model) throw new EideticError('invalid_input', `search run ${run.id} records no model`);
     if (!descriptor) throw new EideticError('invalid_input', 'search.verify: give a descriptor model folder (the project has no default one)');
     const energies = new Map(topSearchPrompts(db, run.id, 10_000).map((t) => [t.prompt, t.energy]));
-    const prompts = input.prompts ?? [...new Set(topPromptsPerChain(db, run.id, input.perChain).map((c) => c.prompt))].slice(0, input.top);
+    const chosen = input.select === 'diverse' ? diverseSearchPrompts(db, run.id, input.top) : topPromptsPerChain(db, run.id, input.perChain);
+    const prompts = input.prompts ?? [...new Set(chosen.map((c) => c.prompt))].slice(0, input.top);
     if (prompts.length === 0) throw new EideticError('invalid_input', `search run ${run.id} has no scored prompts yet`);
     for (const prompt of prompts) upsertSearchCandidate(db, { runId: run.id, prompt, energy: energies.get(prompt) ?? null });
     const generate = await this.host.startJob('generate', { model, prompts, n: input.images, steps: input.steps, guidance: 7.5, scheduler: 'ddim', seed: 0 });

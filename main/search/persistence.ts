@@ -284,3 +284,24 @@ export function topPromptsPerChain(db: Database.Database, runId: number, n: numb
     )
     .all(runId, n) as { chain: number; prompt: string; energy: number }[];
 }
+
+/**
+ * The highest-D prompts of a run that share no word with a better one: chains settle on a few modes
+ * ("milky way milky", "milky milky way", ...) and the prompts they passed on the way are the other
+ * candidates. Greedy over the distinct prompts by their best D.
+ */
+export function diverseSearchPrompts(db: Database.Database, runId: number, n: number): { prompt: string; energy: number }[] {
+  const rows = db
+    .prepare("SELECT prompt, MAX(energy) AS energy FROM search_scores WHERE run_id = ? AND prompt <> '' GROUP BY prompt ORDER BY energy DESC, prompt")
+    .iterate(runId) as Iterable<{ prompt: string; energy: number }>;
+  const used = new Set<string>();
+  const out: { prompt: string; energy: number }[] = [];
+  for (const r of rows) {
+    const words = r.prompt.toLowerCase().split(/\s+/).filter(Boolean);
+    if (words.some((w) => used.has(w))) continue;
+    for (const w of words) used.add(w);
+    out.push(r);
+    if (out.length >= n) break;
+  }
+  return out;
+}
