@@ -2,7 +2,7 @@
 // new candidates, the Q energy UNet passes, softmax move, bookkeeping) against the bare cost of the same
 // UNet calls — Q conditional samples in the job's batches plus one unconditional — on a bare
 // onnxruntime session over prebuilt tensors, in the same process.
-// Run: npm run build:node && node bench/search.mjs [--model DIR] [--mlm DIR] [--candidates Q] [--iterations N]
+// Run: npm run build:node && node bench/search.mjs [--model DIR] [--mlm DIR] [--size PX] [--candidates Q] [--iterations N]
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
@@ -25,7 +25,9 @@ const pipe = await StableDiffusionPipeline.load(modelDir, { provider: 'cpu' });
 const lm = await MaskedLm.load(mlmDir, { executionProvider: 'cpu' });
 const factor = await pipe.vaeScaleFactor();
 const unetIn = pipe.report.components.find((c) => c.name === 'unet').inputs.find((i) => i.name === 'sample');
-const h = typeof unetIn.shape[2] === 'number' ? unetIn.shape[2] : 64;
+// Image size: --size, else the UNet's fixed sample size, else 64 px.
+const size = Number(arg('size', typeof unetIn.shape[2] === 'number' ? String(unetIn.shape[2] * factor) : '64'));
+const h = size / factor;
 const c = pipe.latentChannels;
 const per = c * h * h;
 const batch = Math.min(Q + 2, defaultEnergyBatch(h, h));

@@ -7,12 +7,21 @@ import usearch from 'usearch';
 import { exactTopK, type TopK } from './topk.js';
 import { exactTopKNative } from './topk-onnx.js';
 
+/** Queries from which building an HNSW index beats the native exact search (see ReferenceIndexOptions.queries). */
+export const HNSW_BREAK_EVEN_QUERIES = 150_000;
+
 /** Below this many multiply-adds the JS product wins (no session start, no copies). */
 const NATIVE_FROM_MACS = 20_000_000;
 
 export interface ReferenceIndexOptions {
-  /** Library size from which the approximate index is used (default 100 000). */
+  /** Library size from which the approximate index may be used (default 100 000). */
   approximateFrom?: number;
+  /**
+   * Queries this index will answer. Building HNSW costs about 1.6 ms per reference on 2 cores while the
+   * native exact search costs about 11 us per query per 1000 references (bench/reference-index.mjs), so
+   * the index only pays for itself from ~150 000 queries: below that the search stays exact.
+   */
+  queries?: number;
   connectivity?: number;
   expansionSearch?: number;
 }
@@ -29,7 +38,7 @@ export class ReferenceIndex {
 
   static build(refs: Float32Array, count: number, dim: number, options: ReferenceIndexOptions = {}): ReferenceIndex {
     if (refs.length !== count * dim) throw new Error(`references: expected ${count}x${dim} values, got ${refs.length}`);
-    const approximate = count >= (options.approximateFrom ?? 100_000);
+    const approximate = count >= (options.approximateFrom ?? 100_000) && (options.queries === undefined || options.queries >= HNSW_BREAK_EVEN_QUERIES);
     const index = new ReferenceIndex(refs, count, dim, approximate ? 'approximate' : 'exact');
     if (approximate) {
       const hnsw = new usearch.Index({

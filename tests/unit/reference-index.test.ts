@@ -65,4 +65,10 @@ describe('reference index', () => {
     const got = await ReferenceIndex.build(refs, n, dim).search(queries, nq, 3);
     expect(got.map((t) => t.indices[0])).toEqual(Array.from({ length: nq }, (_, i) => 5 + i));
   });
+
+  it('stays exact while too few queries would pay for building the index', () => {
+    const refs = randomRows(2000, 8, 9);
+    expect(ReferenceIndex.build(refs, 2000, 8, { approximateFrom: 1000, queries: 500 }).mode).toBe('exact');
+    expect(ReferenceIndex.build(refs, 2000, 8, { approximateFrom: 1000, queries: 200_000 }).mode).toBe('approximate');
+  });
 });

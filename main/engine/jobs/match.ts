@@ -61,7 +61,7 @@ export async function match(raw: Record<string, unknown>, ctx: JobContext): Prom
   queries.forEach((q, i) => queryMatrix.set(vectorOf(q)!, i * dim));
   ctx.progress(missing.length, missing.length, 'searching');
   const matches = refs.length
-    ? (await ReferenceIndex.build(refMatrix, refs.length, dim).search(queryMatrix, queries.length, p.k)).map((top, qi) => ({
+    ? (await ReferenceIndex.build(refMatrix, refs.length, dim, { queries: queries.length }).search(queryMatrix, queries.length, p.k)).map((top, qi) => ({
         generationId: queries[qi].generationId,
         hits: Array.from(top.indices, (ri, rank) => ({ referenceId: refs[ri].referenceId, rank, score: top.scores[rank] })),
       }))
