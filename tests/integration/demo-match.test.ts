@@ -89,4 +89,22 @@ describe('demo copy detection', () => {
     expect(csv).toHaveLength(exported.images + 1);
     expect(csv[1]).toContain(flagged.rows[0].hits[0].fileName);
   }, 600_000);
+
+  it('singleton captions are not reproduced: their own training image is almost never the match above the threshold', async () => {
+    const singletons = readFileSync(path.join(demo, 'dataset', 'prompts-singletons.txt'), 'utf8').split('\n').filter(Boolean).slice(0, 40);
+    const gen = await backend.startJob('generate', { model: path.join(demo, 'sd-demo'), prompts: singletons, n: 2, steps: 30, seed: 5, ep: 'cpu' });
+    expect((await backend.jobs.finished(gen.id)).status).toBe('succeeded');
+    const m = await backend.jobs.finished((await backend.startJob('match', { descriptor: path.join(demo, 'sscd-demo'), jobId: gen.id })).id);
+    const threshold = (m.result as { threshold: number }).threshold;
+    const top = backend
+      .currentProject!.db.prepare(
+        `SELECT g.prompt_text AS prompt, r.file_name AS file, m.score FROM matches m
+         JOIN generations g ON g.id = m.generation_id JOIN reference_images r ON r.id = m.reference_id WHERE m.rank = 0 AND m.job_id = ?`,
+      )
+      .all(m.id) as { prompt: string; file: string; score: number }[];
+    const own = top.filter((t) => t.file === `${t.prompt.replace(/ /g, '-')}.png` && t.score > threshold).length;
+    const anyAbove = top.filter((t) => t.score > threshold).length;
+    console.log(`demo singletons: ${own}/${top.length} generations matched to their own training image above ${threshold}; ${anyAbove}/${top.length} to some training image`);
+    expect(own / top.length).toBeLessThanOrEqual(0.05);
+  }, 600_000);
 });
