@@ -8,7 +8,7 @@ import { EideticError } from '../util/errors.js';
 import { SEARCH_MIGRATION, SEARCH_REVIEW_MIGRATION } from '../search/persistence.js';
 import { SOLIDMARK_MIGRATION } from '../solidmark/results.js';
 import { PROMPT_LINKS_MIGRATION } from '../match/prompt-links.js';
-import { GALLERY_EVIDENCE_MIGRATION } from './gallery.js';
+import { GALLERY_EVIDENCE_MIGRATION } from './evidence.js';
 
 export interface Migration {
   version: number;

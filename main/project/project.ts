@@ -19,7 +19,7 @@ import type {
 } from '../api/contract.js';
 import { EideticError } from '../util/errors.js';
 import { migrate } from './migrations.js';
-import { recordEvidence } from './gallery.js';
+import { recordEvidence } from './evidence.js';
 import { ImageStore } from './image-store.js';
 import { parsePromptFile } from './prompt-files.js';
 import { float16ToFloat32, float32ToFloat16 } from '../util/float16.js';
@@ -67,6 +67,25 @@ export interface MatchResultRows {
   newVectors: { sha256: string; vector: Float32Array }[];
   matches: { generationId: number; hits: { referenceId: number; rank: number; score: number }[] }[];
   clusters: { generationId: number; prompt: string; label: number }[];
+}
+
+/** A `generations` row (joined with its model's path) as the API shows it. */
+export function generationRowFrom(r: Record<string, unknown>): GenerationRow {
+  return {
+    id: r.id as number,
+    jobId: r.job_id as string | null,
+    prompt: r.prompt_text as string,
+    seed: r.seed as string | null,
+    scheduler: r.scheduler as string,
+    steps: r.steps as number,
+    guidance: r.guidance as number,
+    width: r.width as number,
+    height: r.height as number,
+    executionProvider: r.execution_provider as string,
+    sha256: r.image_sha256 as string,
+    createdAt: r.created_at as string,
+    modelPath: r.model_path as string | null,
+  };
 }
 
 export class AuditProject {
@@ -400,21 +419,7 @@ export class AuditProject {
       .all(...args, limit, offset) as Record<string, unknown>[];
     return {
       total,
-      rows: rows.map((r) => ({
-        id: r.id as number,
-        jobId: r.job_id as string | null,
-        prompt: r.prompt_text as string,
-        seed: r.seed as string | null,
-        scheduler: r.scheduler as string,
-        steps: r.steps as number,
-        guidance: r.guidance as number,
-        width: r.width as number,
-        height: r.height as number,
-        executionProvider: r.execution_provider as string,
-        sha256: r.image_sha256 as string,
-        createdAt: r.created_at as string,
-        modelPath: r.model_path as string | null,
-      })),
+      rows: rows.map(generationRowFrom),
     };
   }
 

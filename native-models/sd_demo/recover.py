@@ -96,21 +96,13 @@ def main():
     te.eval(), unet.eval(), vae.eval()
     kw = dict(opset_version=17, do_constant_folding=True)
 
-    class Decoder(torch.nn.Module):
-        def __init__(self, vae):
-            super().__init__()
-            self.vae = vae
-
-        def forward(self, latent_sample):
-            return self.vae.decode(latent_sample)
-
     exports = {
         "unet": (unet, lambda f: torch.onnx.export(unet, (torch.zeros(2, 4, 8, 8), torch.zeros(2), torch.zeros(2, 77, 128)), f,
                                                    input_names=["sample", "timestep", "encoder_hidden_states"], output_names=["out_sample"],
                                                    dynamic_axes={"sample": {0: "batch"}, "timestep": {0: "batch"}, "encoder_hidden_states": {0: "batch"}, "out_sample": {0: "batch"}}, **kw), ""),
         "text_encoder": (te, lambda f: torch.onnx.export(te, (torch.zeros(1, 77, dtype=torch.int64),), f, input_names=["input_ids"], output_names=["last_hidden_state"],
                                                          dynamic_axes={"input_ids": {0: "batch"}, "last_hidden_state": {0: "batch"}}, **kw), ""),
-        "vae_decoder": (Decoder(vae), lambda f: torch.onnx.export(Decoder(vae), (torch.zeros(1, 4, 8, 8),), f, input_names=["latent_sample"], output_names=["sample"], **kw), ""),
+        "vae_decoder": (train.Decoder(vae), lambda f: torch.onnx.export(train.Decoder(vae), (torch.zeros(1, 4, 8, 8),), f, input_names=["latent_sample"], output_names=["sample"], **kw), ""),
         "vae_encoder": (train.EncoderMean(vae), lambda f: torch.onnx.export(train.EncoderMean(vae), (torch.zeros(1, 3, 64, 64),), f, input_names=["sample"], output_names=["latent_sample"], **kw), ""),
     }
     for name, (module, fn, prefix) in exports.items():

@@ -143,6 +143,15 @@ def train_unet(latents, ids, vocab_size, minutes, extra_minutes=0):
     return te, unet
 
 
+class Decoder(torch.nn.Module):
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, latent_sample):
+        return self.vae.decode(latent_sample)
+
+
 class EncoderMean(torch.nn.Module):
     def __init__(self, vae):
         super().__init__()
@@ -158,15 +167,6 @@ def export(out, vae, te, unet, scaling, vocab, merges):
         os.makedirs(os.path.join(out, d), exist_ok=True)
     bpe.save(os.path.join(out, "tokenizer"), vocab, merges)
     te.eval(), unet.eval(), vae.eval()
-
-    class Decoder(torch.nn.Module):
-        def __init__(self, vae):
-            super().__init__()
-            self.vae = vae
-
-        def forward(self, latent_sample):
-            return self.vae.decode(latent_sample)
-
     ids = torch.zeros(1, 77, dtype=torch.int64)
     kw = dict(opset_version=17, do_constant_folding=True)
     torch.onnx.export(te, (ids,), os.path.join(out, "text_encoder", "model.onnx"), input_names=["input_ids"], output_names=["last_hidden_state"],
