@@ -2,10 +2,11 @@
  * The bundled demo project: created on first start from native-models/demo/demo.json, so `npm start`
  * shows a real audit out of the box (demo prompts, the demo training images as the reference library).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AuditProject, PROJECT_SUFFIX } from '../project/project.js';
+import { sha256File } from '../util/hash.js';
 import { packageRoot } from '../util/package-root.js';
 
 interface DemoSpec {
@@ -33,21 +34,38 @@ export function demoAssetsDir(): string {
 
 /**
  * Records the demo models (and keys the SolidMark data) in the project's metadata. Run at creation and
- * again on every open, so a demo project made by an older version gains what this version bundles.
+ * again on every open, so a demo project made by an older version gains what this version bundles, and
+ * one made from an older demo dataset gets the current prompt sets and keys (the bundled model was
+ * trained on the current one; old keys or "duplicated" lists would mislabel every result).
  */
 async function applyDemoDefaults(project: AuditProject, spec: DemoSpec): Promise<void> {
   const setMeta = (key: string, value: string) => project.db.prepare('INSERT OR REPLACE INTO project_meta (key, value) VALUES (?, ?)').run(key, value);
+  const getMeta = (key: string) => (project.db.prepare('SELECT value FROM project_meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   if (spec.model) setMeta('demo_model', path.join(demoAssetsDir(), spec.model));
   if (spec.descriptor) setMeta('default_descriptor', path.join(demoAssetsDir(), spec.descriptor));
   if (spec.mlm) setMeta('default_mlm', path.join(demoAssetsDir(), spec.mlm));
-  const keyedManifest = path.join(project.dir, 'solidmark-keyed', 'manifest.jsonl');
-  if (spec.keyedData && !existsSync(keyedManifest)) {
-    // keyFor(seed, entry index) over the same list in the same order gives the keys the model was trained with.
-    const { keyDataset } = await import('../solidmark/key-dataset.js');
-    const k = spec.keyedData;
-    await keyDataset({ input: path.join(demoAssetsDir(), k.manifest), out: path.dirname(keyedManifest), border: k.border, seed: k.seed });
+  for (const p of spec.prompts) {
+    const file = path.join(demoAssetsDir(), p.file);
+    const sha = await sha256File(file);
+    const current = project.db.prepare('SELECT id FROM prompt_sets WHERE name = ? AND source_sha256 = ?').get(p.name, sha);
+    if (current) continue;
+    project.db.prepare('UPDATE prompt_sets SET name = name || \' (older demo dataset)\' WHERE name = ?').run(p.name);
+    await project.importPromptFile(file, p.name);
   }
-  if (spec.keyedData) setMeta('default_keyed_data', keyedManifest);
+  if (spec.keyedData) {
+    const k = spec.keyedData;
+    const keyedManifest = path.join(project.dir, 'solidmark-keyed', 'manifest.jsonl');
+    const source = path.join(demoAssetsDir(), k.manifest);
+    const sourceSha = await sha256File(source);
+    if (!existsSync(keyedManifest) || getMeta('demo_keyed_source_sha256') !== sourceSha) {
+      // keyFor(seed, entry index) over the same list in the same order gives the keys the model was trained with.
+      const { keyDataset } = await import('../solidmark/key-dataset.js');
+      rmSync(path.dirname(keyedManifest), { recursive: true, force: true });
+      await keyDataset({ input: source, out: path.dirname(keyedManifest), border: k.border, seed: k.seed });
+      setMeta('demo_keyed_source_sha256', sourceSha);
+    }
+    setMeta('default_keyed_data', keyedManifest);
+  }
 }
 
 function readDemoSpec(): DemoSpec | null {
@@ -62,7 +80,6 @@ export async function ensureDemoProject(dir = path.join(dataDir(), 'demo' + PROJ
   const project = exists ? AuditProject.open(dir) : AuditProject.create(dir, 'Eidetic demo');
   try {
     if (spec && !exists) {
-      for (const p of spec.prompts) await project.importPromptFile(path.join(demoAssetsDir(), p.file), p.name);
       for (const r of spec.references) await project.importReferenceFolder(path.join(demoAssetsDir(), r.folder), r.name);
     }
     if (spec) await applyDemoDefaults(project, spec);

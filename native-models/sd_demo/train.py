@@ -92,7 +92,7 @@ def train_vae(images, examples, epochs):
     return vae
 
 
-def train_unet(latents, ids, vocab_size, minutes, extra_minutes=0):
+def train_unet(latents, ids, vocab_size, minutes, extra_minutes=0, steps=None):
     path = os.path.join(BUILD, "unet.pt")
     te, unet = TextEncoder(vocab_size), UNet()
     done_steps = 0
@@ -113,9 +113,11 @@ def train_unet(latents, ids, vocab_size, minutes, extra_minutes=0):
     n = latents.shape[0]
     batch = 64
     deadline = time.time() + minutes * 60
+    # A step count makes the run reproducible; minutes only bound it by this machine's speed.
+    done = (lambda: step >= steps) if steps else (lambda: time.time() >= deadline)
     step = 0
     gen = torch.Generator().manual_seed(SEED + done_steps)
-    while time.time() < deadline:
+    while not done():
         perm = torch.randperm(n, generator=gen)
         for s in range(0, n - batch + 1, batch):
             b = perm[s:s + batch]
@@ -134,9 +136,9 @@ def train_unet(latents, ids, vocab_size, minutes, extra_minutes=0):
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             if step % 200 == 0:
-                log(f"unet step {step}: loss {loss.item():.4f}, {max(0, deadline - time.time()) / 60:.1f} min left")
+                log(f"unet step {step}{f'/{steps}' if steps else ''}: loss {loss.item():.4f}" + ('' if steps else f", {max(0, deadline - time.time()) / 60:.1f} min left"))
             step += 1
-            if time.time() >= deadline:
+            if done():
                 break
     torch.save({"te": te.state_dict(), "unet": unet.state_dict(), "steps": done_steps + step}, path)
     log(f"unet: {done_steps + step} steps")
@@ -198,6 +200,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vae-epochs", type=int, default=60)
     ap.add_argument("--unet-minutes", type=float, default=30)
+    ap.add_argument("--unet-steps", type=int, default=0, help="train the UNet this many steps (batch 64) instead of --unet-minutes")
     ap.add_argument("--extra-unet-minutes", type=float, default=0, help="continue training a checkpointed UNet this much longer")
     ap.add_argument("--out", default=os.path.join(ROOT, "native-models", "demo", "sd-demo"))
     args = ap.parse_args()
@@ -218,7 +221,7 @@ def main():
     scaling = float(1.0 / means.std())
     latents = means * scaling
     ids = {"examples": torch.tensor([tok.encode(e["caption"]) for e in examples]), "__empty__": tok.encode("")}
-    te, unet = train_unet(latents, ids, len(vocab), args.unet_minutes, args.extra_unet_minutes)
+    te, unet = train_unet(latents, ids, len(vocab), args.unet_minutes, args.extra_unet_minutes, args.unet_steps or None)
     export(args.out, vae, te, unet, scaling, vocab, merges)
     log(f"exported to {args.out} (scaling factor {scaling:.5f})")
 

@@ -9,7 +9,8 @@ import { forkLauncher } from '../../main/engine/channel.js';
 
 const demo = path.resolve(import.meta.dirname, '../../native-models/demo');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-demo-match-'));
-const duplicated = readFileSync(path.join(demo, 'dataset', 'prompts-duplicated.txt'), 'utf8').split('\n').filter(Boolean).slice(0, 8);
+const duplicated = readFileSync(path.join(demo, 'dataset', 'prompts-duplicated.txt'), 'utf8').split('\n').filter(Boolean);
+const fileOf = (prompt: string) => `${prompt.replace(/ /g, '-')}.png`;
 let backend: Backend;
 
 beforeAll(async () => {
@@ -43,10 +44,14 @@ describe('demo copy detection', () => {
       .all(m.id) as { prompt: string; file: string; score: number }[];
     expect(top).toHaveLength(duplicated.length * 4);
     const threshold = (done.result as { threshold: number }).threshold;
-    const right = top.filter((t) => t.file === `${t.prompt.replace(/ /g, '-')}.png` && t.score > threshold);
-    console.log(`demo match: ${right.length}/${top.length} generations matched to their own training image above ${threshold}`);
-    // Measured on the committed demo models: 19/32 (the issue's target is 80%: see the closing note).
-    expect(right.length / top.length).toBeGreaterThanOrEqual(0.5);
+    const right = top.filter((t) => t.file === fileOf(t.prompt) && t.score > threshold);
+    // An image is reproduced when most of its caption's generations are matched to it at rank 1 above the threshold.
+    const reproduced = duplicated.filter((p) => right.filter((t) => t.prompt === p).length * 2 > top.filter((t) => t.prompt === p).length);
+    console.log(
+      `demo match: ${reproduced.length}/${duplicated.length} duplicated images reproduced; ${right.length}/${top.length} generations matched to their own training image above ${threshold}`,
+    );
+    // The demo's target: >= 80% of the duplicated images.
+    expect(reproduced.length / duplicated.length).toBeGreaterThanOrEqual(0.8);
     // Per-prompt metrics against each prompt's own linked image: a generation matched to it at rank 1 bounds Top-1 from below.
     type PromptMetrics = { prompt: string; top1: number; linkedReferences: number; generations: number };
     const perPrompt = (done.result as { perPrompt: PromptMetrics[] }).perPrompt;
@@ -90,7 +95,7 @@ describe('demo copy detection', () => {
     expect(csv[1]).toContain(flagged.rows[0].hits[0].fileName);
   }, 600_000);
 
-  it('singleton captions are not reproduced: their own training image is almost never the match above the threshold', async () => {
+  it('singleton captions are not reproduced: their generations almost never pass the threshold', async () => {
     const singletons = readFileSync(path.join(demo, 'dataset', 'prompts-singletons.txt'), 'utf8').split('\n').filter(Boolean).slice(0, 40);
     const gen = await backend.startJob('generate', { model: path.join(demo, 'sd-demo'), prompts: singletons, n: 2, steps: 30, seed: 5, ep: 'cpu' });
     expect((await backend.jobs.finished(gen.id)).status).toBe('succeeded');
@@ -102,9 +107,10 @@ describe('demo copy detection', () => {
          JOIN generations g ON g.id = m.generation_id JOIN reference_images r ON r.id = m.reference_id WHERE m.rank = 0 AND m.job_id = ?`,
       )
       .all(m.id) as { prompt: string; file: string; score: number }[];
-    const own = top.filter((t) => t.file === `${t.prompt.replace(/ /g, '-')}.png` && t.score > threshold).length;
+    const own = top.filter((t) => t.file === fileOf(t.prompt) && t.score > threshold).length;
     const anyAbove = top.filter((t) => t.score > threshold).length;
-    console.log(`demo singletons: ${own}/${top.length} generations matched to their own training image above ${threshold}; ${anyAbove}/${top.length} to some training image`);
-    expect(own / top.length).toBeLessThanOrEqual(0.05);
+    console.log(`demo singletons: ${anyAbove}/${top.length} generations pass the threshold ${threshold} against some training image; ${own}/${top.length} against their own`);
+    // The demo's target: <= 5% of the generations of non-duplicated captions pass the threshold.
+    expect(anyAbove / top.length).toBeLessThanOrEqual(0.05);
   }, 600_000);
 });
