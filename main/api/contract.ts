@@ -6,9 +6,9 @@
  * This file must stay free of Node imports: the renderer imports its types (and zod schemas).
  */
 import { z } from 'zod';
+import { jobStartInput, type JobKind, type SolidmarkSummary } from './jobs.js';
 
-export const JOB_KINDS = ['probe', 'generate', 'detect', 'match', 'cluster', 'search', 'solidmark'] as const;
-export type JobKind = (typeof JOB_KINDS)[number];
+export * from './jobs.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -86,17 +86,6 @@ export interface JobSummary {
   finishedAt: string | null;
   error: ApiError | null;
   result: unknown;
-}
-
-export interface ProbeResult {
-  onnxruntimeVersion: string;
-  backends: string[];
-  providers: { name: string; available: boolean; adapter: string | null; error: string | null; initMs: number | null }[];
-  cpu: { model: string; cores: number; arch: string };
-  memory: { totalBytes: number; freeBytes: number };
-  platform: string;
-  node: string;
-  electron: string | null;
 }
 
 export interface ModelValidation {
@@ -187,14 +176,6 @@ export interface SolidmarkRow {
   sha256: string | null;
   seed: string;
   steps: number;
-}
-
-export interface SolidmarkSummary {
-  images: number;
-  meanError: number;
-  counts: { threshold: number; count: number; chance: number }[];
-  /** Histogram of errors on [0, 1] in 20 bins, and the chance density's mass per bin (triangular 2(1 − d)). */
-  histogram: { lo: number; hi: number; count: number; chance: number }[];
 }
 
 export type CandidateDecision = 'pending' | 'confirmed' | 'rejected';
@@ -356,7 +337,7 @@ export const apiInputs = {
     .object({ runId: z.number().int().positive(), prompt: z.string().max(4000), decision: z.enum(['pending', 'confirmed', 'rejected']), note: z.string().max(4000).default('') })
     .strict(),
   'jobs.list': z.object({ limit: z.number().int().min(1).max(1000).default(100) }).strict(),
-  'jobs.start': z.object({ kind: z.enum(JOB_KINDS), params: z.record(z.string(), z.unknown()).default({}) }).strict(),
+  'jobs.start': jobStartInput,
   'jobs.cancel': z.object({ id: z.string().min(1).max(100) }).strict(),
   'jobs.get': z.object({ id: z.string().min(1).max(100) }).strict(),
 } as const;

@@ -29,7 +29,7 @@ export function registerAuditCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const out = makeOutput(!!opts.json);
-      const { demoAssetsDir } = await import('../core/demo.js');
+      const { demoAssetsDir } = await import('../util/app-paths.js');
       const descriptor = (opts.descriptor as string | undefined) ?? path.join(demoAssetsDir(), 'sscd-demo');
       const k = Number(opts.images);
       if (!Number.isInteger(k) || k < 1) throw new EideticError('invalid_input', `--images must be a positive integer (got ${opts.images})`);
@@ -59,12 +59,8 @@ export function registerAuditCommand(program: Command): void {
           ep: opts.ep === 'auto' ? 'cpu' : opts.ep,
           ...(opts.threshold ? { threshold: Number(opts.threshold) } : {}),
         });
-        type Metrics = { top1: number; top3: number; fractionAbove: number };
-        const r = match.result as { threshold: number; clustered: number; generations: number; perPrompt: (Metrics & { prompt: string })[]; summary: Metrics };
-        const clusters = backend.currentProject!.db
-          .prepare('SELECT prompt_text AS prompt, MAX(n) AS largest FROM (SELECT prompt_text, label, COUNT(*) AS n FROM clusters WHERE job_id = ? AND label >= 0 GROUP BY prompt_text, label) GROUP BY prompt_text')
-          .all(match.id) as { prompt: string; largest: number }[];
-        const largest = new Map(clusters.map((c) => [c.prompt, c.largest]));
+        const r = match.result;
+        const largest = backend.currentProject!.largestClusters(match.id);
         const perPrompt = r.perPrompt.map((p) => ({ ...p, largestCluster: largest.get(p.prompt) ?? 0, likelyMemorized: (largest.get(p.prompt) ?? 0) >= 3 || p.fractionAbove > 0 }));
         out.data({ project: dir, generateJobId: gen.id, matchJobId: match.id, threshold: r.threshold, images: r.generations, clustered: r.clustered, summary: r.summary, perPrompt }, () =>
           [

@@ -3,14 +3,19 @@ import { Backend } from '../core/backend.js';
 import { forkLauncher } from '../engine/channel.js';
 import { EideticError } from '../util/errors.js';
 import { progressLine, type Output } from './output.js';
-import type { JobKind, JobSummary } from '../api/contract.js';
+import type { JobSummary } from '../api/contract.js';
+import type { JobKind, JobRequest, JobResults } from '../api/jobs.js';
 
 export function newBackend(): Backend {
   return new Backend({ host: 'browser', launcher: forkLauncher() });
 }
 
-/** Runs a job to its end, printing progress to stderr; throws the job's error if it failed. */
-export async function runJob(backend: Backend, out: Output, kind: JobKind, params: Record<string, unknown>, extra: { out?: string; saveNpy?: boolean } = {}): Promise<JobSummary> {
+/**
+ * Runs a job to its end, printing progress to stderr; throws the job's error if it failed. Parameters
+ * come from command-line options, so they are checked at run time against the catalogue (a bad value
+ * is named in the error) rather than typed here.
+ */
+export async function runJob<K extends JobKind>(backend: Backend, out: Output, kind: K, params: Record<string, unknown>, extra: { out?: string; saveNpy?: boolean } = {}): Promise<JobSummary & { result: JobResults[K] }> {
   let last = '';
   const unsubscribe = backend.onEvent((e) => {
     if (e.type !== 'job' || e.job.kind !== kind || e.job.status !== 'running') return;
@@ -18,14 +23,14 @@ export async function runJob(backend: Backend, out: Output, kind: JobKind, param
     if (line !== last && process.stderr.isTTY) process.stderr.write(`\r${line}\x1b[K`);
     last = line;
   });
-  const started = await backend.startJob(kind, params, extra);
+  const started = await backend.startJob(kind, params as JobRequest<K>, extra);
   const onSigint = () => backend.jobs.cancel(started.id);
   process.once('SIGINT', onSigint);
   try {
     const job = await backend.jobs.finished(started.id);
     if (process.stderr.isTTY && last) process.stderr.write('\n');
     if (job.status !== 'succeeded') throw new EideticError(job.error?.code ?? 'failed', job.error?.message ?? `${kind} ${job.status}`);
-    return job;
+    return job as JobSummary & { result: JobResults[K] };
   } finally {
     process.off('SIGINT', onSigint);
     unsubscribe();

@@ -7,7 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { serve } from '../server/serve.js';
 import { ensureDemoProject } from '../core/demo.js';
 import { EideticError, toApiError } from '../util/errors.js';
-import { packageVersion } from '../util/package-root.js';
+import { packageVersion } from '../util/app-paths.js';
 import { makeOutput } from './output.js';
 import { backendFor, newBackend, promptsFromFile, runJob, withProject } from './common.js';
 export { runJob } from './common.js';
@@ -183,7 +183,7 @@ export function buildProgram(): Command {
       const backend = newBackend();
       try {
         const job = await runJob(backend, out, 'probe', { benchmarkMs: Number(opts.benchmarkMs) });
-        out.data(job.result, () => describeProbe(job.result as ProbeResult));
+        out.data(job.result, () => describeProbe(job.result));
       } finally {
         await backend.dispose();
       }
@@ -225,7 +225,7 @@ export function buildProgram(): Command {
           ...parseSize(opts.size as string | undefined),
         };
         const job = await runJob(backend, out, 'generate', params, { out: opts.out as string, saveNpy: !!opts.saveNpy });
-        const r = job.result as { saved: { png: string; npy: string | null; prompt: string; seed: string | null }[]; provider: string; warnings: string[]; width: number; height: number };
+        const r = job.result;
         for (const w of r.warnings) out.info(`warning: ${w}`);
         const images = r.saved.map((s) => ({ png: s.png, npy: s.npy, prompt: s.prompt, seed: s.seed === null ? null : Number(s.seed) }));
         out.data({ images, provider: r.provider, width: r.width, height: r.height, jobId: job.id }, () => images.map((i) => i.png).join('\n'));
@@ -262,7 +262,7 @@ export function buildProgram(): Command {
           attribution: !!opts.attribution,
           ep: opts.ep,
         });
-        const r = job.result as { scores: { prompt: string; score: number; perNoise: number[] }[]; timestep: number; provider: string; promptsPerSecond: number; attributions?: unknown };
+        const r = job.result;
         const scores = r.scores.map((s) => ({ prompt: s.prompt, score: s.score, per_noise: s.perNoise }));
         out.data({ scores, timestep: r.timestep, provider: r.provider, attributions: r.attributions ?? null, prompts_per_second: r.promptsPerSecond }, () =>
           [...r.scores].sort((a, b) => b.score - a.score).map((s) => `${s.score.toFixed(4)}  ${s.prompt}`).join('\n'),
@@ -297,8 +297,8 @@ export function buildProgram(): Command {
           seed: Number(opts.seed),
           ep: opts.ep,
         });
-        const { rocCurve } = await import('../sd/roc.js');
-        const scores = (job.result as { scores: { score: number }[] }).scores.map((s) => s.score);
+        const { rocCurve } = await import('../api/roc.js');
+        const scores = job.result.scores.map((s) => s.score);
         const roc = rocCurve(scores.slice(0, positive.length), scores.slice(positive.length));
         out.data(
           { auc: roc.auc, tpr_at_1_fpr: roc.tprAt1Fpr, positives: roc.positives, negatives: roc.negatives, fpr: roc.fpr, tpr: roc.tpr, thresholds: roc.thresholds.map((t) => (Number.isFinite(t) ? t : null)) },
@@ -311,7 +311,7 @@ export function buildProgram(): Command {
 
   const matchAction = (clusterOnly: boolean) => async (opts: Record<string, string | boolean | undefined>) => {
     const out = makeOutput(!!opts.json);
-    const { demoAssetsDir } = await import('../core/demo.js');
+    const { demoAssetsDir } = await import('../util/app-paths.js');
     const descriptor = (opts.descriptor as string | undefined) ?? path.join(demoAssetsDir(), 'sscd-demo');
     await withProject(opts.project as string, async (backend) => {
       const params: Record<string, unknown> = { descriptor, clusterOnly, ep: opts.ep ?? 'cpu' };
@@ -319,7 +319,7 @@ export function buildProgram(): Command {
       if (opts.job) params.jobId = opts.job;
       if (opts.threshold) params.threshold = Number(opts.threshold);
       const job = await runJob(backend, out, 'match', params);
-      const r = job.result as { generations: number; references: number; threshold: number; perPrompt: { prompt: string; top1: number; top3: number; fractionAbove: number }[]; clustered: number; summary: { top1: number; top3: number; fractionAbove: number } };
+      const r = job.result;
       out.data(r, () =>
         [
           clusterOnly
@@ -389,18 +389,8 @@ export function buildProgram(): Command {
       try {
         const base = { data: opts.data, steps: Number(opts.steps), seed: Number(opts.seed), ep: opts.ep, ...(opts.queries ? { queries: Number(opts.queries) } : {}) };
         const job = await runJob(backend, out, 'solidmark', { ...base, model: opts.model });
-        type Result = {
-          counts: { delta: number; count: number; chance: number }[];
-          images: number;
-          alreadyScored: number;
-          meanError: number;
-          perImage: { error: number }[];
-          skipped: { file: string; reason: string }[];
-          summary: { images: number; meanError: number };
-        };
-        const r = job.result as Result;
-        let baseline: Result | null = null;
-        if (opts.baseline) baseline = (await runJob(backend, out, 'solidmark', { ...base, model: opts.baseline })).result as Result;
+        const r = job.result;
+        const baseline = opts.baseline ? (await runJob(backend, out, 'solidmark', { ...base, model: opts.baseline })).result : null;
         for (const s of r.skipped) out.info(`skipped ${s.file}: ${s.reason}`);
         if (opts.project && r.alreadyScored > 0) {
           out.info(`${r.alreadyScored} image(s) were already scored in this project under the same model, data and settings: not queried again`);

@@ -1,4 +1,5 @@
 /** `eidetic search`: MemBench's trigger-prompt search from the command line, with optional verification. */
+import { jobResult } from '../api/jobs.js';
 import type { Command } from 'commander';
 import type { SearchRunDetail } from '../api/contract.js';
 import { EideticError } from '../util/errors.js';
@@ -68,7 +69,7 @@ export function registerSearchCommand(program: Command): void {
             ep: opts.ep,
           });
         }
-        const result = job.result as { runId: number; seconds: number; unetCalls: number; promptsScored: number };
+        const result = jobResult(job, 'search')!;
         const runId = result.runId;
         if (opts.verify) {
           await backend.call('search.verify', { runId, images: int('verify', opts.verify as string), ...(opts.verifyPerChain ? { select: 'perChain' as const, perChain: int('verify-per-chain', opts.verifyPerChain as string), top: 1000 } : { select: 'diverse' as const, top: int('verify-top', opts.verifyTop as string) }), ...(opts.descriptor ? { descriptor: opts.descriptor } : {}) });

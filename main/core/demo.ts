@@ -3,11 +3,10 @@
  * shows a real audit out of the box (demo prompts, the demo training images as the reference library).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { AuditProject, PROJECT_SUFFIX } from '../project/project.js';
 import { sha256File } from '../util/hash.js';
-import { packageRoot } from '../util/package-root.js';
+import { dataDir, demoAssetsDir } from '../util/app-paths.js';
 
 interface DemoSpec {
   name: string;
@@ -22,16 +21,6 @@ interface DemoSpec {
   references: { folder: string; name: string }[];
 }
 
-export function dataDir(): string {
-  if (process.env.EIDETIC_DATA_DIR) return process.env.EIDETIC_DATA_DIR;
-  const base = process.env.XDG_DATA_HOME ?? (process.platform === 'win32' ? process.env.LOCALAPPDATA : undefined) ?? path.join(os.homedir(), '.local', 'share');
-  return path.join(base, 'eidetic');
-}
-
-export function demoAssetsDir(): string {
-  return path.join(packageRoot(), 'native-models', 'demo');
-}
-
 /**
  * Records the demo models (and keys the SolidMark data) in the project's metadata. Run at creation and
  * again on every open, so a demo project made by an older version gains what this version bundles, and
@@ -39,17 +28,16 @@ export function demoAssetsDir(): string {
  * trained on the current one; old keys or "duplicated" lists would mislabel every result).
  */
 async function applyDemoDefaults(project: AuditProject, spec: DemoSpec): Promise<void> {
-  const setMeta = (key: string, value: string) => project.db.prepare('INSERT OR REPLACE INTO project_meta (key, value) VALUES (?, ?)').run(key, value);
-  const getMeta = (key: string) => (project.db.prepare('SELECT value FROM project_meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  const setMeta = (key: string, value: string) => project.setMeta(key, value);
+  const getMeta = (key: string) => project.meta(key);
   if (spec.model) setMeta('demo_model', path.join(demoAssetsDir(), spec.model));
   if (spec.descriptor) setMeta('default_descriptor', path.join(demoAssetsDir(), spec.descriptor));
   if (spec.mlm) setMeta('default_mlm', path.join(demoAssetsDir(), spec.mlm));
   for (const p of spec.prompts) {
     const file = path.join(demoAssetsDir(), p.file);
     const sha = await sha256File(file);
-    const current = project.db.prepare('SELECT id FROM prompt_sets WHERE name = ? AND source_sha256 = ?').get(p.name, sha);
-    if (current) continue;
-    project.db.prepare('UPDATE prompt_sets SET name = name || \' (older demo dataset)\' WHERE name = ?').run(p.name);
+    if (project.hasPromptSet(p.name, sha)) continue;
+    project.markPromptSetsOutdated(p.name, ' (older demo dataset)');
     await project.importPromptFile(file, p.name);
   }
   if (spec.keyedData) {

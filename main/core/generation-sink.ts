@@ -5,19 +5,10 @@
  */
 import path from 'node:path';
 import sharp from 'sharp';
-import type { GeneratedImageEvent } from '../engine/jobs/generate.js';
+import type { GeneratedImageEvent, SavedImage } from '../api/jobs.js';
 import type { AuditProject } from '../project/project.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { writeNpy } from '../util/npy.js';
-
-export interface SavedImage {
-  png: string | null;
-  npy: string | null;
-  prompt: string;
-  seed: string | null;
-  generationId: number | null;
-  sha256: string | null;
-}
 
 export function toRgb8(pixels: Float32Array): Uint8Array {
   const out = new Uint8Array(pixels.length);
@@ -34,8 +25,7 @@ export class GenerationSink {
     private readonly options: { jobId: string; project: AuditProject | null; modelId: number | null; out?: string; saveNpy?: boolean; negativePrompt?: string },
   ) {}
 
-  accept(data: unknown): void {
-    const e = data as GeneratedImageEvent;
+  accept(e: GeneratedImageEvent): void {
     if (e?.type !== 'image') return;
     this.chain = this.chain.then(() => this.store(e)).catch((err: Error) => {
       this.failure ??= err;

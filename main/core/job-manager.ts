@@ -4,7 +4,8 @@
  * drops it; cancelling a running one asks the engine to stop between steps.
  */
 import { randomUUID } from 'node:crypto';
-import type { JobKind, JobSummary } from '../api/contract.js';
+import type { JobSummary } from '../api/contract.js';
+import type { EngineInput, EngineResults, JobEvents, JobKind, JobResults } from '../api/jobs.js';
 import type { EngineHost } from '../engine/host.js';
 import { EideticError, toApiError } from '../util/errors.js';
 
@@ -13,17 +14,23 @@ export interface JobSink {
   (job: JobSummary): void;
 }
 
-/** What a job does with its engine result before it counts as done (e.g. store generations). */
-export type ResultHandler = (job: JobSummary, value: unknown) => unknown | Promise<unknown>;
+/** How the host takes part in a job of kind K. */
+export interface JobHooks<K extends JobKind> {
+  /** What the engine gets when it differs from the recorded params (resolved prompt sets, cached vectors). */
+  engineParams?: EngineInput<K>;
+  /** Each partial result the engine streams (finished images, search iterations). */
+  onEvent?: (event: JobEvents[K]) => void;
+  /** What a job does with its engine result before it counts as done (e.g. store generations). */
+  onResult?: (job: JobSummary, value: EngineResults[K]) => JobResults[K] | Promise<JobResults[K]>;
+}
 
 interface Entry {
   job: JobSummary;
   controller: AbortController;
   startedMs: number;
-  onResult?: ResultHandler;
+  onResult?: (job: JobSummary, value: unknown) => unknown;
   onEvent?: (data: unknown) => void;
-  /** What the engine gets when it differs from the recorded params (e.g. large cached vectors). */
-  engineParams?: Record<string, unknown>;
+  engineParams?: unknown;
   done: Promise<JobSummary>;
   settle: (job: JobSummary) => void;
 }
@@ -54,11 +61,7 @@ export class JobManager {
   }
 
   /** Queues a job; `finished(id)` resolves when it ends in any state. */
-  start(
-    kind: JobKind,
-    params: Record<string, unknown>,
-    hooks: { onResult?: ResultHandler; onEvent?: (data: unknown) => void; engineParams?: Record<string, unknown> } = {},
-  ): JobSummary {
+  start<K extends JobKind>(kind: K, params: object, hooks: JobHooks<K> = {}): JobSummary {
     let settle!: (job: JobSummary) => void;
     const done = new Promise<JobSummary>((resolve) => (settle = resolve));
     const entry: Entry = {
@@ -66,7 +69,7 @@ export class JobManager {
         id: randomUUID(),
         kind,
         status: 'queued',
-        params,
+        params: params as Record<string, unknown>,
         progress: { done: 0, total: 0, message: 'queued', etaSeconds: null },
         createdAt: iso(),
         startedAt: null,
@@ -76,8 +79,8 @@ export class JobManager {
       },
       controller: new AbortController(),
       startedMs: 0,
-      onResult: hooks.onResult,
-      onEvent: hooks.onEvent,
+      onResult: hooks.onResult as Entry['onResult'],
+      onEvent: hooks.onEvent as Entry['onEvent'],
       engineParams: hooks.engineParams,
       done,
       settle,

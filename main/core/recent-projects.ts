@@ -1,14 +1,8 @@
 /** The list of recently opened projects, kept in the user's config folder. */
 import { existsSync, readFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { configDir } from '../util/app-paths.js';
 import { writeFileAtomicSync } from '../util/atomic-write.js';
-
-export function configDir(): string {
-  if (process.env.EIDETIC_CONFIG_DIR) return process.env.EIDETIC_CONFIG_DIR;
-  const base = process.env.XDG_CONFIG_HOME ?? (process.platform === 'win32' ? process.env.APPDATA : undefined) ?? path.join(os.homedir(), '.config');
-  return path.join(base ?? os.homedir(), 'eidetic');
-}
 
 const MAX_RECENT = 12;
 

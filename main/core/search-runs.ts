@@ -3,7 +3,8 @@
  * transaction, resume from the saved chain states, and verification of the best prompts (generate K
  * images each, match and cluster them) whose evidence an analyst confirms or rejects.
  */
-import type { ApiParsedInput, JobSummary, SearchEvidence, SearchRunDetail } from '../api/contract.js';
+import type { ApiParsedInput, JobSummary, SearchRunDetail } from '../api/contract.js';
+import type { EngineInput, JobParams, JobRequest } from '../api/jobs.js';
 import type { AuditProject } from '../project/project.js';
 import {
   chainBests,
@@ -21,9 +22,9 @@ import {
   topPromptsPerChain,
   topSearchPrompts,
   upsertSearchCandidate,
+  verificationEvidence,
   type SearchRunStatus,
-} from '../search/persistence.js';
-import type { SearchIterationMessage } from '../engine/jobs/search.js';
+} from '../project/search-store.js';
 import { DEFAULT_AUGMENTATION_PARAMS, groupAugmentedPrompts } from '../search/gibbs.js';
 import { EideticError } from '../util/errors.js';
 import type { JobManager } from './job-manager.js';
@@ -31,7 +32,7 @@ import type { JobManager } from './job-manager.js';
 export interface SearchHost {
   readonly jobs: JobManager;
   requireProject(): AuditProject;
-  startJob(kind: 'generate' | 'match', params: Record<string, unknown>): Promise<JobSummary>;
+  startJob<K extends 'generate' | 'match'>(kind: K, params: JobRequest<K>): Promise<JobSummary>;
   notify(runId: number, iteration: number): void;
 }
 
@@ -52,39 +53,38 @@ export class SearchRuns {
     return this.verifications.get(runId) ?? Promise.resolve();
   }
 
-  /** Starts a new search (params as the `search` engine job takes them) or resumes run `resumeRunId`. */
-  start(params: Record<string, unknown>, resumeRunId?: number): JobSummary {
+  /** Starts a new search or resumes run `resumeRunId` (with the parameters it was started with). */
+  start(newParams: JobParams<'search'> | null, resumeRunId?: number): JobSummary {
     const project = this.host.requireProject();
     const db = project.db;
     let runId: number;
-    let engineParams: Record<string, unknown>;
+    let params: JobParams<'search'>;
+    let engineParams: EngineInput<'search'>;
     if (resumeRunId !== undefined) {
       const { run, states } = loadSearchResume(db, resumeRunId);
       if (run.status === 'succeeded') throw new EideticError('invalid_input', `search run ${resumeRunId} has finished; there is nothing to resume`);
       if (run.status === 'running') throw new EideticError('invalid_input', `search run ${resumeRunId} is running`);
       runId = run.id;
-      params = run.params;
+      params = run.params as JobParams<'search'>;
       engineParams = { ...params, resume: states };
     } else {
-      if (typeof params.model !== 'string' || typeof params.mlm !== 'string') {
-        throw new EideticError('invalid_input', 'search: params.model (a diffusion model folder) and params.mlm (a masked LM folder) are required');
-      }
+      if (!newParams) throw new EideticError('invalid_input', 'search: no parameters and no run to resume');
+      params = newParams;
       runId = createSearchRun(db, { params });
       engineParams = params;
     }
     const job = this.host.jobs.start('search', { ...params, runId, ...(resumeRunId !== undefined ? { resumed: true } : {}) }, {
       engineParams,
-      onEvent: (data) => {
-        const m = data as SearchIterationMessage;
+      onEvent: (m) => {
         if (m?.type !== 'search-iteration' || !db.open) return;
         saveSearchIteration(db, runId, m);
         this.host.notify(runId, m.iteration);
       },
       onResult: (_job, value) => {
-        const result = { ...(value as object), runId, top: db.open ? topSearchPrompts(db, runId, 10) : [] };
+        const result = { ...value, runId, top: db.open ? topSearchPrompts(db, runId, 10) : [] };
         if (params.mode !== 'augment' || !db.open) return result;
         // Augmentation keeps the prompts whose mean D over ALL their scores (before and after a resume) reaches the bar.
-        const keep = typeof params.keepMeanAtLeast === 'number' ? params.keepMeanAtLeast : DEFAULT_AUGMENTATION_PARAMS.keepMeanAtLeast;
+        const keep = params.keepMeanAtLeast ?? DEFAULT_AUGMENTATION_PARAMS.keepMeanAtLeast;
         return { ...result, groups: groupAugmentedPrompts(loadSearchScores(db, runId), keep) };
       },
     });
@@ -147,37 +147,10 @@ export class SearchRuns {
     const project = this.host.requireProject();
     const threshold = (matched.result as { threshold: number }).threshold;
     for (const prompt of prompts) {
-      const evidence = verificationEvidence(project, generate.id, match.id, prompt, threshold);
+      const evidence = verificationEvidence(project.db, generate.id, match.id, prompt, threshold);
       upsertSearchCandidate(project.db, { runId, prompt, verifyJobId: generate.id, evidence });
     }
     this.host.notify(runId, -1);
   }
 }
 
-/** Clusters and best matches of one prompt's verification generations. */
-export function verificationEvidence(project: AuditProject, generateJobId: string, matchJobId: string, prompt: string, threshold: number): SearchEvidence {
-  const db = project.db;
-  const gens = (db.prepare('SELECT id FROM generations WHERE job_id = ? AND prompt_text = ? ORDER BY id').all(generateJobId, prompt) as { id: number }[]).map((g) => g.id);
-  const labels = db
-    .prepare(`SELECT c.label, COUNT(*) AS n FROM clusters c WHERE c.job_id = ? AND c.generation_id IN (SELECT value FROM json_each(?)) GROUP BY c.label`)
-    .all(matchJobId, JSON.stringify(gens)) as { label: number; n: number }[];
-  const clustered = labels.filter((l) => l.label >= 0);
-  const top = db
-    .prepare(
-      `SELECT r.id AS referenceId, r.file_name AS fileName, COUNT(*) AS count, MAX(m.score) AS bestScore,
-         SUM(CASE WHEN m.score >= ? THEN 1 ELSE 0 END) AS above
-       FROM matches m JOIN reference_images r ON r.id = m.reference_id
-       WHERE m.job_id = ? AND m.rank = 0 AND m.generation_id IN (SELECT value FROM json_each(?))
-       GROUP BY r.id ORDER BY count DESC, bestScore DESC LIMIT 5`,
-    )
-    .all(threshold, matchJobId, JSON.stringify(gens)) as { referenceId: number; fileName: string; count: number; bestScore: number; above: number }[];
-  return {
-    generations: gens.length,
-    largestCluster: Math.max(0, ...clustered.map((l) => l.n)),
-    clusteredFraction: gens.length ? clustered.reduce((s, l) => s + l.n, 0) / gens.length : 0,
-    bestMatches: top.map(({ referenceId, fileName, count, bestScore }) => ({ referenceId, fileName, count, bestScore })),
-    aboveThreshold: top.reduce((s, t) => s + t.above, 0),
-    threshold,
-    generationIds: gens,
-  };
-}

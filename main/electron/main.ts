@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { app, BrowserWindow, ipcMain, net, protocol, session, shell, type WebContents } from 'electron';
 import { Backend } from '../core/backend.js';
 import { CONTENT_SECURITY_POLICY } from '../server/serve.js';
-import { packageRoot } from '../util/package-root.js';
+import { packageRoot } from '../util/app-paths.js';
 import { utilityLauncher } from './utility-launcher.js';
 
 const FILE_SCHEME = 'eidetic-file';

@@ -4,7 +4,7 @@
  */
 import { fork } from 'node:child_process';
 import path from 'node:path';
-import { packageRoot } from '../util/package-root.js';
+import { builtPaths } from '../util/app-paths.js';
 import type { EngineToHost, HostToEngine } from './protocol.js';
 
 export interface EngineChannel {
@@ -19,7 +19,7 @@ export type EngineLauncher = () => EngineChannel;
 
 /** The built worker entry; `npm run build` (run by npm ci's prepare step) produces it. */
 export function workerEntry(): string {
-  return path.join(packageRoot(), 'dist', 'main', 'engine', 'worker.js');
+  return builtPaths.engineWorker();
 }
 
 export function forkLauncher(options: { execArgv?: string[]; env?: NodeJS.ProcessEnv } = {}): EngineLauncher {

@@ -119,7 +119,7 @@ export class EngineHost {
   }
 
   /** Runs one job in the engine process and resolves with its result. */
-  async run(kind: JobKind, params: Record<string, unknown>, options: RunOptions = {}): Promise<unknown> {
+  async run(kind: JobKind, params: unknown, options: RunOptions = {}): Promise<unknown> {
     if (options.signal?.aborted) throw new EideticError('cancelled', `${kind} was cancelled`);
     const channel = await this.start();
     const jobId = `j${++this.nextId}`;

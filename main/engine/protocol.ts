@@ -3,10 +3,11 @@
  * protocol runs over Electron's utilityProcess port and over child_process.fork's IPC channel; both
  * carry structured clones, so typed arrays pass without copies into JSON.
  */
-import type { ApiError, JobKind } from '../api/contract.js';
+import type { ApiError } from '../api/contract.js';
+import type { EngineParams, EngineResults, JobEvents, JobKind } from '../api/jobs.js';
 
 export type HostToEngine =
-  | { type: 'run'; jobId: string; kind: JobKind; params: Record<string, unknown> }
+  | { type: 'run'; jobId: string; kind: JobKind; params: unknown }
   | { type: 'cancel'; jobId: string }
   | { type: 'shutdown' };
 
@@ -19,11 +20,12 @@ export type EngineToHost =
   | { type: 'error'; jobId: string; error: ApiError };
 
 /** What a job handler gets from the engine process. */
-export interface JobContext {
+export interface JobContext<K extends JobKind = JobKind> {
   readonly jobId: string;
   readonly signal: AbortSignal;
   progress(done: number, total: number, message?: string): void;
-  emit(data: unknown): void;
+  emit(data: JobEvents[K]): void;
 }
 
-export type JobHandler = (params: Record<string, unknown>, ctx: JobContext) => Promise<unknown>;
+/** The engine side of job kind K: its parameters arrive validated against the catalogue's engine schema. */
+export type JobHandler<K extends JobKind> = (params: EngineParams<K>, ctx: JobContext<K>) => Promise<EngineResults[K]>;

@@ -2,9 +2,10 @@
  * Entry of an engine process. Runs under Electron's utilityProcess (messages on process.parentPort)
  * or under child_process.fork (process.send / 'message'); everything else is the same.
  */
+import { JOB_CATALOGUE, describeIssues, type JobKind } from '../api/jobs.js';
 import { toApiError, EideticError } from '../util/errors.js';
 import { jobHandlers } from './jobs/index.js';
-import type { EngineToHost, HostToEngine, JobContext } from './protocol.js';
+import type { EngineToHost, HostToEngine, JobContext, JobHandler } from './protocol.js';
 
 interface ParentPort {
   postMessage(msg: unknown): void;
@@ -46,10 +47,7 @@ async function run(jobId: string, kind: HostToEngine & { type: 'run' }): Promise
     },
   };
   try {
-    const load = jobHandlers[kind.kind];
-    if (!load) throw new EideticError('unsupported', `this engine cannot run '${kind.kind}' jobs`);
-    const handler = await load();
-    const value = await handler(kind.params, ctx);
+    const value = await runHandler(kind.kind, kind.params, ctx);
     if (controller.signal.aborted) throw new EideticError('cancelled', `${kind.kind} was cancelled`);
     send({ type: 'result', jobId, value });
   } catch (err) {
@@ -58,6 +56,16 @@ async function run(jobId: string, kind: HostToEngine & { type: 'run' }): Promise
   } finally {
     running.delete(jobId);
   }
+}
+
+/** Validates the parameters against the catalogue's engine schema: a clear message before any work. */
+async function runHandler<K extends JobKind>(kind: K, raw: unknown, ctx: JobContext): Promise<unknown> {
+  const entry = Object.prototype.hasOwnProperty.call(JOB_CATALOGUE, kind) ? JOB_CATALOGUE[kind] : undefined;
+  if (!entry) throw new EideticError('unsupported', `this engine cannot run '${String(kind)}' jobs`);
+  const parsed = entry.engine.safeParse(raw ?? {});
+  if (!parsed.success) throw new EideticError('invalid_input', `${kind}: ${describeIssues(parsed.error.issues)}`);
+  const handler = (await jobHandlers[kind]()) as JobHandler<K>;
+  return handler(parsed.data as Parameters<JobHandler<K>>[0], ctx as JobContext<K>);
 }
 
 onMessage((msg) => {

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { MAX_INPUT_PIXELS } from '../project/image-store.js';
+import { MAX_INPUT_PIXELS } from '../util/image-limits.js';
 import { EideticError } from '../util/errors.js';
 import { normaliseRows } from './topk.js';
 

@@ -6,8 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ModelEntry, ModelKind } from '../api/contract.js';
-import { configDir } from '../core/recent-projects.js';
-import { demoAssetsDir } from '../core/demo.js';
+import { configDir, demoAssetsDir } from '../util/app-paths.js';
 import { hashModelFolder, validateModelFolder } from '../sd/model-folder.js';
 import { writeFileAtomicSync } from '../util/atomic-write.js';
 import { EideticError } from '../util/errors.js';

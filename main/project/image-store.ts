@@ -9,9 +9,9 @@ import path from 'node:path';
 import sharp, { type Metadata } from 'sharp';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { EideticError } from '../util/errors.js';
+import { MAX_INPUT_PIXELS } from '../util/image-limits.js';
 
-/** Decompression-bomb guard: refuse images above this many pixels. */
-export const MAX_INPUT_PIXELS = 64 * 1024 * 1024;
+
 export const THUMB_SIZE = 256;
 
 export interface StoredImage {

@@ -17,8 +17,9 @@ import type {
   ReferenceImageRow,
   ReferenceSetSummary,
 } from '../api/contract.js';
+import type { MatchEngineResult } from '../api/jobs.js';
 import { EideticError } from '../util/errors.js';
-import { migrate } from './migrations.js';
+import { migrate } from './migrations/index.js';
 import { recordEvidence } from './evidence.js';
 import { ImageStore } from './image-store.js';
 import { parsePromptFile } from './prompt-files.js';
@@ -63,11 +64,7 @@ export interface GenerationInput {
   durationMs?: number | null;
 }
 
-export interface MatchResultRows {
-  newVectors: { sha256: string; vector: Float32Array }[];
-  matches: { generationId: number; hits: { referenceId: number; rank: number; score: number }[] }[];
-  clusters: { generationId: number; prompt: string; label: number }[];
-}
+export type MatchResultRows = Pick<MatchEngineResult, 'newVectors' | 'matches' | 'clusters'>;
 
 /** A `generations` row (joined with its model's path) as the API shows it. */
 export function generationRowFrom(r: Record<string, unknown>): GenerationRow {
@@ -171,6 +168,10 @@ export class AuditProject {
     return row?.value;
   }
 
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO project_meta (key, value) VALUES (?, ?)').run(key, value);
+  }
+
   summary(): ProjectSummary {
     const count = (table: string) => (this.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
     return {
@@ -255,6 +256,25 @@ export class AuditProject {
       total,
       rows: rows.map((r) => ({ id: r.id, index: r.idx, text: r.text, metadata: r.metadata_json ? JSON.parse(r.metadata_json) : null })),
     };
+  }
+
+  /** Every prompt of a set in order, text and id only (what generate and detect jobs run over). */
+  promptTexts(setId: number): { id: number; text: string }[] {
+    this.promptSet(setId);
+    return this.db.prepare('SELECT id, text FROM prompts WHERE set_id = ? ORDER BY idx').all(setId) as { id: number; text: string }[];
+  }
+
+  /**
+   * Marks the sets of this name as made from an older source (the demo project renames its prompt sets
+   * this way when the bundled dataset changes).
+   */
+  markPromptSetsOutdated(name: string, suffix: string): void {
+    this.db.prepare('UPDATE prompt_sets SET name = name || ? WHERE name = ?').run(suffix, name);
+  }
+
+  /** Whether a prompt set of this name was imported from a file with this sha256. */
+  hasPromptSet(name: string, sourceSha256: string): boolean {
+    return !!this.db.prepare('SELECT 1 FROM prompt_sets WHERE name = ? AND source_sha256 = ?').get(name, sourceSha256);
   }
 
   // ---- reference images ----------------------------------------------------------------------
@@ -346,6 +366,12 @@ export class AuditProject {
   }
 
   // ---- models and generations ----------------------------------------------------------------
+
+  /** The file hashes a recorded model was registered with. */
+  modelHashes(id: number): Record<string, string> {
+    const row = this.db.prepare('SELECT hashes_json FROM models WHERE id = ?').get(id) as { hashes_json: string } | undefined;
+    return row ? (JSON.parse(row.hashes_json) as Record<string, string>) : {};
+  }
 
   /** Records a model (by folder and file hashes) and returns its id; the same files give the same id. */
   upsertModel(model: { path: string; name: string; kind: string; format: string; config: unknown; hashes: Record<string, string> }): number {
@@ -466,12 +492,20 @@ export class AuditProject {
     })();
   }
 
-  /** Stores per-job results (scores, matches, ...) in one transaction. */
-  addJobResults(jobId: string, kind: string, rows: { subjectType?: string; subjectId?: number; value: unknown }[]): void {
+  /** Stores a detection job's per-prompt scores in one transaction. */
+  saveDetectionScores(jobId: string, rows: { promptId: number | null; value: unknown }[]): void {
     this.db.transaction(() => {
-      const insert = this.db.prepare('INSERT INTO job_results (job_id, kind, subject_type, subject_id, value_json) VALUES (?, ?, ?, ?, ?)');
-      for (const r of rows) insert.run(jobId, kind, r.subjectType ?? null, r.subjectId ?? null, JSON.stringify(r.value));
+      const insert = this.db.prepare("INSERT INTO job_results (job_id, kind, subject_type, subject_id, value_json) VALUES (?, 'detection_score', 'prompt', ?, ?)");
+      for (const r of rows) insert.run(jobId, r.promptId, JSON.stringify(r.value));
     })();
+  }
+
+  /** The largest dense cluster (DBSCAN label >= 0) of each prompt's generations in a match job. */
+  largestClusters(matchJobId: string): Map<string, number> {
+    const rows = this.db
+      .prepare('SELECT prompt_text AS prompt, MAX(n) AS largest FROM (SELECT prompt_text, label, COUNT(*) AS n FROM clusters WHERE job_id = ? AND label >= 0 GROUP BY prompt_text, label) GROUP BY prompt_text')
+      .all(matchJobId) as { prompt: string; largest: number }[];
+    return new Map(rows.map((r) => [r.prompt, r.largest]));
   }
 
   // ---- jobs ----------------------------------------------------------------------------------

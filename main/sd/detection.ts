@@ -6,6 +6,7 @@
  * Optionally the norm is averaged over the first S steps of a real guided DDIM trajectory.
  * Many prompts share each UNet call; the unconditional prediction is computed once per noise.
  */
+import type { DetectionScore, WordAttribution } from '../api/jobs.js';
 import { EideticError } from '../util/errors.js';
 import type { StableDiffusionPipeline } from './pipeline.js';
 import { GaussianRng } from './rng.js';
@@ -26,12 +27,8 @@ export interface DetectionOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export interface PromptScore {
-  prompt: string;
-  score: number;
-  perNoise: number[];
-  truncated: boolean;
-}
+export type PromptScore = DetectionScore;
+export type { WordAttribution };
 
 export interface DetectionResult {
   timestep: number;
@@ -150,14 +147,6 @@ export async function detectMemorization(pipe: StableDiffusionPipeline, prompts:
     return { prompt, perNoise, score: perNoise.reduce((a, b) => a + b, 0) / N, truncated: encoded.truncated[p] };
   });
   return { timestep: t1, steps: S, scores, unetCalls };
-}
-
-export interface WordAttribution {
-  word: string;
-  /** Score of the full prompt minus the score without this word: how much the word drives the score. */
-  drop: number;
-  /** False when the word lies past the 77-token limit: the model never saw it, so its drop is 0 by definition. */
-  seen: boolean;
 }
 
 export interface OcclusionResult {

@@ -9,8 +9,8 @@ import * as ort from 'onnxruntime-node';
 import { EideticError } from '../util/errors.js';
 import { float16ToFloat32, float32ToFloat16 } from '../util/float16.js';
 
-export const EXECUTION_PROVIDERS = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const;
-export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
+export { EXECUTION_PROVIDERS, type ExecutionProviderChoice } from '../api/jobs.js';
+import type { ExecutionProviderChoice } from '../api/jobs.js';
 
 /** Providers worth trying on each platform, most capable first; cpu is always last. */
 export function candidateProviders(platform: NodeJS.Platform = process.platform): string[] {

@@ -10,7 +10,10 @@
  * the iteration number: the caller draws one shared noise per iteration).
  */
 import { EideticError } from '../util/errors.js';
-import { Xoshiro128, type PrngState } from './prng.js';
+import type { BestPrompt, ChainState, ScoreRecord } from '../api/jobs.js';
+import { Xoshiro128 } from './prng.js';
+
+export type { BestPrompt, ChainState, ScoreRecord };
 
 export const DEFAULT_CONTEXT_PREFIX = 'image of a';
 
@@ -78,38 +81,6 @@ export const DEFAULT_GIBBS_PARAMS: Omit<GibbsParams, 'bannedWords'> = {
   contextPrefix: DEFAULT_CONTEXT_PREFIX,
   batchChains: 1,
 };
-
-export interface BestPrompt {
-  prompt: string;
-  energy: number;
-  iteration: number;
-}
-
-/** A chain after its last finished iteration: small, JSON-serialisable, enough to resume exactly. */
-export interface ChainState {
-  chain: number;
-  /** Iterations finished. */
-  iteration: number;
-  slots: number[];
-  prng: PrngState;
-  /** Highest D among all candidates this chain has scored (not its current state). */
-  best: BestPrompt | null;
-  /** Augmentation: consecutive moves to a prompt with D below the stop threshold. */
-  lowStreak: number;
-  /** Augmentation: stopped early by the low-energy rule. */
-  stopped: boolean;
-  /** The prompt the chain moved to at its last iteration and its D (the trace of the live view). */
-  current?: { prompt: string; energy: number };
-}
-
-export interface ScoreRecord {
-  chain: number;
-  iteration: number;
-  prompt: string;
-  energy: number;
-  /** Augmentation: slots that differ from the known prompt. */
-  changedSlots?: number;
-}
 
 export interface IterationEvent {
   iteration: number;
@@ -243,7 +214,7 @@ interface ChainRules {
 }
 
 function copyState(s: ChainState): ChainState {
-  return { ...s, slots: [...s.slots], prng: [...s.prng] as PrngState, best: s.best ? { ...s.best } : null };
+  return { ...s, slots: [...s.slots], prng: [...s.prng] as ChainState['prng'], best: s.best ? { ...s.best } : null };
 }
 
 /**

@@ -10,7 +10,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Backend } from '../core/backend.js';
-import { packageRoot } from '../util/package-root.js';
+import { builtPaths } from '../util/app-paths.js';
 
 const COOKIE = 'eidetic_token';
 
@@ -98,7 +98,7 @@ function sendFile(res: ServerResponse, file: string, cache: string): void {
 
 export async function serve(backend: Backend, options: ServeOptions = {}): Promise<RunningServer> {
   const token = options.token ?? randomBytes(24).toString('base64url');
-  const rendererDir = path.resolve(options.rendererDir ?? path.join(packageRoot(), 'dist', 'renderer'));
+  const rendererDir = path.resolve(options.rendererDir ?? builtPaths.renderer());
   if (!existsSync(path.join(rendererDir, 'index.html'))) {
     throw new Error(`${rendererDir}: the renderer is not built (run npm run build)`);
   }

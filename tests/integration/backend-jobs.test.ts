@@ -46,10 +46,12 @@ describe('jobs through the backend and the engine process', () => {
     expect(rows).toHaveLength(2);
     expect(JSON.parse(rows[1].value_json).score).toBeCloseTo(0, 6); // "" against itself
     await expect(backend.startJob('detect', { model: tmp, prompts: ['x'] })).rejects.toThrow(/not a Stable Diffusion model folder/);
-    const invalid = await backend.startJob('detect', { model, prompts: ['x'], noises: 0 });
-    const failed = await backend.jobs.finished(invalid.id);
-    expect(failed.status).toBe('failed');
-    expect(failed.error?.message).toMatch(/detect: noises: /);
+    // Parameters are checked against the job catalogue before anything is queued.
+    const jobsBefore = backend.jobs.list().length;
+    await expect(backend.startJob('detect', { model, prompts: ['x'], noises: 0 })).rejects.toThrow(/detect: noises: /);
+    await expect(backend.startJob('detect', { model, prompts: ['x'], promptSetId: 1 })).rejects.toThrow(/either promptSetId or prompts/);
+    await expect(backend.startJob('detect', { model, prompts: ['x'], noize: 2 } as never)).rejects.toThrow(/noize/);
+    expect(backend.jobs.list()).toHaveLength(jobsBefore);
   });
 
   it('match refuses an empty reference library with a message saying what to do', async () => {

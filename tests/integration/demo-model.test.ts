@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StableDiffusionPipeline } from '../../main/sd/pipeline.js';
 import { detectMemorization, detectionNoises } from '../../main/sd/detection.js';
-import { rocCurve } from '../../main/sd/roc.js';
+import { rocCurve } from '../../main/api/roc.js';
 
 const demo = path.resolve(import.meta.dirname, '../../native-models/demo');
 const dataset = path.join(demo, 'dataset');

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditProject } from '../../main/project/project.js';
-import { LATEST_SCHEMA_VERSION } from '../../main/project/migrations.js';
+import { LATEST_SCHEMA_VERSION } from '../../main/project/migrations/index.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'eidetic-project-'));
 const open: AuditProject[] = [];

@@ -9,7 +9,7 @@ import { Backend } from '../../main/core/backend.js';
 import { forkLauncher } from '../../main/engine/channel.js';
 import { StableDiffusionPipeline } from '../../main/sd/pipeline.js';
 import { createSearchEnergy, iterationNoise } from '../../main/search/energy.js';
-import { loadSearchScores } from '../../main/search/persistence.js';
+import { loadSearchScores } from '../../main/project/search-store.js';
 
 const demo = path.resolve(import.meta.dirname, '../../native-models/demo');
 const model = path.join(demo, 'sd-demo');

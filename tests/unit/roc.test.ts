@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rocCurve } from '../../main/sd/roc.js';
+import { rocCurve } from '../../main/api/roc.js';
 
 describe('ROC', () => {
   it('perfect separation: AUC 1, TPR@1%FPR 1', () => {

@@ -3,9 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate } from '../../main/project/migrations.js';
+import { migrate } from '../../main/project/migrations/index.js';
 import {
-  SEARCH_MIGRATION,
   createSearchRun,
   getSearchRun,
   loadSearchResume,
@@ -13,7 +12,7 @@ import {
   saveSearchIteration,
   setSearchRunStatus,
   topSearchPrompts,
-} from '../../main/search/persistence.js';
+} from '../../main/project/search-store.js';
 import {
   groupAugmentedPrompts,
   runAugmentation,
@@ -67,13 +66,6 @@ beforeEach(() => {
   db.pragma('journal_mode = WAL');
   db.pragma('foreign_keys = ON');
   migrate(db, file);
-  // Until the schema owner appends SEARCH_MIGRATION to MIGRATIONS, apply it the way migrate() would.
-  if ((db.pragma('user_version', { simple: true }) as number) < SEARCH_MIGRATION.version) {
-    db.transaction(() => {
-      db.exec(SEARCH_MIGRATION.sql);
-      db.pragma(`user_version = ${SEARCH_MIGRATION.version}`);
-    })();
-  }
   db.prepare(`INSERT INTO jobs (id, kind, params_json, status, created_at) VALUES ('job-1', 'search', '{}', 'running', '2025-01-01T00:00:00Z')`).run();
 });
 

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AuditProject } from '../../main/project/project.js';
-import { errorHistogram, listSolidmarkResults, saveSolidmarkResult, scoredImageKeys, solidmarkSummaryFor, type SolidmarkSettings } from '../../main/solidmark/results.js';
+import { listSolidmarkResults, saveSolidmarkResult, scoredImageKeys, solidmarkSummaryFor, type SolidmarkSettings } from '../../main/project/solidmark-store.js';
+import { errorHistogram } from '../../main/solidmark/summary.js';
 
 describe('SolidMark error histogram', () => {
   it('puts the triangular chance density 2(1 − d) into each bin, summing to N', () => {

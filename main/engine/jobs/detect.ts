@@ -1,12 +1,11 @@
 /** `detect`: Wen et al.'s memorization score for a list of prompts, optionally with per-word occlusion. */
 import { detectMemorization, detectionNoises, occlusionAttribution } from '../../sd/detection.js';
 import { readFloatNpy } from '../../util/npy.js';
-import type { JobContext } from '../protocol.js';
-import { detectParams, parseParams } from './params.js';
+import type { WordAttribution } from '../../api/jobs.js';
+import type { JobHandler } from '../protocol.js';
 import { loadPipeline, nativeImageSize } from './pipeline-cache.js';
 
-export async function detect(raw: Record<string, unknown>, ctx: JobContext): Promise<unknown> {
-  const p = parseParams(detectParams, raw, 'detect');
+export const detect: JobHandler<'detect'> = async (p, ctx) => {
   const pipe = await loadPipeline(p.model, p.ep);
   const factor = await pipe.vaeScaleFactor();
   const c = pipe.latentChannels;
@@ -28,7 +27,7 @@ export async function detect(raw: Record<string, unknown>, ctx: JobContext): Pro
   const started = performance.now();
   const result = await detectMemorization(pipe, p.prompts, { ...options, onProgress: (d, t) => ctx.progress(d, t, `scoring ${d}/${t}`) });
   const seconds = (performance.now() - started) / 1000;
-  let attributions: { prompt: string; words: { word: string; drop: number }[] }[] | undefined;
+  let attributions: { prompt: string; words: WordAttribution[] }[] | undefined;
   if (p.attribution) {
     attributions = [];
     for (const [i, prompt] of p.prompts.entries()) {
@@ -46,4 +45,4 @@ export async function detect(raw: Record<string, unknown>, ctx: JobContext): Pro
     seconds,
     promptsPerSecond: p.prompts.length / seconds,
   };
-}
+};

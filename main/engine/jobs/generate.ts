@@ -5,31 +5,11 @@
  */
 import { EideticError } from '../../util/errors.js';
 import { readFloatNpy } from '../../util/npy.js';
-import type { JobContext } from '../protocol.js';
+import type { GeneratedImageEvent } from '../../api/jobs.js';
+import type { JobHandler } from '../protocol.js';
 import { loadPipeline, nativeImageSize } from './pipeline-cache.js';
-import { generateParams, parseParams } from './params.js';
 
-export interface GeneratedImageEvent {
-  type: 'image';
-  promptIndex: number;
-  promptId: number | null;
-  prompt: string;
-  k: number;
-  seed: string | null;
-  width: number;
-  height: number;
-  /** HxWx3 in [0, 1]. */
-  pixels: Float32Array;
-  scheduler: string;
-  steps: number;
-  guidance: number;
-  provider: string;
-  durationMs: number;
-  truncated: boolean;
-}
-
-export async function generate(raw: Record<string, unknown>, ctx: JobContext): Promise<unknown> {
-  const p = parseParams(generateParams, raw, 'generate');
+export const generate: JobHandler<'generate'> = async (p, ctx) => {
   const pipe = await loadPipeline(p.model, p.ep);
   const size = await nativeImageSize(pipe);
   const width = p.width ?? size;
@@ -56,7 +36,7 @@ export async function generate(raw: Record<string, unknown>, ctx: JobContext): P
       numImages: p.n,
       seed: BigInt(p.seed),
       latents,
-      scheduler: p.scheduler as never,
+      scheduler: p.scheduler,
       signal: ctx.signal,
       onStep: (s) => ctx.progress(stepsDone + s, totalSteps, `prompt ${i + 1}/${p.prompts.length}, step ${s}/${p.steps}`),
     });
@@ -86,4 +66,4 @@ export async function generate(raw: Record<string, unknown>, ctx: JobContext): P
     });
   }
   return { images, provider: pipe.provider, fallbacks: pipe.providerChoice.fallbacks, width, height, warnings };
-}
+};

@@ -1,9 +1,12 @@
-/** Job kinds an engine process can run. Handlers load lazily so the process starts fast. */
-import type { JobKind } from '../../api/contract.js';
+/**
+ * The engine handler of every job kind in the catalogue (main/api/jobs.ts). A full record: a kind
+ * without a handler does not compile. Handlers load lazily so the process starts fast.
+ */
+import type { JobKind } from '../../api/jobs.js';
 import type { JobHandler } from '../protocol.js';
 
-export const jobHandlers: Partial<Record<JobKind, () => Promise<JobHandler>>> = {
-  probe: async () => (await import('./probe.js')).probe as JobHandler,
+export const jobHandlers: { [K in JobKind]: () => Promise<JobHandler<K>> } = {
+  probe: async () => (await import('./probe.js')).probe,
   generate: async () => (await import('./generate.js')).generate,
   detect: async () => (await import('./detect.js')).detect,
   match: async () => (await import('./match.js')).match,

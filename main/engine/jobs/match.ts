@@ -4,29 +4,15 @@
  * generations with DBSCAN, and returns new vectors for the host to cache with the results.
  */
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
 import { DescriptorModel } from '../../match/descriptor.js';
 import { clusterDescriptors } from '../../match/clusters.js';
 import { ReferenceIndex } from '../../match/reference-index.js';
 import { sha256File } from '../../util/hash.js';
 import { EideticError } from '../../util/errors.js';
-import type { JobContext } from '../protocol.js';
-import { parseParams } from './params.js';
+import type { JobHandler } from '../protocol.js';
 import path from 'node:path';
 
-const imageRef = z.object({ sha256: z.string(), file: z.string(), vector: z.instanceof(Float32Array).optional() });
-const params = z.object({
-  descriptor: z.string().min(1),
-  queries: z.array(imageRef.extend({ generationId: z.number().int(), prompt: z.string() })),
-  references: z.array(imageRef.extend({ referenceId: z.number().int() })),
-  k: z.number().int().min(1).max(100).default(5),
-  eps: z.number().gt(0).max(2).default(0.5),
-  minSamples: z.number().int().min(1).default(3),
-  ep: z.string().default('cpu'),
-});
-
-export async function match(raw: Record<string, unknown>, ctx: JobContext): Promise<unknown> {
-  const p = parseParams(params, raw, 'match');
+export const match: JobHandler<'match'> = async (p, ctx) => {
   if (p.queries.length === 0) throw new EideticError('invalid_input', 'match: no generations to match');
   const model = await DescriptorModel.load(p.descriptor, [p.ep]);
   const descriptorKey = await sha256File(path.join(p.descriptor, 'model.onnx'));
@@ -88,4 +74,4 @@ export async function match(raw: Record<string, unknown>, ctx: JobContext): Prom
     skipped,
     embedded: fresh.size,
   };
-}
+};

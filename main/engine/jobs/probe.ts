@@ -5,8 +5,8 @@
  */
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import type { ProbeResult } from '../../api/contract.js';
-import type { JobContext } from '../protocol.js';
+import type { ProbeResult } from '../../api/jobs.js';
+import type { JobHandler } from '../protocol.js';
 import { buildProbeModel } from './probe-model.js';
 import { candidateProviders } from '../../sd/onnx-session.js';
 
@@ -26,8 +26,7 @@ function adapterName(provider: string): string | null {
   return null;
 }
 
-export async function probe(params: Record<string, unknown>, ctx: JobContext): Promise<ProbeResult> {
-  const benchmarkMs = typeof params.benchmarkMs === 'number' ? Math.max(0, Math.min(params.benchmarkMs, 60_000)) : 300;
+export const probe: JobHandler<'probe'> = async ({ benchmarkMs }, ctx) => {
   const providers = candidateProviders();
   const total = providers.length * 2;
   const model = buildProbeModel(WIDTH);
@@ -52,10 +51,10 @@ export async function probe(params: Record<string, unknown>, ctx: JobContext): P
         for (let i = 0; i < out.length; i++) maxErr = Math.max(maxErr, Math.abs(out[i] - reference[i]));
         if (!(maxErr < 1e-3)) throw new Error(`initialised but its output differs from the CPU's by ${maxErr}`);
       }
-      results.push({ name, available: true, adapter: adapterName(name), error: null, initMs: performance.now() - started });
+      results.push({ name, available: true, adapter: adapterName(name), error: null, initMs: performance.now() - started, callsPerSecond: null });
       sessions.push({ name, session });
     } catch (err) {
-      results.push({ name, available: false, adapter: null, error: (err as Error).message.split('\n')[0], initMs: null });
+      results.push({ name, available: false, adapter: null, error: (err as Error).message.split('\n')[0], initMs: null, callsPerSecond: null });
     }
   }
   results.sort((a, b) => providers.indexOf(a.name) - providers.indexOf(b.name));
@@ -81,11 +80,11 @@ export async function probe(params: Record<string, unknown>, ctx: JobContext): P
   return {
     onnxruntimeVersion: ort.env.versions.common ?? 'unknown',
     backends: (ort as unknown as { listSupportedBackends?: () => { name: string }[] }).listSupportedBackends?.().map((b) => b.name) ?? [],
-    providers: results.map((r) => ({ ...r, ...(throughput[r.name] ? { callsPerSecond: Math.round(throughput[r.name]) } : {}) })),
+    providers: results.map((r) => ({ ...r, callsPerSecond: throughput[r.name] ? Math.round(throughput[r.name]) : null })),
     cpu: { model: cpus[0]?.model.trim() ?? 'unknown', cores: cpus.length, arch: process.arch },
     memory: { totalBytes: os.totalmem(), freeBytes: os.freemem() },
     platform: `${process.platform} ${os.release()}`,
     node: process.versions.node,
     electron: process.versions.electron ?? null,
   };
-}
+};

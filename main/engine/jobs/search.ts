@@ -4,53 +4,14 @@
  * `search-iteration` event, which the host writes in one transaction: the saved chain states are what a
  * resumed search (params.resume) starts from, so a crash loses at most the iteration in flight.
  */
-import { z } from 'zod';
-import { EXECUTION_PROVIDERS } from '../../sd/onnx-session.js';
 import { bestPrompts, runAugmentation, runGibbsSearch, type ChainState, type IterationEvent } from '../../search/gibbs.js';
 import { createSearchEnergy } from '../../search/energy.js';
 import { DEFAULT_GENERIC_WORDS, MaskedLm } from '../../search/masked-lm.js';
-import type { JobContext } from '../protocol.js';
-import { parseParams } from './params.js';
+import type { SearchIterationEvent } from '../../api/jobs.js';
+import type { JobHandler } from '../protocol.js';
 import { loadPipeline, nativeImageSize } from './pipeline-cache.js';
 
-const seed = z.union([z.number().int().min(0), z.string().regex(/^\d+$/)]);
-
-/** Shape only: the ranges (Q within the vocabulary, L within the LM's positions...) are checked by the search. */
-export const searchParams = z.object({
-  model: z.string().min(1),
-  mlm: z.string().min(1),
-  mode: z.enum(['search', 'augment']).default('search'),
-  prompt: z.string().max(4000).optional(),
-  slots: z.number().optional(),
-  candidates: z.number().optional(),
-  temperature: z.number().optional(),
-  iterations: z.number().optional(),
-  maxIterations: z.number().optional(),
-  /** Augmentation: stop a chain after `stopStreak` moves in a row to prompts with D below `stopBelow`. */
-  stopBelow: z.number().optional(),
-  stopStreak: z.number().optional(),
-  keepMeanAtLeast: z.number().optional(),
-  chains: z.number().optional(),
-  seed: seed.default(0),
-  bannedWords: z.array(z.string()).optional(),
-  contextPrefix: z.string().max(200).optional(),
-  batchChains: z.number().int().min(1).max(1024).optional(),
-  /** Candidates per UNet call (default: as many as ~4 GB of attention maps allow, at most 256). */
-  batchSize: z.number().int().min(1).max(4096).optional(),
-  size: z.number().int().min(8).max(4096).optional(),
-  timestep: z.number().int().min(0).max(10_000).default(999),
-  resume: z.array(z.record(z.string(), z.unknown())).optional(),
-  ep: z.enum(EXECUTION_PROVIDERS).default('auto'),
-});
-export type SearchParams = z.infer<typeof searchParams>;
-
-export interface SearchIterationMessage extends IterationEvent {
-  type: 'search-iteration';
-}
-
-export async function search(raw: Record<string, unknown>, ctx: JobContext): Promise<unknown> {
-  const p = parseParams(searchParams, raw, 'search');
-  if (p.mode === 'augment' && !p.prompt) throw new Error('search: augmentation mode needs params.prompt (the known trigger prompt)');
+export const search: JobHandler<'search'> = async (p, ctx) => {
   const lm = await MaskedLm.load(p.mlm, { executionProvider: 'cpu' });
   const pipe = await loadPipeline(p.model, p.ep);
   const factor = await pipe.vaeScaleFactor();
@@ -64,7 +25,7 @@ export async function search(raw: Record<string, unknown>, ctx: JobContext): Pro
     signal: ctx.signal,
     keepRecords: false, // every record is persisted by the host; augmentation groups are rebuilt from the project
     resume: p.resume as ChainState[] | undefined,
-    onIteration: (event: IterationEvent) => ctx.emit({ type: 'search-iteration', ...event } satisfies SearchIterationMessage),
+    onIteration: (event: IterationEvent) => ctx.emit({ type: 'search-iteration', ...event } satisfies SearchIterationEvent),
     onProgress: (e: { iteration: number; done: number; total: number; bestEnergy: number }) =>
       ctx.progress(e.done, e.total, `iteration ${e.iteration + 1}: best D ${Number.isFinite(e.bestEnergy) ? e.bestEnergy.toFixed(2) : '–'}`),
   };
@@ -89,4 +50,4 @@ export async function search(raw: Record<string, unknown>, ctx: JobContext): Pro
     provider: pipe.provider,
     seconds,
   };
-}
+};

@@ -6,53 +6,19 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { z } from 'zod';
 import { outpaintBorder } from '../../solidmark/outpaint.js';
 import { thresholdCounts } from '../../solidmark/chance.js';
 import { forkSeed } from '../../sd/rng.js';
 import { EideticError } from '../../util/errors.js';
-import type { JobContext } from '../protocol.js';
-import { parseParams } from './params.js';
+import type { SolidmarkImageEvent } from '../../api/jobs.js';
+import type { JobHandler } from '../protocol.js';
 import { loadPipeline } from './pipeline-cache.js';
-
-const params = z.object({
-  model: z.string().min(1),
-  data: z.string().min(1),
-  border: z.number().int().min(1).max(512).optional(),
-  queries: z.number().int().min(1).optional(),
-  steps: z.number().int().min(2).max(1000).default(50),
-  guidance: z.number().min(0).max(50).default(7.5),
-  seed: z.number().int().min(0).default(0),
-  ep: z.string().default('auto'),
-  /** Which images to query: all, or only those with several copies in the training set, or only singletons. */
-  select: z.enum(['all', 'duplicated', 'singletons']).default('all'),
-  /** Image keys already scored under these settings (by an earlier run): not queried again. */
-  skip: z.array(z.string()).default([]),
-});
 
 interface ManifestEntry {
   file: string;
   caption: string;
   key: number;
   contentSha256?: string;
-}
-
-export interface SolidmarkImageResult {
-  type: 'solidmark-image';
-  /** Content hash of the image (copies share it), else its file: the unit a rerun skips. */
-  imageKey: string;
-  /** Position among the manifest's distinct images; it fixes the query's seed. */
-  queryIndex: number;
-  /** The outpainted image, RGB8 row-major. */
-  rgb: Uint8Array;
-  width: number;
-  height: number;
-  file: string;
-  caption: string;
-  keys: number[];
-  predictedKey: number;
-  error: number;
-  copies: number;
 }
 
 function readManifest(file: string): { entries: ManifestEntry[]; border: number | null } {
@@ -84,8 +50,7 @@ function readManifest(file: string): { entries: ManifestEntry[]; border: number 
   return { entries, border };
 }
 
-export async function solidmark(raw: Record<string, unknown>, ctx: JobContext): Promise<unknown> {
-  const p = parseParams(params, raw, 'solidmark');
+export const solidmark: JobHandler<'solidmark'> = async (p, ctx) => {
   const { entries, border: manifestBorder } = readManifest(p.data);
   const border = p.border ?? manifestBorder;
   if (!border) throw new EideticError('invalid_input', `${p.data}: no keying.json beside the manifest; give the border width`);
@@ -120,7 +85,7 @@ export async function solidmark(raw: Record<string, unknown>, ctx: JobContext): 
       );
       errors.push(r.error);
       const rgb = Uint8Array.from(r.pixels, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
-      const event: SolidmarkImageResult = { type: 'solidmark-image', imageKey: key, queryIndex: i, rgb, width: info.width, height: info.height, file: first.file, caption: first.caption, keys: copies.map((c) => c.key), predictedKey: r.predictedKey, error: r.error, copies: copies.length };
+      const event: SolidmarkImageEvent = { type: 'solidmark-image', imageKey: key, queryIndex: i, rgb, width: info.width, height: info.height, file: first.file, caption: first.caption, keys: copies.map((c) => c.key), predictedKey: r.predictedKey, error: r.error, copies: copies.length };
       ctx.emit(event);
     } catch (err) {
       if ((err as EideticError).code === 'cancelled') throw err;
@@ -139,4 +104,4 @@ export async function solidmark(raw: Record<string, unknown>, ctx: JobContext): 
     guidance: p.guidance,
     border,
   };
-}
+};

@@ -15,7 +15,8 @@ import type { Scheduler, SchedulerConfig, SchedulerName } from './types.js';
 export type { Scheduler, SchedulerConfig, SchedulerName, NoiseSource, StepResult, PredictionType } from './types.js';
 export { DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler };
 
-export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddim', 'pndm', 'euler', 'euler-a', 'lms', 'dpmpp-2m', 'dpmpp-2m-karras'];
+export { SCHEDULER_NAMES } from '../../api/jobs.js';
+import { SCHEDULER_NAMES } from '../../api/jobs.js';
 
 export const CLASS_FOR_NAME: Record<SchedulerName, string> = {
   ddim: 'DDIMScheduler',

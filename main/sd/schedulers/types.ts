@@ -49,4 +49,4 @@ export interface Scheduler {
 }
 
 /** Short names the CLI and UI use. */
-export type SchedulerName = 'ddim' | 'pndm' | 'euler' | 'euler-a' | 'lms' | 'dpmpp-2m' | 'dpmpp-2m-karras';
+export type { SchedulerName } from '../../api/jobs.js';

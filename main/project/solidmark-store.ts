@@ -3,41 +3,9 @@
  * The unique key makes reruns additive: a rerun with more queries evaluates only the images not yet
  * scored under the same settings, and a repeated result is never stored twice.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type Database from 'better-sqlite3';
 import type { ApiParsedInput, SolidmarkRow, SolidmarkSummary } from '../api/contract.js';
-import type { Migration } from '../project/migrations.js';
-import { chanceCount, chanceProbability, SOLIDMARK_THRESHOLDS } from './chance.js';
-
-export const SOLIDMARK_MIGRATION: Migration = {
-  version: 5,
-  description: 'SolidMark: per-image border-key errors, unique per model, data set, image and settings',
-  sql: `
-    CREATE TABLE solidmark_results (
-      id INTEGER PRIMARY KEY,
-      job_id TEXT REFERENCES jobs(id) ON DELETE SET NULL,
-      model_key TEXT NOT NULL,           -- sha256 of the model's UNet file
-      data_file TEXT NOT NULL,           -- the keyed manifest, absolute path
-      image_key TEXT NOT NULL,           -- content hash of the image (copies share it), else its file
-      query_index INTEGER NOT NULL,      -- position among the manifest's distinct images (fixes its seed)
-      file TEXT NOT NULL,
-      caption TEXT NOT NULL,
-      keys_json TEXT NOT NULL,
-      predicted REAL NOT NULL,
-      error REAL NOT NULL,
-      image_sha256 TEXT REFERENCES images(sha256),
-      seed TEXT NOT NULL,
-      steps INTEGER NOT NULL,
-      guidance REAL NOT NULL,
-      border INTEGER NOT NULL,
-      created_at TEXT NOT NULL,
-      UNIQUE (model_key, data_file, image_key, seed, steps, guidance, border)
-    );
-    CREATE INDEX solidmark_results_error ON solidmark_results(error);
-    CREATE INDEX solidmark_results_job ON solidmark_results(job_id);
-  `,
-};
+import { summarise } from '../solidmark/summary.js';
 
 export interface SolidmarkSettings {
   modelKey: string;
@@ -88,26 +56,6 @@ export function saveSolidmarkResult(db: Database.Database, jobId: string | null,
   return info.changes > 0;
 }
 
-/** The error histogram on [0, 1] with the chance mass of each bin: P(lo ≤ e < hi) = F(hi) − F(lo), F(d) = 2d − d². */
-export function errorHistogram(errors: readonly number[], bins = 20): SolidmarkSummary['histogram'] {
-  const out = Array.from({ length: bins }, (_, i) => {
-    const lo = i / bins;
-    const hi = (i + 1) / bins;
-    return { lo, hi, count: 0, chance: errors.length * (chanceProbability(hi) - chanceProbability(lo)) };
-  });
-  for (const e of errors) out[Math.min(bins - 1, Math.max(0, Math.floor(e * bins)))].count++;
-  return out;
-}
-
-export function summarise(errors: readonly number[]): SolidmarkSummary {
-  return {
-    images: errors.length,
-    meanError: errors.length ? errors.reduce((a, b) => a + b, 0) / errors.length : 0,
-    counts: SOLIDMARK_THRESHOLDS.map((threshold) => ({ threshold, count: errors.filter((e) => e < threshold).length, chance: chanceCount(errors.length, threshold) })),
-    histogram: errorHistogram(errors),
-  };
-}
-
 export function listSolidmarkResults(db: Database.Database, q: ApiParsedInput<'solidmark.results'>): { total: number; rows: SolidmarkRow[]; summary: SolidmarkSummary } {
   const where: string[] = [];
   const args: unknown[] = [];
@@ -143,14 +91,4 @@ export function listSolidmarkResults(db: Database.Database, q: ApiParsedInput<'s
     })),
     summary: summarise(all.map((r) => r.error)),
   };
-}
-
-/** The border width recorded by `eidetic solidmark key` beside a keyed manifest (keying.json), if any. */
-export function keyedBorder(dataFile: string): number | null {
-  try {
-    const border = (JSON.parse(readFileSync(path.join(path.dirname(dataFile), 'keying.json'), 'utf8')) as { border?: unknown }).border;
-    return typeof border === 'number' && Number.isInteger(border) && border > 0 ? border : null;
-  } catch {
-    return null;
-  }
 }

@@ -6,18 +6,7 @@
  */
 import path from 'node:path';
 import type Database from 'better-sqlite3';
-import type { Migration } from '../project/migrations.js';
 import { EideticError } from '../util/errors.js';
-
-export const PROMPT_LINKS_MIGRATION: Migration = {
-  version: 6,
-  description: "prompt-to-reference links (MemBench's urls column, matched to local files by name)",
-  // The table itself is in the core schema (version 1); links now record what they were made from.
-  sql: `
-    ALTER TABLE prompt_references ADD COLUMN source TEXT NOT NULL DEFAULT '';   -- the URL or name it was linked by
-    CREATE INDEX prompt_references_ref ON prompt_references(reference_id);
-  `,
-};
 
 /** Metadata fields that may name a prompt's reference images. */
 const LINK_FIELDS = ['urls', 'url', 'image', 'images', 'file', 'file_name', 'filename', 'reference'];

@@ -3,16 +3,12 @@
  * images (MemBench's urls) is scored against those only: S = its generations x its linked images, from
  * the descriptors stored in the project. Other prompts use each generation's best match in the library.
  */
-import type { AuditProject } from '../project/project.js';
-import { copyMetrics, type CopyMetrics } from './membench-metrics.js';
+import type { PromptMetrics } from '../api/jobs.js';
+import { copyMetrics } from '../match/membench-metrics.js';
+import type { AuditProject } from './project.js';
 import { linkedReferences } from './prompt-links.js';
 
-export interface PromptMetrics extends Omit<CopyMetrics, 'rowMax'> {
-  prompt: string;
-  generations: number;
-  /** Linked reference images the prompt was scored against; 0 = the whole library. */
-  linkedReferences: number;
-}
+export type { PromptMetrics };
 
 function dot(a: Float32Array, b: Float32Array): number {
   let s = 0;

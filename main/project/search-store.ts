@@ -6,79 +6,8 @@
  */
 import type Database from 'better-sqlite3';
 import { EideticError } from '../util/errors.js';
-import type { Migration } from '../project/migrations.js';
-import type { ChainState, IterationEvent, ScoreRecord } from './gibbs.js';
-
-/**
- * Appended to MIGRATIONS by the schema owner. Version 3: versions 1 and 2 are taken (core schema,
- * copy detection). Prompts are short: plain text. Scores are keyed by (run, chain, iteration, prompt)
- * in a WITHOUT ROWID table: the key is the storage order, with no second copy of the text.
- */
-export const SEARCH_MIGRATION: Migration = {
-  version: 3,
-  description: 'trigger-prompt search: runs, resumable chain states, scored prompts',
-  sql: `
-    CREATE TABLE search_runs (
-      id INTEGER PRIMARY KEY,
-      job_id TEXT REFERENCES jobs(id) ON DELETE SET NULL,
-      params_json TEXT NOT NULL,         -- mode ('search' | 'augment') and the validated parameters
-      status TEXT NOT NULL CHECK (status IN ('running','succeeded','failed','cancelled','interrupted')),
-      created_at TEXT NOT NULL
-    );
-    CREATE INDEX search_runs_job ON search_runs(job_id);
-    CREATE TABLE search_chains (
-      run_id INTEGER NOT NULL REFERENCES search_runs(id) ON DELETE CASCADE,
-      chain INTEGER NOT NULL,
-      state_json TEXT NOT NULL,          -- ChainState after its last finished iteration
-      best_prompt TEXT,
-      best_energy REAL,
-      iteration INTEGER NOT NULL,        -- iterations finished
-      PRIMARY KEY (run_id, chain)
-    ) WITHOUT ROWID;
-    CREATE INDEX search_chains_best ON search_chains(run_id, best_energy DESC);
-    CREATE TABLE search_scores (
-      run_id INTEGER NOT NULL REFERENCES search_runs(id) ON DELETE CASCADE,
-      chain INTEGER NOT NULL,
-      iteration INTEGER NOT NULL,
-      prompt TEXT NOT NULL,
-      energy REAL NOT NULL,
-      changed_slots INTEGER,             -- augmentation: slots changed from the known prompt
-      PRIMARY KEY (run_id, chain, iteration, prompt)
-    ) WITHOUT ROWID;
-    CREATE INDEX search_scores_energy ON search_scores(run_id, energy DESC);
-  `,
-};
-
-/**
- * Version 4: the trace the live view draws (the prompt each chain moved to, its D and the best so far,
- * per iteration) and the candidates found by a search with their verification and the analyst's decision.
- */
-export const SEARCH_REVIEW_MIGRATION: Migration = {
-  version: 4,
-  description: 'trigger-prompt search: per-chain traces, candidates with verification and analyst decisions',
-  sql: `
-    CREATE TABLE search_trace (
-      run_id INTEGER NOT NULL REFERENCES search_runs(id) ON DELETE CASCADE,
-      chain INTEGER NOT NULL,
-      iteration INTEGER NOT NULL,
-      prompt TEXT NOT NULL,              -- the state the chain moved to
-      energy REAL NOT NULL,
-      best_energy REAL NOT NULL,
-      PRIMARY KEY (run_id, chain, iteration)
-    ) WITHOUT ROWID;
-    CREATE TABLE search_candidates (
-      run_id INTEGER NOT NULL REFERENCES search_runs(id) ON DELETE CASCADE,
-      prompt TEXT NOT NULL,
-      energy REAL,                       -- its highest D in the run (null: a prompt the analyst added)
-      verify_job_id TEXT REFERENCES jobs(id) ON DELETE SET NULL,   -- the generations of its verification
-      evidence_json TEXT,                -- clusters and best matches of those generations
-      decision TEXT NOT NULL DEFAULT 'pending' CHECK (decision IN ('pending','confirmed','rejected')),
-      note TEXT NOT NULL DEFAULT '',
-      decided_at TEXT,
-      PRIMARY KEY (run_id, prompt)
-    ) WITHOUT ROWID;
-  `,
-};
+import type { CandidateDecision, SearchCandidate, SearchEvidence, SearchTracePoint } from '../api/contract.js';
+import type { ChainState, ScoreRecord, SearchIterationEvent } from '../api/jobs.js';
 
 export type SearchRunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 
@@ -116,7 +45,7 @@ export function getSearchRun(db: Database.Database, runId: number): SearchRunRow
 }
 
 /** Writes one finished iteration (its records and the chain states after it) atomically. */
-export function saveSearchIteration(db: Database.Database, runId: number, event: Pick<IterationEvent, 'states' | 'records'>): void {
+export function saveSearchIteration(db: Database.Database, runId: number, event: Pick<SearchIterationEvent, 'states' | 'records'>): void {
   const insertScore = db.prepare(
     'INSERT OR REPLACE INTO search_scores (run_id, chain, iteration, prompt, energy, changed_slots) VALUES (?, ?, ?, ?, ?, ?)',
   );
@@ -190,22 +119,14 @@ export function listSearchRuns(db: Database.Database): (SearchRunRow & { chains:
   }));
 }
 
-export interface TracePoint {
-  chain: number;
-  iteration: number;
-  prompt: string;
-  energy: number;
-  bestEnergy: number;
-}
-
 /** The chains' traces from iteration `since` on (the live view polls with the last one it has). */
-export function loadSearchTrace(db: Database.Database, runId: number, since = 0): TracePoint[] {
+export function loadSearchTrace(db: Database.Database, runId: number, since = 0): SearchTracePoint[] {
   return db
     .prepare(
       `SELECT chain, iteration, prompt, energy, best_energy AS bestEnergy FROM search_trace
        WHERE run_id = ? AND iteration >= ? ORDER BY iteration, chain`,
     )
-    .all(runId, since) as TracePoint[];
+    .all(runId, since) as SearchTracePoint[];
 }
 
 /** The best prompt of each chain, highest D first. */
@@ -213,19 +134,6 @@ export function chainBests(db: Database.Database, runId: number): { chain: numbe
   return db
     .prepare('SELECT chain, best_prompt AS prompt, best_energy AS energy, iteration FROM search_chains WHERE run_id = ? ORDER BY best_energy DESC, chain')
     .all(runId) as { chain: number; prompt: string | null; energy: number | null; iteration: number }[];
-}
-
-export type CandidateDecision = 'pending' | 'confirmed' | 'rejected';
-
-export interface SearchCandidate {
-  runId: number;
-  prompt: string;
-  energy: number | null;
-  verifyJobId: string | null;
-  evidence: unknown;
-  decision: CandidateDecision;
-  note: string;
-  decidedAt: string | null;
 }
 
 /** Adds (or refreshes the verification of) a candidate; an analyst's decision is never overwritten. */
@@ -254,7 +162,7 @@ export function listSearchCandidates(db: Database.Database, runId: number): Sear
     prompt: r.prompt,
     energy: r.energy,
     verifyJobId: r.verify_job_id,
-    evidence: r.evidence_json ? (JSON.parse(r.evidence_json) as unknown) : null,
+    evidence: r.evidence_json ? (JSON.parse(r.evidence_json) as SearchEvidence) : null,
     decision: r.decision,
     note: r.note,
     decidedAt: r.decided_at,
@@ -304,4 +212,31 @@ export function diverseSearchPrompts(db: Database.Database, runId: number, n: nu
     if (out.length >= n) break;
   }
   return out;
+}
+
+/** Clusters and best matches of one prompt's verification generations. */
+export function verificationEvidence(db: Database.Database, generateJobId: string, matchJobId: string, prompt: string, threshold: number): SearchEvidence {
+  const gens = (db.prepare('SELECT id FROM generations WHERE job_id = ? AND prompt_text = ? ORDER BY id').all(generateJobId, prompt) as { id: number }[]).map((g) => g.id);
+  const labels = db
+    .prepare(`SELECT c.label, COUNT(*) AS n FROM clusters c WHERE c.job_id = ? AND c.generation_id IN (SELECT value FROM json_each(?)) GROUP BY c.label`)
+    .all(matchJobId, JSON.stringify(gens)) as { label: number; n: number }[];
+  const clustered = labels.filter((l) => l.label >= 0);
+  const top = db
+    .prepare(
+      `SELECT r.id AS referenceId, r.file_name AS fileName, COUNT(*) AS count, MAX(m.score) AS bestScore,
+         SUM(CASE WHEN m.score >= ? THEN 1 ELSE 0 END) AS above
+       FROM matches m JOIN reference_images r ON r.id = m.reference_id
+       WHERE m.job_id = ? AND m.rank = 0 AND m.generation_id IN (SELECT value FROM json_each(?))
+       GROUP BY r.id ORDER BY count DESC, bestScore DESC LIMIT 5`,
+    )
+    .all(threshold, matchJobId, JSON.stringify(gens)) as { referenceId: number; fileName: string; count: number; bestScore: number; above: number }[];
+  return {
+    generations: gens.length,
+    largestCluster: Math.max(0, ...clustered.map((l) => l.n)),
+    clusteredFraction: gens.length ? clustered.reduce((s, l) => s + l.n, 0) / gens.length : 0,
+    bestMatches: top.map(({ referenceId, fileName, count, bestScore }) => ({ referenceId, fileName, count, bestScore })),
+    aboveThreshold: top.reduce((s, t) => s + t.above, 0),
+    threshold,
+    generationIds: gens,
+  };
 }

@@ -1,0 +1,495 @@
+/**
+ * The job catalogue: for every job kind, what the API accepts (`request`), what the engine process
+ * receives after the host has prepared it (`engine`), what the engine streams while it runs (events),
+ * what it returns, and the result the job finally stores. Engine handlers, host modules, the CLI and
+ * the renderer all take their types from here, so a kind's shape is written once. Requests are strict
+ * (an unknown parameter is a user mistake, named in the error); engine schemas drop unknown keys, so a
+ * search run saved by an older version still resumes.
+ *
+ * Like contract.ts, this file has no Node imports: the renderer imports it.
+ */
+import { z } from 'zod';
+
+/** Names accepted wherever a scheduler can be chosen (the classes are in main/sd/schedulers/). */
+export const SCHEDULER_NAMES = ['ddim', 'pndm', 'euler', 'euler-a', 'lms', 'dpmpp-2m', 'dpmpp-2m-karras'] as const;
+export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
+
+/** Execution-provider choices; `auto` tries the platform's GPU providers and falls back to cpu. */
+export const EXECUTION_PROVIDERS = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const;
+export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
+
+const ep = z.enum(EXECUTION_PROVIDERS);
+const seed = z.union([z.number().int().min(0), z.string().regex(/^\d+$/, 'a seed is a non-negative integer')]);
+const promptText = z.string().max(4000);
+const folder = z.string().min(1, 'a folder is required').max(4096);
+
+// ---------------------------------------------------------------------------------------------------
+// probe
+
+const probeShape = { benchmarkMs: z.number().min(0).max(60_000).default(300) };
+const probeRequest = z.object(probeShape).strict();
+const probeEngine = z.object(probeShape);
+
+export interface ProbeResult {
+  onnxruntimeVersion: string;
+  backends: string[];
+  providers: {
+    name: string;
+    available: boolean;
+    adapter: string | null;
+    error: string | null;
+    initMs: number | null;
+    /** Calls per second of the probe model, for the providers that initialised. */
+    callsPerSecond: number | null;
+  }[];
+  cpu: { model: string; cores: number; arch: string };
+  memory: { totalBytes: number; freeBytes: number };
+  platform: string;
+  node: string;
+  electron: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// generate
+
+const generateCommon = {
+  model: folder,
+  negativePrompt: promptText.default(''),
+  scheduler: z.enum(SCHEDULER_NAMES).optional(),
+  steps: z.number().int().min(1).max(1000).default(50),
+  guidance: z.number().min(0).max(50).default(7.5),
+  width: z.number().int().min(8).max(4096).optional(),
+  height: z.number().int().min(8).max(4096).optional(),
+  /** Images per prompt. */
+  n: z.number().int().min(1).max(1000).default(1),
+  seed: seed.default(0),
+  /** An .npy file of initial latents [n, C, H/8, W/8] (one prompt). */
+  latentsFile: z.string().max(4096).optional(),
+  ep: ep.default('auto'),
+};
+
+const generateEngine = z.object({
+  ...generateCommon,
+  prompts: z.array(promptText).min(1).max(100_000),
+  promptIds: z.array(z.number().int().nullable()).optional(),
+});
+
+const generateRequest = z
+  .object({
+    ...generateCommon,
+    /** Either a project prompt set or a list of prompts. */
+    promptSetId: z.number().int().positive().optional(),
+    prompts: z.array(promptText).min(1).max(100_000).optional(),
+  })
+  .strict()
+  .refine((p) => (p.promptSetId === undefined) !== (p.prompts === undefined), { message: 'give either promptSetId or prompts' });
+
+export interface GeneratedImageEvent {
+  type: 'image';
+  promptIndex: number;
+  promptId: number | null;
+  prompt: string;
+  k: number;
+  seed: string | null;
+  width: number;
+  height: number;
+  /** HxWx3 in [0, 1]. */
+  pixels: Float32Array;
+  scheduler: string;
+  steps: number;
+  guidance: number;
+  provider: string;
+  durationMs: number;
+  truncated: boolean;
+}
+
+export interface GenerateEngineResult {
+  images: number;
+  provider: string;
+  fallbacks: { provider: string; reason: string }[];
+  width: number;
+  height: number;
+  warnings: string[];
+}
+
+export interface SavedImage {
+  png: string | null;
+  npy: string | null;
+  prompt: string;
+  seed: string | null;
+  generationId: number | null;
+  sha256: string | null;
+}
+
+export interface GenerateResult extends GenerateEngineResult {
+  saved: SavedImage[];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// detect
+
+const detectCommon = {
+  model: folder,
+  /** N: noises the score is averaged over. */
+  noises: z.number().int().min(1).max(64).default(4),
+  /** An .npy file of noises [N, C, h, w] instead of seeded ones. */
+  noiseFile: z.string().max(4096).optional(),
+  steps: z.number().int().min(1).max(50).default(1),
+  seed: z.number().int().min(0).default(0),
+  size: z.number().int().min(8).max(4096).optional(),
+  batchSize: z.number().int().min(1).max(1024).default(8),
+  attribution: z.boolean().default(false),
+  ep: ep.default('auto'),
+};
+
+const detectEngine = z.object({ ...detectCommon, prompts: z.array(promptText).min(1).max(1_000_000), promptIds: z.array(z.number().int().nullable()).optional() });
+
+const detectRequest = z
+  .object({ ...detectCommon, promptSetId: z.number().int().positive().optional(), prompts: z.array(promptText).min(1).max(1_000_000).optional() })
+  .strict()
+  .refine((p) => (p.promptSetId === undefined) !== (p.prompts === undefined), { message: 'give either promptSetId or prompts' });
+
+export interface DetectionScore {
+  prompt: string;
+  score: number;
+  perNoise: number[];
+  truncated: boolean;
+}
+
+export interface WordAttribution {
+  word: string;
+  /** Score of the full prompt minus the score without this word. */
+  drop: number;
+  /** False when the word lies past the 77-token limit. */
+  seen: boolean;
+}
+
+export interface DetectResult {
+  timestep: number;
+  steps: number;
+  scores: DetectionScore[];
+  unetCalls: number;
+  attributions?: { prompt: string; words: WordAttribution[] }[];
+  noises: number;
+  latentSize: number[];
+  provider: string;
+  seconds: number;
+  promptsPerSecond: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// match (copy detection and clusters)
+
+const matchCommon = {
+  descriptor: folder,
+  /** Top-k references kept per generation. */
+  k: z.number().int().min(1).max(100).default(5),
+  /** DBSCAN on 1 − cosine. */
+  eps: z.number().gt(0).max(2).default(0.5),
+  minSamples: z.number().int().min(1).max(10_000).default(3),
+  ep: z.enum(EXECUTION_PROVIDERS).default('cpu'),
+};
+
+const matchRequest = z
+  .object({
+    ...matchCommon,
+    /** The generations of one job (default: every generation in the project). */
+    jobId: z.string().min(1).max(100).optional(),
+    refSetId: z.number().int().positive().optional(),
+    /** Copy threshold (default: the descriptor manifest's calibrated one). */
+    threshold: z.number().min(-1).max(1).optional(),
+    /** Clusters of near-identical generations only, no reference matching. */
+    clusterOnly: z.boolean().default(false),
+  })
+  .strict();
+
+const imageRef = z.object({ sha256: z.string(), file: z.string(), vector: z.custom<Float32Array>((v) => v instanceof Float32Array).optional() });
+const matchEngine = z.object({
+  ...matchCommon,
+  queries: z.array(imageRef.extend({ generationId: z.number().int(), prompt: z.string() })),
+  references: z.array(imageRef.extend({ referenceId: z.number().int() })),
+});
+
+export interface MatchEngineResult {
+  descriptorKey: string;
+  dim: number;
+  threshold: number;
+  newVectors: { sha256: string; vector: Float32Array }[];
+  matches: { generationId: number; hits: { referenceId: number; rank: number; score: number }[] }[];
+  clusters: { generationId: number; prompt: string; label: number }[];
+  skipped: { file: string; reason: string }[];
+  embedded: number;
+}
+
+export interface CopyMetricsSummary {
+  top1: number;
+  top3: number;
+  fractionAbove: number;
+}
+
+export interface PromptMetrics extends CopyMetricsSummary {
+  prompt: string;
+  generations: number;
+  /** Linked reference images the prompt was scored against; 0 = the whole library. */
+  linkedReferences: number;
+}
+
+export interface MatchResult {
+  generations: number;
+  references: number;
+  embedded: number;
+  threshold: number;
+  perPrompt: PromptMetrics[];
+  clustered: number;
+  skipped: { file: string; reason: string }[];
+  summary: CopyMetricsSummary;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// search (MemBench's trigger-prompt search)
+
+const searchShape = {
+  model: folder,
+  mlm: folder,
+  mode: z.enum(['search', 'augment']).default('search'),
+  /** Augmentation: the known trigger prompt. */
+  prompt: promptText.optional(),
+  // Ranges that depend on the LM (L within its positions, Q within its vocabulary) are checked by the search.
+  slots: z.number().optional(),
+  candidates: z.number().optional(),
+  temperature: z.number().optional(),
+  iterations: z.number().optional(),
+  maxIterations: z.number().optional(),
+  /** Augmentation: stop a chain after `stopStreak` moves in a row to prompts with D below `stopBelow`. */
+  stopBelow: z.number().optional(),
+  stopStreak: z.number().optional(),
+  keepMeanAtLeast: z.number().optional(),
+  chains: z.number().optional(),
+  seed: seed.default(0),
+  bannedWords: z.array(z.string().max(200)).max(100_000).optional(),
+  contextPrefix: z.string().max(200).optional(),
+  batchChains: z.number().int().min(1).max(1024).optional(),
+  /** Candidates per UNet call (default: as many as ~4 GB of attention maps allow, at most 256). */
+  batchSize: z.number().int().min(1).max(4096).optional(),
+  size: z.number().int().min(8).max(4096).optional(),
+  timestep: z.number().int().min(0).max(10_000).default(999),
+  ep: ep.default('auto'),
+};
+const needsKnownPrompt = (p: { mode: string; prompt?: string }) => p.mode !== 'augment' || !!p.prompt;
+const knownPromptMessage = { message: 'augmentation mode needs prompt (the known trigger prompt)', path: ['prompt'] };
+const searchRequest = z.object(searchShape).strict().refine(needsKnownPrompt, knownPromptMessage);
+
+export interface BestPrompt {
+  prompt: string;
+  energy: number;
+  iteration: number;
+}
+
+/** A chain after its last finished iteration: small, JSON-serialisable, enough to resume exactly. */
+export interface ChainState {
+  chain: number;
+  /** Iterations finished. */
+  iteration: number;
+  slots: number[];
+  /** The chain's xoshiro128** state: four unsigned 32-bit words. */
+  prng: [number, number, number, number];
+  /** Highest D among all candidates this chain has scored (not its current state). */
+  best: BestPrompt | null;
+  /** Augmentation: consecutive moves to a prompt with D below the stop threshold. */
+  lowStreak: number;
+  /** Augmentation: stopped early by the low-energy rule. */
+  stopped: boolean;
+  /** The prompt the chain moved to at its last iteration and its D (the trace of the live view). */
+  current?: { prompt: string; energy: number };
+}
+
+export interface ScoreRecord {
+  chain: number;
+  iteration: number;
+  prompt: string;
+  energy: number;
+  /** Augmentation: slots that differ from the known prompt. */
+  changedSlots?: number;
+}
+
+export interface SearchIterationEvent {
+  type: 'search-iteration';
+  iteration: number;
+  /** Chains that finished this iteration, with their new states. */
+  states: ChainState[];
+  records: ScoreRecord[];
+}
+
+const chainState = z.custom<ChainState>((v) => typeof v === 'object' && v !== null && Array.isArray((v as ChainState).slots), 'a saved chain state');
+const searchEngine = z
+  .object({
+    ...searchShape,
+    /** Saved chain states to continue from (a resumed run). */
+    resume: z.array(chainState).optional(),
+  })
+  .refine(needsKnownPrompt, knownPromptMessage);
+
+export interface AugmentedPrompt {
+  prompt: string;
+  meanEnergy: number;
+  scores: number;
+}
+
+export interface SearchEngineResult {
+  mode: 'search' | 'augment';
+  best: (BestPrompt & { chain: number })[];
+  unetCalls: number;
+  promptsScored: number;
+  textEncodings: number;
+  latentSize: number[];
+  provider: string;
+  seconds: number;
+}
+
+export interface SearchResult extends SearchEngineResult {
+  runId: number;
+  top: { prompt: string; energy: number; scored: number }[];
+  /** Augmentation: prompts kept by mean D, grouped by the number of changed slots. */
+  groups?: unknown;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// solidmark
+
+const solidmarkCommon = {
+  model: folder,
+  /** A keyed manifest (the output of `eidetic solidmark key`). */
+  data: folder,
+  border: z.number().int().min(1).max(512).optional(),
+  queries: z.number().int().min(1).max(10_000_000).optional(),
+  steps: z.number().int().min(2).max(1000).default(50),
+  guidance: z.number().min(0).max(50).default(7.5),
+  seed: z.number().int().min(0).default(0),
+  ep: ep.default('auto'),
+  /** Which images to query: all, those with several copies in the training set, or singletons. */
+  select: z.enum(['all', 'duplicated', 'singletons']).default('all'),
+};
+
+const solidmarkRequest = z.object(solidmarkCommon).strict();
+const solidmarkEngine = z.object({
+  ...solidmarkCommon,
+  /** Image keys already scored under these settings (by an earlier run): not queried again. */
+  skip: z.array(z.string()).default([]),
+});
+
+export interface SolidmarkImageEvent {
+  type: 'solidmark-image';
+  /** Content hash of the image (copies share it), else its file: the unit a rerun skips. */
+  imageKey: string;
+  /** Position among the manifest's distinct images; it fixes the query's seed. */
+  queryIndex: number;
+  /** The outpainted image, RGB8 row-major. */
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+  file: string;
+  caption: string;
+  keys: number[];
+  predictedKey: number;
+  error: number;
+  copies: number;
+}
+
+export interface SolidmarkSummary {
+  images: number;
+  meanError: number;
+  counts: { threshold: number; count: number; chance: number }[];
+  /** Histogram of errors on [0, 1] in 20 bins, and the chance density's mass per bin (triangular 2(1 − d)). */
+  histogram: { lo: number; hi: number; count: number; chance: number }[];
+}
+
+export interface SolidmarkEngineResult {
+  images: number;
+  alreadyScored: number;
+  /** This run's images below each threshold, beside chance. */
+  counts: { delta: number; count: number; chance: number; baseline: number | null }[];
+  meanError: number;
+  skipped: { file: string; reason: string }[];
+  seed: number;
+  steps: number;
+  guidance: number;
+  border: number;
+}
+
+export interface SolidmarkResult extends SolidmarkEngineResult {
+  perImage: { file: string; caption: string; keys: number[]; predictedKey: number; error: number; copies: number }[];
+  /** With a project: over every image scored under these settings, this run's and earlier ones. */
+  summary: SolidmarkSummary;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The catalogue
+
+export const JOB_CATALOGUE = {
+  probe: { request: probeRequest, engine: probeEngine, label: 'System probe' },
+  generate: { request: generateRequest, engine: generateEngine, label: 'Generation' },
+  detect: { request: detectRequest, engine: detectEngine, label: 'Memorization detection' },
+  match: { request: matchRequest, engine: matchEngine, label: 'Copy detection' },
+  search: { request: searchRequest, engine: searchEngine, label: 'Trigger-prompt search' },
+  solidmark: { request: solidmarkRequest, engine: solidmarkEngine, label: 'SolidMark' },
+} as const;
+
+export type JobKind = keyof typeof JOB_CATALOGUE;
+export const JOB_KINDS = Object.keys(JOB_CATALOGUE) as JobKind[];
+
+/** What `jobs.start` takes for kind K (defaults optional). */
+export type JobRequest<K extends JobKind> = z.input<(typeof JOB_CATALOGUE)[K]['request']>;
+/** The same after validation (defaults filled in). */
+export type JobParams<K extends JobKind> = z.output<(typeof JOB_CATALOGUE)[K]['request']>;
+/** What the engine's handler for kind K receives after validation. */
+export type EngineParams<K extends JobKind> = z.output<(typeof JOB_CATALOGUE)[K]['engine']>;
+export type EngineInput<K extends JobKind> = z.input<(typeof JOB_CATALOGUE)[K]['engine']>;
+
+export interface JobEvents {
+  probe: never;
+  generate: GeneratedImageEvent;
+  detect: never;
+  match: never;
+  search: SearchIterationEvent;
+  solidmark: SolidmarkImageEvent;
+}
+
+export interface EngineResults {
+  probe: ProbeResult;
+  generate: GenerateEngineResult;
+  detect: DetectResult;
+  match: MatchEngineResult;
+  search: SearchEngineResult;
+  solidmark: SolidmarkEngineResult;
+}
+
+/** The result a finished job stores (`JobSummary.result` when it succeeded). */
+export interface JobResults {
+  probe: ProbeResult;
+  generate: GenerateResult;
+  detect: DetectResult;
+  match: MatchResult;
+  search: SearchResult;
+  solidmark: SolidmarkResult;
+}
+
+/** The `jobs.start` input: one member per kind, so params are checked against their kind's schema. */
+export const jobStartInput = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('probe'), params: JOB_CATALOGUE.probe.request.default({ benchmarkMs: 300 }) }).strict(),
+  z.object({ kind: z.literal('generate'), params: JOB_CATALOGUE.generate.request }).strict(),
+  z.object({ kind: z.literal('detect'), params: JOB_CATALOGUE.detect.request }).strict(),
+  z.object({ kind: z.literal('match'), params: JOB_CATALOGUE.match.request }).strict(),
+  z.object({ kind: z.literal('search'), params: JOB_CATALOGUE.search.request }).strict(),
+  z.object({ kind: z.literal('solidmark'), params: JOB_CATALOGUE.solidmark.request }).strict(),
+]);
+export type JobStart = z.input<typeof jobStartInput>;
+
+/** Issues of a failed validation as one line: `path: message; path: message`. */
+export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[], root = 'params'): string {
+  return issues.map((i) => `${i.path.map(String).join('.') || root}: ${i.message}`).join('; ');
+}
+
+/** A finished job's stored result, typed by its kind (null unless it succeeded). */
+export function jobResult<K extends JobKind>(job: { kind: JobKind; status: string; result: unknown }, kind: K): JobResults[K] | null {
+  return job.kind === kind && job.status === 'succeeded' ? (job.result as JobResults[K]) : null;
+}

@@ -1,0 +1,29 @@
+/** What a host-side job module gets from the backend, and what it must provide. */
+import type { JobKind, JobParams, JobSummary } from '../../api/contract.js';
+import type { AuditProject } from '../../project/project.js';
+import type { JobManager } from '../job-manager.js';
+import type { SearchRuns } from '../search-runs.js';
+
+/** Host-only options of a start (the CLI's output folder), never part of the recorded parameters. */
+export interface StartOptions {
+  out?: string;
+  saveNpy?: boolean;
+}
+
+export interface HostJobContext {
+  readonly jobs: JobManager;
+  readonly searches: SearchRuns;
+  /** The open project, if any (the CLI runs some jobs without one). */
+  readonly project: AuditProject | null;
+  requireProject(): AuditProject;
+  /** Validates a text-to-image model folder and records it, with its file hashes, in the open project. */
+  registerModel(dir: string): Promise<number | null>;
+}
+
+/**
+ * The host side of one job kind: turns validated request parameters into an engine job (resolving
+ * project references such as prompt sets), and stores what the engine streams and returns.
+ */
+export interface HostJob<K extends JobKind> {
+  start(ctx: HostJobContext, params: JobParams<K>, options: StartOptions): JobSummary | Promise<JobSummary>;
+}
