@@ -1,13 +1,39 @@
 import { defineConfig } from 'vitest/config';
 
+// The demo acceptance runs: the bundled demo model, descriptor, search and project measured against their
+// targets with the app's own engine. They take minutes each (most of the suite's time), so they are a
+// project of their own: `npm run test:fast` runs `unit` only, `npm test` runs both.
+const acceptance = [
+  'tests/integration/demo-model.test.ts',
+  'tests/integration/demo-match.test.ts',
+  'tests/integration/search-demo.test.ts',
+  'tests/integration/demo-project.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['tests/unit/**/*.test.ts', 'tests/integration/**/*.test.ts'],
     globalSetup: ['tests/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    // The machine has 2 cores; ONNX sessions are multi-threaded themselves.
+    // The machine has 2 cores; ONNX sessions are multi-threaded themselves. Shared by both projects.
     pool: 'forks',
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['tests/unit/**/*.test.ts', 'tests/integration/**/*.test.ts'],
+          exclude: acceptance,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'acceptance',
+          include: acceptance,
+        },
+      },
+    ],
   },
 });

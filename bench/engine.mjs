@@ -14,7 +14,8 @@ const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : def;
 };
-const modelDir = arg('model', path.resolve(root, '../shared/data/reference/tiny-sd1/model'));
+// The committed reference data (tests/fixtures/reference, see its README).
+const modelDir = arg('model', path.join(root, 'tests', 'fixtures', 'reference', 'tiny-sd1', 'model'));
 const size = Number(arg('size', '64'));
 
 const pipe = await StableDiffusionPipeline.load(modelDir, { provider: 'cpu' });

@@ -1,12 +1,10 @@
-// Integration tests fork the built engine worker (dist/). `npm test` builds first; a bare
-// `npx vitest` builds here when the worker is missing.
-import { existsSync } from 'node:fs';
+// Integration tests fork the built engine worker (dist/main). `npm test` builds first; a bare
+// `npx vitest` (or `npm run test:fast`) rebuilds the node part here when dist/main is missing or older
+// than main/ (scripts/build-if-stale.mjs: a no-op when it is up to date).
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
 export default function setup(): void {
   const root = path.resolve(import.meta.dirname, '..');
-  if (!existsSync(path.join(root, 'dist', 'main', 'engine', 'worker.js'))) {
-    execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
-  }
+  execFileSync(process.execPath, [path.join(root, 'scripts', 'build-if-stale.mjs'), 'node'], { cwd: root, stdio: 'inherit' });
 }

@@ -3,9 +3,22 @@
  * references (ONNX Runtime's Gemm + TopK for large products, the JS blocked product for small ones); above that, an HNSW index from usearch (a maintained C++ library with
  * prebuilt Node binaries), whose recall is measured in bench/reference-index.ts.
  */
-import usearch from 'usearch';
+import { createRequire } from 'node:module';
+import type usearchModule from 'usearch';
 import { exactTopK, type TopK } from './topk.js';
 import { exactTopKNative } from './topk-onnx.js';
+
+type Usearch = typeof usearchModule;
+
+// usearch is loaded only when an HNSW index is actually built, never at import time: its package
+// declares engines node >= 22 while Eidetic supports Node >= 20.19, and the default (exact) path must
+// not depend on it. require() from createRequire rather than import() keeps ReferenceIndex.build
+// synchronous for its callers; usearch ships a CommonJS build.
+let usearchLoaded: Usearch | undefined;
+function loadUsearch(): Usearch {
+  usearchLoaded ??= createRequire(import.meta.url)('usearch') as Usearch;
+  return usearchLoaded;
+}
 
 /** Queries from which building an HNSW index beats the native exact search (see ReferenceIndexOptions.queries). */
 export const HNSW_BREAK_EVEN_QUERIES = 150_000;
@@ -27,7 +40,7 @@ export interface ReferenceIndexOptions {
 }
 
 export class ReferenceIndex {
-  private hnsw: InstanceType<typeof usearch.Index> | null = null;
+  private hnsw: InstanceType<Usearch['Index']> | null = null;
 
   private constructor(
     readonly refs: Float32Array,
@@ -41,6 +54,7 @@ export class ReferenceIndex {
     const approximate = count >= (options.approximateFrom ?? 100_000) && (options.queries === undefined || options.queries >= HNSW_BREAK_EVEN_QUERIES);
     const index = new ReferenceIndex(refs, count, dim, approximate ? 'approximate' : 'exact');
     if (approximate) {
+      const usearch = loadUsearch();
       const hnsw = new usearch.Index({
         metric: 'cos',
         dimensions: dim,

@@ -271,7 +271,8 @@ test('Model page: lists the bundled models, adds a model folder, refuses a folde
   assert.match(await hash.getAttribute('title'), /^[0-9a-f]{64}$/);
   assert.match(await hash.innerText(), /^[0-9a-f]{16}…$/);
 
-  const tinySd = path.resolve(root, '../shared/data/reference/tiny-sd1/model');
+  // The committed reference data (tests/fixtures/reference, the path tests/helpers/reference.ts resolves).
+  const tinySd = path.join(root, 'tests', 'fixtures', 'reference', 'tiny-sd1', 'model');
   await page.getByTestId('model-add-path').fill(tinySd);
   await page.getByTestId('model-add').click();
   const added = page.locator('[data-testid="model-entry"][data-source="user"]').filter({ hasText: tinySd });

@@ -4,8 +4,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../../main/core/backend.js';
 import { forkLauncher } from '../../main/engine/channel.js';
+import { referenceDir } from '../helpers/reference.js';
 
-const model = path.resolve(import.meta.dirname, '../../../shared/data/reference/tiny-sd1/model');
+const model = path.join(referenceDir, 'tiny-sd1', 'model');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-jobs-'));
 let backend: Backend;
 

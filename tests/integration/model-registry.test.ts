@@ -6,9 +6,9 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../../main/models/registry.js';
 import { sha256File } from '../../main/util/hash.js';
+import { referenceDir } from '../helpers/reference.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
-const tinySd = path.resolve(root, '../shared/data/reference/tiny-sd1/model');
+const tinySd = path.join(referenceDir, 'tiny-sd1', 'model');
 
 beforeAll(() => {
   process.env.EIDETIC_CONFIG_DIR = mkdtempSync(path.join(os.tmpdir(), 'eidetic-registry-'));

@@ -7,8 +7,9 @@ import { StableDiffusionPipeline } from '../../main/sd/pipeline.js';
 import { externalDataLocationsInFile, validateModelFolder } from '../../main/sd/model-folder.js';
 import { openSession } from '../../main/sd/onnx-session.js';
 import { readFloatNpy, encodeNpy } from '../../main/util/npy.js';
+import { referenceDir } from '../helpers/reference.js';
 
-const ref = path.resolve(import.meta.dirname, '../../../shared/data/reference/tiny-sd1');
+const ref = path.join(referenceDir, 'tiny-sd1');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-variants-'));
 
 function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {

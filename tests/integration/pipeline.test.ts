@@ -3,8 +3,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StableDiffusionPipeline } from '../../main/sd/pipeline.js';
 import { readFloatNpy } from '../../main/util/npy.js';
+import { referenceDir } from '../helpers/reference.js';
 
-const ref = path.resolve(import.meta.dirname, '../../../shared/data/reference');
+const ref = referenceDir;
 
 function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;

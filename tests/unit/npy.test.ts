@@ -4,8 +4,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeNpy, parseNpy, readFloatNpy, readNpy, writeNpy } from '../../main/util/npy.js';
 import { float16ToFloat32, float32ToFloat16, fromHalf, toHalf } from '../../main/util/float16.js';
+import { referenceDir } from '../helpers/reference.js';
 
-const ref = path.resolve(import.meta.dirname, '../../../shared/data/reference');
+const ref = referenceDir;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-npy-'));
 
 /** A .npy file written the way numpy does, with any header dict and format version. */

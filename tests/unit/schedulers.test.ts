@@ -16,10 +16,9 @@ import {
 import { gaussLegendre, integrate } from '../../main/sd/schedulers/lms.js';
 import { GaussianRng } from '../../main/sd/rng.js';
 import type { NoiseSource, Scheduler } from '../../main/sd/schedulers/types.js';
+import { referenceDir } from '../helpers/reference.js';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const refRoot = path.resolve(repoRoot, '../shared/data/reference');
-const refDir = path.join(refRoot, 'schedulers');
+const refDir = path.join(referenceDir, 'schedulers');
 const files = readdirSync(refDir)
   .filter((f) => f.endsWith('.json'))
   .sort();
@@ -101,7 +100,7 @@ describe('schedulers match diffusers trajectories', () => {
   }
 });
 
-const sd1 = JSON.parse(readFileSync(path.join(refRoot, 'tiny-sd1/model/scheduler/scheduler_config.json'), 'utf8')) as Record<string, unknown>;
+const sd1 = JSON.parse(readFileSync(path.join(referenceDir, 'tiny-sd1/model/scheduler/scheduler_config.json'), 'utf8')) as Record<string, unknown>;
 /** An SD 1.x folder as the hub ships it (PNDM, PLMS, no timestep_spacing key). */
 const sd15Pndm = {
   _class_name: 'PNDMScheduler',

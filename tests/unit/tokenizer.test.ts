@@ -3,8 +3,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ClipTokenizer, specialTokenContent, withoutWord } from '../../main/sd/tokenizer.js';
 import { readNpy } from '../../main/util/npy.js';
+import { referenceDir } from '../helpers/reference.js';
 
-const ref = path.resolve(import.meta.dirname, '../../../shared/data/reference');
+const ref = referenceDir;
 
 for (const model of ['tiny-sd1', 'tiny-sd2v']) {
   describe(`CLIP tokenizer (${model})`, () => {
