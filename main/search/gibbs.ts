@@ -10,7 +10,7 @@
  * the iteration number: the caller draws one shared noise per iteration).
  */
 import { EideticError } from '../util/errors.js';
-import { Xoshiro128, type PrngState } from './prng.js';
+import { chainStream, Xoshiro128, type PrngState } from '../util/prng.js';
 
 export const DEFAULT_CONTEXT_PREFIX = 'image of a';
 
@@ -365,7 +365,7 @@ export function initialChainStates(params: Pick<GibbsParams, 'chains' | 'slots' 
     chain,
     iteration: 0,
     slots: startSlots ? [...startSlots] : new Array<number>(params.slots).fill(maskId),
-    prng: Xoshiro128.forStream(params.seed, chain).state(),
+    prng: chainStream(params.seed, chain).state(),
     best: null,
     lowStreak: 0,
     stopped: false,

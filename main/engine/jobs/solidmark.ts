@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { z } from 'zod';
 import { outpaintBorder } from '../../solidmark/outpaint.js';
 import { thresholdCounts } from '../../solidmark/chance.js';
-import { forkSeed } from '../../sd/rng.js';
+import { forkSeed } from '../../util/prng.js';
 import { EideticError } from '../../util/errors.js';
 import type { JobContext } from '../protocol.js';
 import { parseParams } from './params.js';
