@@ -10,15 +10,26 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin, type ProxyOptions } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { injectContentSecurityPolicy, metaContentSecurityPolicy } from '../main/api/csp.js';
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 
-/** Vite's dev server injects CSS through <style> tags; allow that in development only, never in a build. */
-function devStyleCsp(): Plugin {
+/**
+ * Writes the Content-Security-Policy meta tag into index.html from the one definition (main/api/csp.ts).
+ * Vite's dev server injects CSS through <style> tags, so the dev server's page allows inline styles;
+ * a build never does.
+ */
+function contentSecurityPolicyMeta(): Plugin {
+  let devServer = false;
   return {
-    name: 'eidetic-dev-style-csp',
-    apply: 'serve',
-    transformIndexHtml: (html) => html.replace("style-src 'self';", "style-src 'self' 'unsafe-inline';"),
+    name: 'eidetic-csp',
+    configResolved: (config) => {
+      devServer = config.command === 'serve';
+    },
+    transformIndexHtml: {
+      order: 'pre',
+      handler: (html) => injectContentSecurityPolicy(html, metaContentSecurityPolicy({ devServer })),
+    },
   };
 }
 
@@ -37,7 +48,7 @@ function backendProxy(): Record<string, ProxyOptions> | undefined {
 export default defineConfig({
   root,
   base: './',
-  plugins: [svelte(), devStyleCsp()],
+  plugins: [svelte(), contentSecurityPolicyMeta()],
   server: { host: '127.0.0.1', proxy: backendProxy() },
   build: {
     outDir: path.resolve(root, '../dist/renderer'),

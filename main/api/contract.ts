@@ -13,9 +13,56 @@ export * from './jobs.js';
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
+/**
+ * Every code an API error can carry: a closed set, so hosts and the UI can rely on it. A user's mistake
+ * or their machine's state gets its own code; `internal` is for bugs only.
+ */
+export const ERROR_CODES = [
+  // The request
+  'invalid_input', // parameters malformed, missing or out of range (zod validation, contradictory options)
+  'unknown_method', // no API method of that name
+  'unsupported', // this engine or build cannot do what was asked (a job kind it does not run)
+  // Projects
+  'no_project', // the call needs an open project and none is open
+  'not_a_project', // the chosen folder exists but holds no Eidetic project (no project database inside)
+  'bad_project', // the project folder or its database cannot be used: not a folder, damaged, not a database
+  'project_exists', // creating a project in a folder that is not empty
+  'newer_schema', // the project was written by a newer Eidetic than this one
+  'project_busy', // the project database is locked by another process (SQLite busy or locked)
+  'read_only', // the project or file cannot be written: read-only database, file or file system
+  // Files, folders and images the user named
+  'not_found', // a named file, folder, model, job, run or row does not exist
+  'bad_file', // a file or path cannot be used as given: wrong kind (a folder, not a file), bad format or contents
+  'bad_folder', // a folder holds nothing usable (no images, none readable)
+  'bad_image', // an image cannot be decoded or is not a supported still image
+  'image_too_small', // an image is smaller than the method needs
+  'permission_denied', // the operating system refused access to a path (EACCES, EPERM)
+  'disk_full', // no space left on the disk (or quota exceeded) while writing
+  'io_error', // the operating system reported an input/output error (failing disk, vanished network drive)
+  // Models and computation
+  'bad_model', // a model folder is missing files or has files that do not fit together
+  'bad_key', // a SolidMark key is outside [0, 1)
+  'provider_unavailable', // the requested execution provider (GPU backend) is not available here
+  'numeric_error', // a model or energy produced NaN or infinite values
+  // Jobs and the engine process
+  'cancelled', // the user cancelled the job or call
+  'interrupted', // the app or its engine stopped while the job was running (found when the project is reopened)
+  'job_failed', // a job ended without succeeding and without an error of its own
+  'engine_crashed', // the engine process exited unexpectedly
+  'engine_timeout', // the engine process did not answer in time
+  // Hosts and transports
+  'forbidden', // the call came from something other than the Eidetic window (Electron IPC)
+  'disconnected', // the connection to the engine was lost before it answered (browser mode)
+  'ipc_failed', // the Electron IPC call itself failed
+  'bad_reply', // the backend answered with something that is not an API result
+  // Bugs
+  'internal', // an unexpected error: a bug in Eidetic, never a user's mistake
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
 export interface ApiError {
-  /** Stable machine-readable code, e.g. 'invalid_input', 'not_found', 'bad_file', 'no_project'. */
-  code: string;
+  /** Stable machine-readable code, one of ERROR_CODES. */
+  code: ErrorCode;
   message: string;
 }
 export type ApiResult<T> = { ok: true; value: T } | { ok: false; error: ApiError };

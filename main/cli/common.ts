@@ -29,7 +29,7 @@ export async function runJob<K extends JobKind>(backend: Backend, out: Output, k
   try {
     const job = await backend.jobs.finished(started.id);
     if (process.stderr.isTTY && last) process.stderr.write('\n');
-    if (job.status !== 'succeeded') throw new EideticError(job.error?.code ?? 'failed', job.error?.message ?? `${kind} ${job.status}`);
+    if (job.status !== 'succeeded') throw new EideticError(job.error?.code ?? 'job_failed', job.error?.message ?? `${kind} ${job.status}`);
     return job as JobSummary & { result: JobResults[K] };
   } finally {
     process.off('SIGINT', onSigint);

@@ -49,7 +49,7 @@ export function registerSearchCommand(program: Command): void {
         if (opts.resume) {
           const started = await backend.call('search.resume', { runId: int('resume', opts.resume as string) });
           job = await backend.jobs.finished(started.id);
-          if (job.status !== 'succeeded') throw new EideticError(job.error?.code ?? 'failed', job.error?.message ?? `search ${job.status}`);
+          if (job.status !== 'succeeded') throw new EideticError(job.error?.code ?? 'job_failed', job.error?.message ?? `search ${job.status}`);
         } else {
           const banned = opts.banned === undefined ? undefined : String(opts.banned).split(',').map((w) => w.trim()).filter(Boolean);
           job = await runJob(backend, out, 'search', {

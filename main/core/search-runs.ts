@@ -140,10 +140,10 @@ export class SearchRuns {
 
   private async finishVerification(runId: number, prompts: string[], generate: JobSummary, m: { descriptor: string; refSetId?: number; threshold?: number }): Promise<void> {
     const generated = await this.host.jobs.finished(generate.id);
-    if (generated.status !== 'succeeded') throw new EideticError(generated.error?.code ?? 'failed', `verification of search run ${runId}: generation ${generated.status}: ${generated.error?.message ?? ''}`);
+    if (generated.status !== 'succeeded') throw new EideticError(generated.error?.code ?? 'job_failed', `verification of search run ${runId}: generation ${generated.status}: ${generated.error?.message ?? ''}`);
     const match = await this.host.startJob('match', { descriptor: m.descriptor, jobId: generate.id, ...(m.refSetId ? { refSetId: m.refSetId } : {}), ...(m.threshold !== undefined ? { threshold: m.threshold } : {}) });
     const matched = await this.host.jobs.finished(match.id);
-    if (matched.status !== 'succeeded') throw new EideticError(matched.error?.code ?? 'failed', `verification of search run ${runId}: matching ${matched.status}: ${matched.error?.message ?? ''}`);
+    if (matched.status !== 'succeeded') throw new EideticError(matched.error?.code ?? 'job_failed', `verification of search run ${runId}: matching ${matched.status}: ${matched.error?.message ?? ''}`);
     const project = this.host.requireProject();
     const threshold = (matched.result as { threshold: number }).threshold;
     for (const prompt of prompts) {

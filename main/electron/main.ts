@@ -7,11 +7,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { app, BrowserWindow, ipcMain, net, protocol, session, shell, type WebContents } from 'electron';
 import { Backend } from '../core/backend.js';
-import { CONTENT_SECURITY_POLICY } from '../server/serve.js';
+import { contentSecurityPolicy, ELECTRON_FILE_SCHEME } from '../api/csp.js';
 import { packageRoot } from '../util/app-paths.js';
 import { utilityLauncher } from './utility-launcher.js';
 
-const FILE_SCHEME = 'eidetic-file';
+const FILE_SCHEME = ELECTRON_FILE_SCHEME;
 const rendererIndex = () => path.join(packageRoot(), 'dist', 'renderer', 'index.html');
 const rendererUrl = () => pathToFileURL(rendererIndex()).href;
 
@@ -60,7 +60,7 @@ async function start(): Promise<void> {
   const backend = new Backend({ host: 'electron', launcher: utilityLauncher() });
 
   session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
-    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CONTENT_SECURITY_POLICY.replace("'self'", `'self' ${FILE_SCHEME}:`)] } });
+    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [contentSecurityPolicy('electron')] } });
   });
   session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
   // No remote content ever: refuse every request that is not our page, its files or project images.

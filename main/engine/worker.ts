@@ -51,7 +51,7 @@ async function run(jobId: string, kind: HostToEngine & { type: 'run' }): Promise
     if (controller.signal.aborted) throw new EideticError('cancelled', `${kind.kind} was cancelled`);
     send({ type: 'result', jobId, value });
   } catch (err) {
-    const error = controller.signal.aborted ? { code: 'cancelled', message: `${kind.kind} was cancelled` } : toApiError(err);
+    const error = controller.signal.aborted ? { code: 'cancelled' as const, message: `${kind.kind} was cancelled` } : toApiError(err);
     send({ type: 'error', jobId, error });
   } finally {
     running.delete(jobId);

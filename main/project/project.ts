@@ -18,7 +18,7 @@ import type {
   ReferenceSetSummary,
 } from '../api/contract.js';
 import type { MatchEngineResult } from '../api/jobs.js';
-import { EideticError } from '../util/errors.js';
+import { EideticError, storedErrorCode } from '../util/errors.js';
 import { migrate } from './migrations/index.js';
 import { recordEvidence } from './evidence.js';
 import { ImageStore } from './image-store.js';
@@ -559,7 +559,7 @@ function jobFromRecord(r: JobRecord): JobSummary {
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
-    error: r.error_code ? { code: r.error_code, message: r.error_message ?? '' } : null,
+    error: r.error_code ? { code: storedErrorCode(r.error_code), message: r.error_message ?? '' } : null,
     result: r.result_json ? JSON.parse(r.result_json) : null,
   };
 }

@@ -9,7 +9,7 @@
 import type { DetectionScore, WordAttribution } from '../api/jobs.js';
 import { EideticError } from '../util/errors.js';
 import type { StableDiffusionPipeline } from './pipeline.js';
-import { GaussianRng } from './rng.js';
+import { GaussianRng } from '../util/prng.js';
 import { withoutWord } from './tokenizer.js';
 
 export interface DetectionOptions {

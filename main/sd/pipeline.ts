@@ -8,7 +8,7 @@ import type * as ort from 'onnxruntime-node';
 import { EideticError } from '../util/errors.js';
 import { inspectModelFolder, releaseSessions, type ModelFolderReport, type SessionOpener } from './model-folder.js';
 import { floatTensor, inputInfo, intTensor, openSession, readFloat, type ExecutionProviderChoice, type InputInfo, type ProviderChoice } from './onnx-session.js';
-import { GaussianRng, forkSeed } from './rng.js';
+import { GaussianRng, forkSeed } from '../util/prng.js';
 import { createScheduler, type Scheduler, type SchedulerName } from './schedulers/index.js';
 import { ClipTokenizer, type TokenizedPrompt } from './tokenizer.js';
 

@@ -8,7 +8,7 @@
  */
 import { EideticError } from '../util/errors.js';
 import type { StableDiffusionPipeline } from '../sd/pipeline.js';
-import { forkSeed, GaussianRng } from '../sd/rng.js';
+import { forkSeed, GaussianRng } from '../util/prng.js';
 import type { EnergyFunction } from './gibbs.js';
 
 export interface EnergyOptions {

@@ -11,7 +11,7 @@
  */
 import { EideticError } from '../util/errors.js';
 import type { BestPrompt, ChainState, ScoreRecord } from '../api/jobs.js';
-import { Xoshiro128 } from './prng.js';
+import { chainStream, Xoshiro128 } from '../util/prng.js';
 
 export type { BestPrompt, ChainState, ScoreRecord };
 
@@ -336,7 +336,7 @@ export function initialChainStates(params: Pick<GibbsParams, 'chains' | 'slots' 
     chain,
     iteration: 0,
     slots: startSlots ? [...startSlots] : new Array<number>(params.slots).fill(maskId),
-    prng: Xoshiro128.forStream(params.seed, chain).state(),
+    prng: chainStream(params.seed, chain).state(),
     best: null,
     lowStreak: 0,
     stopped: false,

@@ -9,23 +9,14 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { contentSecurityPolicy } from '../api/csp.js';
 import type { Backend } from '../core/backend.js';
 import { builtPaths } from '../util/app-paths.js';
 
 const COOKIE = 'eidetic_token';
 
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data: blob:",
-  "connect-src 'self' ws://127.0.0.1:*",
-  "font-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+/** The browser host's header, from the one policy (main/api/csp.ts). */
+const CONTENT_SECURITY_POLICY = contentSecurityPolicy('browser');
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

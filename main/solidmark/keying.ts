@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import sharp, { type OutputInfo } from 'sharp';
-import { GaussianRng, forkSeed } from '../sd/rng.js';
+import { GaussianRng, forkSeed } from '../util/prng.js';
 import { MAX_INPUT_PIXELS } from '../util/image-limits.js';
 import { EideticError } from '../util/errors.js';
 

@@ -9,7 +9,7 @@
  */
 import { EideticError } from '../util/errors.js';
 import type { StableDiffusionPipeline } from '../sd/pipeline.js';
-import { GaussianRng, forkSeed } from '../sd/rng.js';
+import { GaussianRng, forkSeed } from '../util/prng.js';
 
 export interface OutpaintQuery {
   /** The keyed image, HxWx3 in [0, 1]. */

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { contentSecurityPolicy } from '../../main/api/csp.js';
 import { Backend } from '../../main/core/backend.js';
 import { forkLauncher } from '../../main/engine/channel.js';
 import { serve, type RunningServer } from '../../main/server/serve.js';
@@ -61,7 +62,7 @@ describe('browser mode server', () => {
   it('serves the page with the token, sets a strict cookie and security headers', async () => {
     const res = await fetch(server.url);
     expect(res.status).toBe(200);
-    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(res.headers.get('content-security-policy')).toBe(contentSecurityPolicy('browser'));
     const cookie = res.headers.get('set-cookie')!;
     expect(cookie).toMatch(/HttpOnly; SameSite=Strict/);
     const asset = await fetch(`http://127.0.0.1:${server.port}/assets/app.js`, { headers: { cookie: cookie.split(';')[0] } });

@@ -19,7 +19,7 @@ import {
   type ScoreRecord,
 } from '../../main/search/gibbs.js';
 import { DEFAULT_GENERIC_WORDS, MaskedLm, STOP_WORDS, decodeWordPieces } from '../../main/search/masked-lm.js';
-import { Xoshiro128 } from '../../main/search/prng.js';
+import { chainStream, Xoshiro128 } from '../../main/util/prng.js';
 import { EideticError } from '../../main/util/errors.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -136,8 +136,8 @@ describe('Xoshiro128', () => {
       seen.add(v);
     }
     expect(seen.size).toBe(7);
-    expect(Xoshiro128.forStream(5, 0).state()).not.toEqual(Xoshiro128.forStream(5, 1).state());
-    expect(Xoshiro128.forStream('5', 3).state()).toEqual(Xoshiro128.forStream(5n, 3).state());
+    expect(chainStream(5, 0).state()).not.toEqual(chainStream(5, 1).state());
+    expect(chainStream('5', 3).state()).toEqual(chainStream(5n, 3).state());
   });
 
   it('rejects a damaged state', () => {

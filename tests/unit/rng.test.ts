@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GaussianRng, forkSeed } from '../../main/sd/rng.js';
+import { GaussianRng, forkSeed } from '../../main/util/prng.js';
 
 describe('seeded Gaussian noise', () => {
   it('is bit-identical for the same seed (golden values pin the algorithm across platforms)', () => {
@@ -73,7 +73,7 @@ describe('seeded Gaussian noise', () => {
     const state = g.getState();
     const next = g.randn(5);
     const h = new GaussianRng(999);
-    h.setState(state);
+    h.restoreState(state);
     expect(h.randn(5)).toEqual(next);
     expect(() => new GaussianRng(-1)).toThrow(/non-negative/);
   });

@@ -14,7 +14,7 @@ import {
   schedulerFromClassName,
 } from '../../main/sd/schedulers/index.js';
 import { gaussLegendre, integrate } from '../../main/sd/schedulers/lms.js';
-import { GaussianRng } from '../../main/sd/rng.js';
+import { GaussianRng } from '../../main/util/prng.js';
 import type { NoiseSource, Scheduler } from '../../main/sd/schedulers/types.js';
 import { referenceDir } from '../helpers/reference.js';
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { chanceCount, chanceProbability, thresholdCounts, CHANCE_MEAN_ERROR } from '../../main/solidmark/chance.js';
 import { keyFor, keyToByte, padWithKey } from '../../main/solidmark/keying.js';
 import { keyDataset } from '../../main/solidmark/key-dataset.js';
-import { GaussianRng } from '../../main/sd/rng.js';
+import { GaussianRng } from '../../main/util/prng.js';
 
 describe('SolidMark chance arithmetic', () => {
   it('P(|k^ - k| < d) = 2d - d^2 for independent uniform keys', () => {

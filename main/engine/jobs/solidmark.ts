@@ -8,7 +8,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { outpaintBorder } from '../../solidmark/outpaint.js';
 import { thresholdCounts } from '../../solidmark/chance.js';
-import { forkSeed } from '../../sd/rng.js';
+import { forkSeed } from '../../util/prng.js';
 import { EideticError } from '../../util/errors.js';
 import type { SolidmarkImageEvent } from '../../api/jobs.js';
 import type { JobHandler } from '../protocol.js';

@@ -3,7 +3,7 @@
  * browser the same API runs over a WebSocket to `eidetic serve`, authenticated by the HttpOnly cookie
  * the server set when the page was first opened with `?token=…`.
  */
-import type { ApiInput, ApiMethod, ApiOutput, ApiResult, AppEvent } from '../../../main/api/contract.js';
+import type { ApiInput, ApiMethod, ApiOutput, ApiResult, AppEvent, ErrorCode } from '../../../main/api/contract.js';
 
 export interface Transport {
   host: 'electron' | 'browser';
@@ -27,7 +27,7 @@ const TOKEN_KEY = 'eidetic.token';
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5000;
 
-function failure(code: string, message: string): ApiResult<never> {
+function failure(code: ErrorCode, message: string): ApiResult<never> {
   return { ok: false, error: { code, message } };
 }
 
