@@ -1,6 +1,6 @@
-// Integration tests fork the built engine worker (dist/main). `npm test` builds first; a bare
-// `npx vitest` (or `npm run test:fast`) rebuilds the node part here when dist/main is missing or older
-// than main/ (scripts/build-if-stale.mjs: a no-op when it is up to date).
+// Integration tests fork the built engine worker and backend process (dist/main). `npm test` builds
+// first; a bare `npx vitest` (or `npm run test:fast`) rebuilds the node part here when dist/main is
+// missing or older than main/ (scripts/build-if-stale.mjs: a no-op when it is up to date).
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 

@@ -488,8 +488,3 @@ export type JobStart = z.input<typeof jobStartInput>;
 export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[], root = 'params'): string {
   return issues.map((i) => `${i.path.map(String).join('.') || root}: ${i.message}`).join('; ');
 }
-
-/** A finished job's stored result, typed by its kind (null unless it succeeded). */
-export function jobResult<K extends JobKind>(job: { kind: JobKind; status: string; result: unknown }, kind: K): JobResults[K] | null {
-  return job.kind === kind && job.status === 'succeeded' ? (job.result as JobResults[K]) : null;
-}

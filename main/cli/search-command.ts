@@ -1,5 +1,5 @@
 /** `eidetic search`: MemBench's trigger-prompt search from the command line, with optional verification. */
-import { jobResult } from '../api/jobs.js';
+import { jobResult } from '../api/job-result.js';
 import type { Command } from 'commander';
 import type { SearchRunDetail } from '../api/contract.js';
 import { EideticError } from '../util/errors.js';

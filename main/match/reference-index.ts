@@ -1,7 +1,9 @@
 /**
- * Nearest references for a batch of query descriptors. Exact cosine top-k up to `approximateFrom`
- * references (ONNX Runtime's Gemm + TopK for large products, the JS blocked product for small ones); above that, an HNSW index from usearch (a maintained C++ library with
- * prebuilt Node binaries), whose recall is measured in bench/reference-index.ts.
+ * Nearest references for a batch of query descriptors. Exact cosine top-k by default (ONNX Runtime's
+ * Gemm + TopK for large products, the JS blocked product for small ones). An HNSW index from usearch (a
+ * maintained C++ library with prebuilt Node binaries) is used only when the library has at least
+ * `approximateFrom` references AND enough queries will be answered to pay for building it
+ * (HNSW_BREAK_EVEN_QUERIES); its recall is measured in bench/reference-index.mjs.
  */
 import { createRequire } from 'node:module';
 import type usearchModule from 'usearch';

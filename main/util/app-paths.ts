@@ -66,4 +66,5 @@ export const builtPaths = {
   renderer: () => path.join(packageRoot(), 'dist', 'renderer'),
   preload: () => path.join(packageRoot(), 'dist', 'preload', 'preload.cjs'),
   engineWorker: () => path.join(packageRoot(), 'dist', 'main', 'engine', 'worker.js'),
+  backendEntry: () => path.join(packageRoot(), 'dist', 'main', 'backend-process', 'entry.js'),
 };

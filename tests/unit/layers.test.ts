@@ -24,8 +24,10 @@ export const ALLOWED: Record<string, string[]> = {
   engine: [...BELOW_DOMAIN, ...DOMAIN],
   core: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine'],
   server: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'core'],
+  'backend-process': [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'core'],
   cli: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'core', 'server'],
-  electron: ['api', 'util', 'engine', 'core', 'server'],
+  // Electron's main process stays thin: the backend runs in its own process (backend-process/).
+  electron: ['api', 'util', 'backend-process'],
 };
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g;

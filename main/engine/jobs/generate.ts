@@ -1,7 +1,7 @@
 /**
  * `generate`: text-to-image on the job's model. Each finished image is streamed to the host as an
  * event (raw pixels plus provenance) so the host stores it at once: a crash loses only the image in
- * progress, and the job can resume from what is stored.
+ * progress.
  */
 import { EideticError } from '../../util/errors.js';
 import { readFloatNpy } from '../../util/npy.js';

@@ -9,7 +9,7 @@ export interface Transport {
   host: 'electron' | 'browser';
   call<M extends ApiMethod>(method: M, input: ApiInput<M>): Promise<ApiResult<ApiOutput<M>>>;
   onEvent(cb: (e: AppEvent) => void): () => void;
-  /** Called with the link state now and on every change; Electron's IPC link never drops. */
+  /** Called with the link state now and on every change. */
   onConnection(cb: (state: ConnectionState) => void): () => void;
   fileUrl(kind: 'image' | 'thumb', sha256: string): string;
 }
@@ -18,6 +18,8 @@ export interface Transport {
 interface PreloadApi {
   call(method: string, input: unknown): Promise<unknown>;
   onEvent(cb: (e: unknown) => void): () => void;
+  /** The port to the backend process: lost while it restarts after a crash. */
+  onConnection?(cb: (state: ConnectionState) => void): () => void;
 }
 
 /** 'connecting' only before the first successful connection; after that it is 'connected' or 'lost'. */
@@ -49,6 +51,7 @@ function electronTransport(api: PreloadApi): Transport {
     },
     onEvent: (cb) => api.onEvent((e) => cb(e as AppEvent)),
     onConnection(cb) {
+      if (api.onConnection) return api.onConnection(cb);
       cb('connected');
       return () => undefined;
     },
