@@ -13,6 +13,8 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-electron-launcher-'));
+// The launcher logs to the app's logs folder (main/util/app-paths.ts), here a temp one.
+process.env.EIDETIC_LOG_DIR = path.join(tmp, 'logs');
 
 /** Runs in the worker: an Electron-like parentPort (messages queued until a listener exists), then the entry. */
 const BOOTSTRAP = `
@@ -82,7 +84,7 @@ const shim = vi.hoisted(() => ({ app: null as any, forks: [] as any[], forkOptio
 vi.mock('electron', async () => {
   const { EventEmitter: Emitter } = await import('node:events');
   const { MessageChannel: Channel } = await import('node:worker_threads');
-  shim.app = Object.assign(new Emitter(), { isPackaged: true, getPath: () => path.join(tmp, 'logs') });
+  shim.app = Object.assign(new Emitter(), { isPackaged: true, getPath: () => { throw new Error('the launcher must take its paths from app-paths'); } });
   return {
     app: shim.app,
     MessageChannelMain: Channel,
