@@ -3,8 +3,9 @@
  * asset URLs so the same files load from Electron (file/custom protocol) and from `eidetic serve`.
  *
  * Development against a running backend:
- *   EIDETIC_SERVE_URL='http://127.0.0.1:PORT/?token=…' npx vite --config renderer/vite.config.ts
- * proxies /api and /files to it, presenting the token as a bearer header so the browser never needs it.
+ *   EIDETIC_SERVE_URL=http://127.0.0.1:PORT npx vite --config renderer/vite.config.ts
+ * proxies /api and /files to it (as if from its own origin); open the dev server's page with the
+ * backend's fragment, http://127.0.0.1:5173/#token=…, and the page presents the token itself.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,9 +37,8 @@ function contentSecurityPolicyMeta(): Plugin {
 function backendProxy(): Record<string, ProxyOptions> | undefined {
   const raw = process.env.EIDETIC_SERVE_URL;
   if (!raw) return undefined;
-  const url = new URL(raw);
-  const target = url.origin;
-  const headers = { authorization: `Bearer ${url.searchParams.get('token') ?? ''}`, origin: target };
+  const target = new URL(raw).origin;
+  const headers = { origin: target };
   return {
     '/api': { target, ws: true, changeOrigin: true, headers },
     '/files': { target, changeOrigin: true, headers },

@@ -135,6 +135,13 @@ export interface JobSummary {
   result: unknown;
 }
 
+/**
+ * A job as lists and events carry it: everything but its parameters and result, so a job over a large
+ * prompt list costs the same few hundred bytes per progress event and per `jobs.list` row as any other.
+ * `jobs.get` answers the whole record.
+ */
+export type JobBrief = Omit<JobSummary, 'params' | 'result'>;
+
 export interface ModelValidation {
   dir: string;
   ok: boolean;
@@ -287,9 +294,9 @@ export interface AppInfo {
   recentProjects: string[];
 }
 
-/** Pushed to the renderer whenever a job changes. */
+/** Pushed to the renderer whenever a job changes (its state or its progress). */
 export type AppEvent =
-  | { type: 'job'; job: JobSummary }
+  | { type: 'job'; job: JobBrief }
   | { type: 'project'; project: ProjectSummary | null }
   /** A search run saved an iteration (the live view fetches the new trace points). */
   | { type: 'search'; runId: number; iteration: number };
@@ -418,12 +425,12 @@ export interface ApiOutputs {
   'solidmark.results': { total: number; rows: SolidmarkRow[]; summary: SolidmarkSummary };
   'search.runs': SearchRunSummary[];
   'search.get': SearchRunDetail;
-  'search.resume': JobSummary;
+  'search.resume': JobBrief;
   'search.verify': { runId: number; prompts: string[]; generateJobId: string };
   'search.decide': SearchCandidate;
-  'jobs.list': JobSummary[];
-  'jobs.start': JobSummary;
-  'jobs.cancel': JobSummary;
+  'jobs.list': JobBrief[];
+  'jobs.start': JobBrief;
+  'jobs.cancel': JobBrief;
   'jobs.get': JobSummary;
 }
 

@@ -21,6 +21,8 @@ export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
 const ep = z.enum(EXECUTION_PROVIDERS);
 const seed = z.union([z.number().int().min(0), z.string().regex(/^\d+$/, 'a seed is a non-negative integer')]);
 const promptText = z.string().max(4000);
+/** The most prompts one job takes, inline or from a prompt set (checked before any work). */
+export const MAX_JOB_PROMPTS = { generate: 100_000, detect: 1_000_000 } as const;
 const folder = z.string().min(1, 'a folder is required').max(4096);
 
 // ---------------------------------------------------------------------------------------------------
@@ -70,7 +72,7 @@ const generateCommon = {
 
 const generateEngine = z.object({
   ...generateCommon,
-  prompts: z.array(promptText).min(1).max(100_000),
+  prompts: z.array(promptText).min(1).max(MAX_JOB_PROMPTS.generate),
   promptIds: z.array(z.number().int().nullable()).optional(),
 });
 
@@ -79,7 +81,7 @@ const generateRequest = z
     ...generateCommon,
     /** Either a project prompt set or a list of prompts. */
     promptSetId: z.number().int().positive().optional(),
-    prompts: z.array(promptText).min(1).max(100_000).optional(),
+    prompts: z.array(promptText).min(1).max(MAX_JOB_PROMPTS.generate).optional(),
   })
   .strict()
   .refine((p) => (p.promptSetId === undefined) !== (p.prompts === undefined), { message: 'give either promptSetId or prompts' });
@@ -142,10 +144,10 @@ const detectCommon = {
   ep: ep.default('auto'),
 };
 
-const detectEngine = z.object({ ...detectCommon, prompts: z.array(promptText).min(1).max(1_000_000), promptIds: z.array(z.number().int().nullable()).optional() });
+const detectEngine = z.object({ ...detectCommon, prompts: z.array(promptText).min(1).max(MAX_JOB_PROMPTS.detect), promptIds: z.array(z.number().int().nullable()).optional() });
 
 const detectRequest = z
-  .object({ ...detectCommon, promptSetId: z.number().int().positive().optional(), prompts: z.array(promptText).min(1).max(1_000_000).optional() })
+  .object({ ...detectCommon, promptSetId: z.number().int().positive().optional(), prompts: z.array(promptText).min(1).max(MAX_JOB_PROMPTS.detect).optional() })
   .strict()
   .refine((p) => (p.promptSetId === undefined) !== (p.prompts === undefined), { message: 'give either promptSetId or prompts' });
 

@@ -14,6 +14,7 @@
  * Arguments: `--host=electron|browser` (what app.info reports; default: electron under Electron).
  */
 import { Backend } from '../core/backend.js';
+import { servableImageFile } from '../core/project-files.js';
 import { forkLauncher } from '../engine/channel.js';
 import { asControl, isControlType, type BackendToParent } from './protocol.js';
 import { PortServer, type ClientPort } from './port-server.js';
@@ -95,7 +96,8 @@ function onParentMessage(data: unknown, ports: PortMain[] | undefined): void {
     case 'imageFile': {
       let file: string | null = null;
       try {
-        file = backend.currentProject?.imageFile(control.sha256, control.kind) ?? null;
+        const project = backend.currentProject;
+        file = project ? servableImageFile(project, control.sha256, control.kind) : null;
       } catch (err) {
         console.error(`backend: imageFile ${control.sha256}: ${err instanceof Error ? err.message : String(err)}`);
       }

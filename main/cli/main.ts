@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { serve } from '../server/serve.js';
+import { keepServingOnUncaught, serve } from '../server/serve.js';
 import { ensureDemoProject } from '../core/demo.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { packageVersion } from '../util/app-paths.js';
@@ -422,6 +422,7 @@ export function buildProgram(): Command {
       const projectDir = opts.project ?? (opts.demo ? await ensureDemoProject() : undefined);
       if (projectDir) await backend.call('project.open', { dir: projectDir });
       const running = await serve(backend, { port: Number(opts.port) });
+      keepServingOnUncaught();
       if (opts.json) process.stdout.write(JSON.stringify({ url: running.url, port: running.port, token: running.token }) + '\n');
       else process.stdout.write(`Eidetic is running at ${running.url}\n(open that address in a browser; press Ctrl+C to stop)\n`);
       await new Promise<void>((resolve) => {

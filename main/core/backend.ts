@@ -13,6 +13,7 @@ import {
   type ApiParsedInput,
   type ApiResult,
   type AppEvent,
+  type JobBrief,
   type JobSummary,
 } from '../api/contract.js';
 import { describeIssues, JOB_CATALOGUE, type JobKind, type JobRequest } from '../api/jobs.js';
@@ -27,7 +28,7 @@ import { listSolidmarkResults } from '../project/solidmark-store.js';
 import { ModelRegistry } from '../models/registry.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { packageVersion } from '../util/app-paths.js';
-import { JobManager } from './job-manager.js';
+import { JobManager, type JobChange } from './job-manager.js';
 import { hostJobs, type HostJobContext, type StartOptions } from './jobs/index.js';
 import { RecentProjects } from './recent-projects.js';
 import { SearchRuns } from './search-runs.js';
@@ -35,6 +36,15 @@ import { SearchRuns } from './search-runs.js';
 export interface BackendOptions {
   host: 'electron' | 'browser';
   launcher: EngineLauncher;
+}
+
+/** A running job's progress reaches the database at most this often; its states always do. */
+export const PROGRESS_SAVE_INTERVAL_MS = 500;
+
+/** A job without its parameters and result: what lists and events carry. */
+export function jobBrief(job: JobSummary | JobBrief): JobBrief {
+  const { id, kind, status, progress, createdAt, startedAt, finishedAt, error } = job;
+  return { id, kind, status, progress, createdAt, startedAt, finishedAt, error };
 }
 
 type Handlers = { [M in ApiMethod]: (input: ApiParsedInput<M>) => ApiOutputs[M] | Promise<ApiOutputs[M]> };
@@ -49,10 +59,12 @@ export class Backend {
   private readonly models = new ModelRegistry();
   /** What the job kinds' host modules see of the backend. */
   private readonly jobContext: HostJobContext;
+  /** When each running job's progress was last written to the project. */
+  private readonly progressSavedAt = new Map<string, number>();
 
   constructor(private readonly options: BackendOptions) {
     this.engine = new EngineHost(options.launcher);
-    this.jobs = new JobManager(this.engine, (job) => this.onJobChange(job));
+    this.jobs = new JobManager(this.engine, (job, change) => this.onJobChange(job, change));
     this.searches = new SearchRuns({
       jobs: this.jobs,
       requireProject: () => this.requireProject(),
@@ -80,10 +92,29 @@ export class Backend {
     this.events.emit('event', e);
   }
 
-  private onJobChange(job: JobSummary): void {
-    // Progress of a running job is persisted too, so a crash leaves an honest record.
-    if (this.project) this.project.saveJob(job);
-    this.emit({ type: 'job', job });
+  /**
+   * Persists a job change and tells the hosts. The parameters are written once, when the job is created;
+   * state changes are written as they happen and progress at most every PROGRESS_SAVE_INTERVAL_MS, so a
+   * crash leaves an honest record without re-serialising anything large per event. Events carry the
+   * job's brief (no parameters, no result).
+   */
+  private onJobChange(job: JobSummary, change: JobChange): void {
+    if (this.project) {
+      if (change === 'created') {
+        this.project.saveJob(job);
+      } else if (change === 'state') {
+        this.project.saveJobProgress(job);
+        this.progressSavedAt.set(job.id, performance.now());
+      } else {
+        const last = this.progressSavedAt.get(job.id) ?? -Infinity;
+        if (performance.now() - last >= PROGRESS_SAVE_INTERVAL_MS) {
+          this.project.saveJobProgress(job);
+          this.progressSavedAt.set(job.id, performance.now());
+        }
+      }
+    }
+    if (job.finishedAt !== null) this.progressSavedAt.delete(job.id);
+    this.emit({ type: 'job', job: jobBrief(job) });
   }
 
   get currentProject(): AuditProject | null {
@@ -163,20 +194,20 @@ export class Backend {
     'solidmark.results': (q) => listSolidmarkResults(this.requireProject().db, q),
     'search.runs': () => this.searches.list(),
     'search.get': ({ runId, since }) => this.searches.get(runId, since),
-    'search.resume': ({ runId }) => this.searches.start(null, runId),
+    'search.resume': ({ runId }) => jobBrief(this.searches.start(null, runId)),
     'search.verify': (input) => {
       const s = this.requireProject().summary();
       return this.searches.verify(input, { model: s.defaultModel, descriptor: s.defaultDescriptor });
     },
     'search.decide': ({ runId, prompt, decision, note }) => decideSearchCandidate(this.requireProject().db, runId, prompt, decision, note),
     'jobs.list': ({ limit }) => {
-      const live = this.jobs.list();
-      const stored = this.project?.listJobs(limit) ?? [];
+      const live = this.jobs.list().map(jobBrief);
+      const stored = this.project?.listJobBriefs(limit) ?? [];
       const liveIds = new Set(live.map((j) => j.id));
       return [...live, ...stored.filter((j) => !liveIds.has(j.id))].slice(0, limit);
     },
-    'jobs.start': ({ kind, params }) => this.startJob(kind, params),
-    'jobs.cancel': ({ id }) => this.jobs.cancel(id),
+    'jobs.start': async ({ kind, params }) => jobBrief(await this.startJob(kind, params)),
+    'jobs.cancel': ({ id }) => jobBrief(this.jobs.cancel(id)),
     'jobs.get': ({ id }) => {
       const job = this.jobs.get(id) ?? this.project?.getJob(id);
       if (!job) throw new EideticError('not_found', `no job ${id}`);

@@ -9,9 +9,12 @@ import type { EngineInput, EngineResults, JobEvents, JobKind, JobResults } from 
 import type { EngineHost } from '../engine/host.js';
 import { EideticError, toApiError } from '../util/errors.js';
 
+/** What changed: the job was created (params are new), its state changed, or only its progress moved. */
+export type JobChange = 'created' | 'state' | 'progress';
+
 export interface JobSink {
   /** Called on every change; the sink persists (project DB) and forwards (UI events). */
-  (job: JobSummary): void;
+  (job: JobSummary, change: JobChange): void;
 }
 
 /** How the host takes part in a job of kind K. */
@@ -87,7 +90,7 @@ export class JobManager {
     };
     this.entries.set(entry.job.id, entry);
     this.queue.push(entry);
-    this.publish(entry);
+    this.publish(entry, 'created');
     void this.pump();
     return entry.job;
   }
@@ -106,14 +109,14 @@ export class JobManager {
       this.finish(entry, 'cancelled', null, { code: 'cancelled', message: `${entry.job.kind} was cancelled before it started` });
     } else if (entry.job.status === 'running') {
       entry.job.progress = { ...entry.job.progress, message: 'cancelling…' };
-      this.publish(entry);
+      this.publish(entry, 'progress');
       entry.controller.abort();
     }
     return entry.job;
   }
 
-  private publish(entry: Entry): void {
-    this.sink({ ...entry.job, progress: { ...entry.job.progress } });
+  private publish(entry: Entry, change: JobChange): void {
+    this.sink({ ...entry.job, progress: { ...entry.job.progress } }, change);
   }
 
   private finish(entry: Entry, status: JobSummary['status'], result: unknown, error: JobSummary['error']): void {
@@ -123,7 +126,9 @@ export class JobManager {
     entry.job.error = error;
     entry.job.progress = { ...entry.job.progress, etaSeconds: status === 'succeeded' ? 0 : null, message: status };
     if (status === 'succeeded' && entry.job.progress.total === 0) entry.job.progress.total = entry.job.progress.done = 1;
-    this.publish(entry);
+    // The engine's copy of the input (a resolved prompt set) and the hooks holding it are not needed any more.
+    entry.engineParams = entry.onResult = entry.onEvent = undefined;
+    this.publish(entry, 'state');
     entry.settle(entry.job);
   }
 
@@ -136,14 +141,14 @@ export class JobManager {
     entry.job.startedAt = iso();
     entry.startedMs = performance.now();
     entry.job.progress = { done: 0, total: 0, message: 'starting the engine', etaSeconds: null };
-    this.publish(entry);
+    this.publish(entry, 'state');
     try {
       const value = await this.engine.run(entry.job.kind, entry.engineParams ?? entry.job.params, {
         signal: entry.controller.signal,
         onProgress: (done, total, message) => {
           const elapsed = (performance.now() - entry.startedMs) / 1000;
           entry.job.progress = { done, total, message, etaSeconds: estimateEta(done, total, elapsed) };
-          this.publish(entry);
+          this.publish(entry, 'progress');
         },
         onEvent: (data) => entry.onEvent?.(data),
       });

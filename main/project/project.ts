@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type {
   GenerationRow,
+  JobBrief,
   JobKind,
   JobStatus,
   JobSummary,
@@ -538,9 +539,49 @@ export class AuditProject {
       });
   }
 
+  /**
+   * Records a job's state, progress, error and result, leaving its parameters as `saveJob` stored them
+   * (progress events call this; the parameters are never serialised again).
+   */
+  saveJobProgress(job: Omit<JobSummary, 'params'>): void {
+    this.db
+      .prepare(
+        `UPDATE jobs SET status = @status, progress_done = @done, progress_total = @total, progress_message = @message,
+           error_code = @errorCode, error_message = @errorMessage, result_json = COALESCE(@result, result_json),
+           started_at = @startedAt, finished_at = @finishedAt
+         WHERE id = @id`,
+      )
+      .run({
+        id: job.id,
+        status: job.status,
+        done: job.progress.done,
+        total: job.progress.total,
+        message: job.progress.message,
+        errorCode: job.error?.code ?? null,
+        errorMessage: job.error?.message ?? null,
+        result: job.result === undefined || job.result === null ? null : JSON.stringify(job.result),
+        startedAt: job.startedAt,
+        finishedAt: job.finishedAt,
+      });
+  }
+
   listJobs(limit: number): JobSummary[] {
     const rows = this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?').all(limit) as JobRecord[];
     return rows.map(jobFromRecord);
+  }
+
+  /** The newest jobs without their parameters and results (neither is read from the database). */
+  listJobBriefs(limit: number): JobBrief[] {
+    const rows = this.db
+      .prepare(
+        `SELECT id, kind, status, progress_done, progress_total, progress_message, error_code, error_message, created_at, started_at, finished_at
+         FROM jobs ORDER BY created_at DESC LIMIT ?`,
+      )
+      .all(limit) as Omit<JobRecord, 'params_json' | 'result_json'>[];
+    return rows.map((r) => {
+      const { params: _p, result: _r, ...brief } = jobFromRecord({ ...r, params_json: '{}', result_json: null });
+      return brief;
+    });
   }
 
   getJob(id: string): JobSummary | null {

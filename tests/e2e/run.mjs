@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { WebSocket } from 'ws';
 import sharp from 'sharp';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -70,19 +71,31 @@ async function settleToasts() {
 const PROMPTS = 50;
 const KANAGAWA = Array.from({ length: PROMPTS }, (_, i) => i).filter((i) => i % 10 === 3).length;
 
-test('requests without the token are refused', async () => {
-  for (const p of ['/', '/index.html', '/api', `/files/thumb/${'0'.repeat(64)}`]) {
+test('the page is public; the API and project files need this launch\'s secrets, and no cookie is set', async () => {
+  assert.match(server.url, /\/#token=/, 'the token travels in the fragment, which no request carries');
+  const pageRes = await fetch(`http://127.0.0.1:${server.port}/`);
+  assert.equal(pageRes.status, 200);
+  assert.equal(pageRes.headers.get('set-cookie'), null, 'no cookie');
+  for (const p of ['/api', `/files/thumb/${'0'.repeat(64)}`, `/files/nokey/thumb/${'0'.repeat(64)}`]) {
     const res = await fetch(`http://127.0.0.1:${server.port}${p}`);
-    assert.ok([401, 403].includes(res.status), `${p} answered ${res.status} without the token`);
+    assert.ok([401, 403, 426].includes(res.status), `${p} answered ${res.status} without the images key`);
   }
-  const wrong = await fetch(`http://127.0.0.1:${server.port}/?token=not-the-token`);
-  assert.ok([401, 403].includes(wrong.status), `a wrong token answered ${wrong.status}`);
+  // A socket that does not present the token first is closed.
+  const code = await new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api`);
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', token: 'not-the-token' }));
+    ws.onclose = (e) => resolve(e.code);
+    ws.onerror = () => undefined;
+  });
+  assert.equal(code, 4401, `a wrong token closed the socket with ${code}`);
 });
 
 test('opens with the token, removes it from the address bar, and loads under the CSP', async () => {
   await page.goto(server.url);
   await page.getByRole('heading', { name: 'Projects', level: 1 }).waitFor();
   assert.equal(new URL(page.url()).search, '', 'the token is removed from the address bar');
+  assert.equal(new URL(page.url()).hash, '', 'the token is removed from the address bar');
+  assert.deepEqual(await page.context().cookies(), [], 'no cookie is set');
   assert.equal(await page.evaluate(() => sessionStorage.getItem('eidetic.token')), server.token, 'the token is kept for this tab');
   await page.getByTestId('link-state').filter({ hasText: 'Engine connected' }).waitFor();
   const csp = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
@@ -154,7 +167,7 @@ test('imports a folder of reference images and shows their thumbnails and the sk
   assert.equal(await page.getByTestId('ref-tile').count(), 3);
   assert.match(await page.getByTestId('ref-tile').filter({ hasText: 'ref-1.png' }).innerText(), /80×48/);
   await page.getByTestId('refs-skipped').filter({ hasText: 'notes.png' }).waitFor();
-  // Thumbnails come from /files/thumb/<sha256> through the cookie and the CSP's img-src.
+  // Thumbnails come from /files/<images key>/thumb/<sha256> (the key the socket was given) through the CSP's img-src.
   await page.waitForFunction(() => {
     const imgs = [...document.querySelectorAll('[data-testid="ref-tile"] img')];
     return imgs.length === 3 && imgs.every((i) => i.complete && i.naturalWidth > 0);

@@ -1,4 +1,5 @@
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
@@ -26,12 +27,25 @@ afterAll(async () => {
   await backend.dispose();
 });
 
-function connect(headers: Record<string, string>): Promise<WebSocket> {
+function connect(headers: Record<string, string> = {}): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api`, { headers });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+  });
+}
+
+/** Sends the auth frame; resolves with the images key, or rejects with the close code. */
+function authenticate(ws: WebSocket, token: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    ws.once('message', (raw) => {
+      const frame = JSON.parse(raw.toString());
+      if (frame.type === 'auth') resolve(frame.files);
+      else reject(new Error(`unexpected frame ${raw.toString()}`));
+    });
+    ws.once('close', (code) => reject(new Error(`closed ${code}`)));
+    ws.send(JSON.stringify({ type: 'auth', token }));
   });
 }
 
@@ -50,30 +64,46 @@ function rpc(ws: WebSocket, id: number, method: string, input: unknown): Promise
 }
 
 describe('browser mode server', () => {
-  it('listens on 127.0.0.1 only and refuses requests without the token', async () => {
-    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=/);
+  it('listens on 127.0.0.1 only; the token travels in the fragment and opens the API socket only', async () => {
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=/);
+    expect(server.url.endsWith(`#token=${server.token}`)).toBe(true);
     const base = `http://127.0.0.1:${server.port}`;
-    expect((await fetch(`${base}/`)).status).toBe(401);
-    expect((await fetch(`${base}/assets/app.js`)).status).toBe(401);
-    expect((await fetch(`${base}/?token=wrong`)).status).toBe(401);
-    await expect(connect({})).rejects.toThrow(/401/);
-  });
-
-  it('serves the page with the token, sets a strict cookie and security headers', async () => {
-    const res = await fetch(server.url);
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-security-policy')).toBe(contentSecurityPolicy('browser'));
-    const cookie = res.headers.get('set-cookie')!;
-    expect(cookie).toMatch(/HttpOnly; SameSite=Strict/);
-    const asset = await fetch(`http://127.0.0.1:${server.port}/assets/app.js`, { headers: { cookie: cookie.split(';')[0] } });
-    expect(asset.status).toBe(200);
-    expect(await asset.text()).toBe('console.log(1)');
-    // A page on another origin cannot use the API even with a stolen cookie.
-    await expect(connect({ cookie: cookie.split(';')[0], origin: 'http://evil.example' })).rejects.toThrow(/401/);
+    // The page is the public build, served without a credential and without setting one.
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('set-cookie')).toBeNull();
+    expect(page.headers.get('content-security-policy')).toBe(contentSecurityPolicy('browser'));
+    expect(await (await fetch(`${base}/assets/app.js`)).text()).toBe('console.log(1)');
+    // Another Host (DNS rebinding) is refused.
+    const rebound = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: server.port, path: '/', headers: { host: `evil.example:${server.port}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(rebound).toBe(421);
+    // Project images need the images key.
+    expect((await fetch(`${base}/files/nokey/thumb/${'0'.repeat(64)}`)).status).toBe(401);
+    // The socket: no token, a wrong token, or another origin is refused.
+    await expect(authenticate(await connect(), 'wrong')).rejects.toThrow(/closed 4401/);
+    const silent = await connect();
+    await expect(
+      new Promise((resolve, reject) => {
+        silent.once('close', (code) => reject(new Error(`closed ${code}`)));
+        silent.send(JSON.stringify({ id: 1, method: 'app.info', input: {} }));
+      }),
+    ).rejects.toThrow(/closed 4401/);
+    await expect(connect({ origin: 'http://127.0.0.1:1' })).rejects.toThrow(/403/);
+    await expect(connect({ origin: 'http://evil.example' })).rejects.toThrow(/403/);
   });
 
   it('answers API calls over the WebSocket with {ok, value} / {ok: false, error} and pushes job events', async () => {
-    const ws = await connect({ cookie: `eidetic_token=${server.token}` });
+    const ws = await connect({ origin: `http://127.0.0.1:${server.port}` });
+    const filesKey = await authenticate(ws, server.token);
+    expect(filesKey).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+    expect(filesKey).not.toBe(server.token);
     const events: any[] = [];
     ws.on('message', (raw) => {
       const f = JSON.parse(raw.toString());
@@ -92,6 +122,10 @@ describe('browser mode server', () => {
     expect(started.ok).toBe(true);
     const id = started.value.id;
     await expect.poll(() => events.find((e) => e.type === 'job' && e.job.id === id && e.job.status === 'succeeded'), { timeout: 60_000 }).toBeTruthy();
+    // Events and lists carry briefs; jobs.get the whole record.
+    for (const e of events.filter((x) => x.type === 'job')) expect(Object.keys(e.job)).not.toContain('params');
+    const listed = await rpc(ws, 9, 'jobs.list', {});
+    expect(listed.value.find((j: any) => j.id === id)).not.toHaveProperty('result');
     const stored = await rpc(ws, 8, 'jobs.get', { id });
     expect(stored.value.result.providers.some((p: any) => p.name === 'cpu' && p.available)).toBe(true);
     ws.close();

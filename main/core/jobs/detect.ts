@@ -5,7 +5,7 @@ import type { HostJob } from './types.js';
 export const detectJob: HostJob<'detect'> = {
   async start(ctx, params) {
     const { promptSetId: _set, ...rest } = params;
-    const engineParams = { ...rest, ...resolvePrompts(() => ctx.requireProject(), params) };
+    const engineParams = { ...rest, ...resolvePrompts(() => ctx.requireProject(), params, 'detect') };
     const modelId = await ctx.registerModel(params.model);
     const project = ctx.project;
     return ctx.jobs.start('detect', params, {

@@ -9,7 +9,7 @@ import type { HostJob } from './types.js';
 export const generateJob: HostJob<'generate'> = {
   async start(ctx, params, options) {
     const { promptSetId: _set, ...rest } = params;
-    const engineParams = { ...rest, ...resolvePrompts(() => ctx.requireProject(), params) };
+    const engineParams = { ...rest, ...resolvePrompts(() => ctx.requireProject(), params, 'generate') };
     const modelId = await ctx.registerModel(params.model);
     let sink: GenerationSink | null = null;
     const job = ctx.jobs.start('generate', params, {
