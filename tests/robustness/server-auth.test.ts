@@ -5,9 +5,8 @@
 // key that reads images only. Probed with Debian's Chromium: the user opens the app, then a page served
 // by another local HTTP server (another port) tries everything a page can; that server records every
 // request it gets.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -92,6 +91,7 @@ afterAll(async () => {
   console.log(log.summary());
   await s?.stop();
   await new Promise((r) => other?.close(r));
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 /** Any of this launch's secrets inside a string. */

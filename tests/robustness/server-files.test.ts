@@ -4,7 +4,7 @@
 // The project is built here, then tampered with as a hostile project folder would be, then served by
 // `eidetic serve --project` in a child process.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -83,6 +83,7 @@ async function start(): Promise<void> {
 afterAll(async () => {
   console.log(log.summary());
   await s?.stop();
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 /** Against the old build (EIDETIC_ROBUSTNESS_BASELINE): /files/<kind>/<sha> with the token cookie. */

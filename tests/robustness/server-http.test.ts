@@ -1,7 +1,7 @@
 // Hardening item 1: malformed HTTP requests against `eidetic serve`. Before the fix one request line
 // (`GET http://a:b:c/`, `http://[::1/`) or `/%` killed the process before the token was checked. Each
 // probe sends raw bytes, checks the answer, then that the same process still answers a valid API call.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -22,6 +22,7 @@ beforeEach(async () => {
 afterAll(async () => {
   console.log(log.summary());
   await s?.stop();
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 const upgradeHeaders = (port: number) => ({

@@ -4,7 +4,7 @@
 // parameter list was then returned by every jobs.list. Now jobs reference prompt sets by id, progress
 // events carry a brief (no parameters, no result), limits are checked before any work, lists return
 // briefs and progress reaches the database at most every 500 ms.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -37,6 +37,7 @@ beforeAll(async () => {
 afterAll(async () => {
   console.log(log.summary());
   await s?.stop();
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 /** Waits for a job to reach one of the states (bounded). */

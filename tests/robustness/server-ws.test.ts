@@ -3,7 +3,7 @@
 // opcode 3, RSV1 or a frame over the payload limit each killed the process; and memory was bounded per
 // connection only (six 78 MB frames: 929 MB). Every probe speaks raw bytes over node:net, then checks
 // that the same process still answers a valid call on a fresh socket.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -37,6 +37,7 @@ beforeEach(async () => {
 afterAll(async () => {
   console.log(log.summary());
   await s?.stop();
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 const text = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o));
