@@ -7,8 +7,10 @@
  */
 import { z } from 'zod';
 import { jobStartInput, type JobKind, type SolidmarkSummary } from './jobs.js';
+import { promptFileContentSchema, promptTextSchema } from './prompt-text.js';
 
 export * from './jobs.js';
+export * from './prompt-text.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -305,7 +307,7 @@ export const apiInputs = {
   'project.info': z.object({}).strict(),
   'prompts.importFile': z.object({ path, name: z.string().min(1).max(200).optional() }).strict(),
   'prompts.importContent': z
-    .object({ fileName: z.string().min(1).max(500), content: z.string().max(64 * 1024 * 1024), name: z.string().min(1).max(200).optional() })
+    .object({ fileName: z.string().min(1).max(500), content: promptFileContentSchema, name: z.string().min(1).max(200).optional() })
     .strict(),
   'prompts.sets': z.object({}).strict(),
   'prompts.list': z
@@ -365,7 +367,7 @@ export const apiInputs = {
     .object({
       runId: z.number().int().positive(),
       /** Prompts to verify; default: the run's best distinct prompts. */
-      prompts: z.array(z.string().max(4000)).max(1000).optional(),
+      prompts: z.array(promptTextSchema).max(1000).optional(),
       /**
        * Without `prompts`: 'diverse' takes the best prompts that share no word with a better one; 'perChain'
        * the best `perChain` distinct prompts of every chain. At most `top` in all.
@@ -381,7 +383,7 @@ export const apiInputs = {
     })
     .strict(),
   'search.decide': z
-    .object({ runId: z.number().int().positive(), prompt: z.string().max(4000), decision: z.enum(['pending', 'confirmed', 'rejected']), note: z.string().max(4000).default('') })
+    .object({ runId: z.number().int().positive(), prompt: promptTextSchema, decision: z.enum(['pending', 'confirmed', 'rejected']), note: z.string().max(4000).default('') })
     .strict(),
   'jobs.list': z.object({ limit: z.number().int().min(1).max(1000).default(100) }).strict(),
   'jobs.start': jobStartInput,

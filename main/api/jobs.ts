@@ -9,6 +9,7 @@
  * Like contract.ts, this file has no Node imports: the renderer imports it.
  */
 import { z } from 'zod';
+import { promptTextSchema, withPromptTextRule } from './prompt-text.js';
 
 /** Names accepted wherever a scheduler can be chosen (the classes are in main/sd/schedulers/). */
 export const SCHEDULER_NAMES = ['ddim', 'pndm', 'euler', 'euler-a', 'lms', 'dpmpp-2m', 'dpmpp-2m-karras'] as const;
@@ -20,7 +21,8 @@ export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
 
 const ep = z.enum(EXECUTION_PROVIDERS);
 const seed = z.union([z.number().int().min(0), z.string().regex(/^\d+$/, 'a seed is a non-negative integer')]);
-const promptText = z.string().max(4000);
+/** Every prompt a job takes: at most 4000 characters, no NUL, no lone surrogate (main/api/prompt-text.ts). */
+const promptText = promptTextSchema;
 const folder = z.string().min(1, 'a folder is required').max(4096);
 
 // ---------------------------------------------------------------------------------------------------
@@ -62,6 +64,8 @@ const generateCommon = {
   height: z.number().int().min(8).max(4096).optional(),
   /** Images per prompt. */
   n: z.number().int().min(1).max(1000).default(1),
+  /** Images per UNet call, at most (default and cap: what the memory budget allows; images do not depend on it). */
+  batchSize: z.number().int().min(1).max(1000).optional(),
   seed: seed.default(0),
   /** An .npy file of initial latents [n, C, H/8, W/8] (one prompt). */
   latentsFile: z.string().max(4096).optional(),
@@ -137,7 +141,8 @@ const detectCommon = {
   steps: z.number().int().min(1).max(50).default(1),
   seed: z.number().int().min(0).default(0),
   size: z.number().int().min(8).max(4096).optional(),
-  batchSize: z.number().int().min(1).max(1024).default(8),
+  /** Prompt x noise pairs per UNet call, at most (default: 8, fewer when memory is short). */
+  batchSize: z.number().int().min(1).max(1024).optional(),
   attribution: z.boolean().default(false),
   ep: ep.default('auto'),
 };
@@ -266,10 +271,10 @@ const searchShape = {
   keepMeanAtLeast: z.number().optional(),
   chains: z.number().optional(),
   seed: seed.default(0),
-  bannedWords: z.array(z.string().max(200)).max(100_000).optional(),
-  contextPrefix: z.string().max(200).optional(),
+  bannedWords: z.array(withPromptTextRule(z.string().max(200))).max(100_000).optional(),
+  contextPrefix: withPromptTextRule(z.string().max(200)).optional(),
   batchChains: z.number().int().min(1).max(1024).optional(),
-  /** Candidates per UNet call (default: as many as ~4 GB of attention maps allow, at most 256). */
+  /** Candidates per UNet call, at most (default 256; fewer when the memory budget allows fewer). */
   batchSize: z.number().int().min(1).max(4096).optional(),
   size: z.number().int().min(8).max(4096).optional(),
   timestep: z.number().int().min(0).max(10_000).default(999),

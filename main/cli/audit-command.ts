@@ -68,7 +68,7 @@ export function registerAuditCommand(program: Command): void {
             ' top-1  top-3  above  cluster  prompt',
             ...perPrompt.map((p) => `${p.top1.toFixed(3)}  ${p.top3.toFixed(3)}  ${(100 * p.fractionAbove).toFixed(0).padStart(4)}%  ${String(p.largestCluster).padStart(7)}  ${p.likelyMemorized ? '! ' : '  '}${p.prompt}`),
             `project: ${dir} (open it in the app's gallery to see the matches)`,
-          ].join('\n'),
+          ],
         );
       } finally {
         await backend.dispose();

@@ -8,7 +8,7 @@ import { serve } from '../server/serve.js';
 import { ensureDemoProject } from '../core/demo.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { packageVersion } from '../util/app-paths.js';
-import { makeOutput } from './output.js';
+import { makeOutput, sanitizeForTerminal } from './output.js';
 import { backendFor, newBackend, promptsFromFile, runJob, withProject } from './common.js';
 export { runJob } from './common.js';
 import { registerSearchCommand } from './search-command.js';
@@ -55,6 +55,8 @@ export function buildProgram(): Command {
     .description('Audit text-to-image diffusion models for memorized training data, offline.')
     .version(packageVersion())
     .showHelpAfterError()
+    // Commander echoes arguments in its errors: they reach the terminal escaped like all other output.
+    .configureOutput({ writeErr: (text) => process.stderr.write(sanitizeForTerminal(text, { multiline: true })) })
     .exitOverride();
 
   const project = program.command('project').description('create and inspect audit projects (NAME.eidetic folders)');
@@ -153,7 +155,7 @@ export function buildProgram(): Command {
           [
             `${r.linkedPrompts}/${r.prompts} prompts linked (${r.links} links); ${r.unmatchedCount} names matched no reference image`,
             ...r.unmatched.slice(0, 10).map((u) => `  not found: ${u.name} (${u.prompt})`),
-          ].join('\n'),
+          ],
         );
       });
     });
@@ -168,7 +170,7 @@ export function buildProgram(): Command {
       await withProject(opts.project, async (backend) => {
         const set = await backend.call('refs.importFolder', { path: folder, name: opts.name });
         out.data(set, () =>
-          [`imported ${set.count} images from ${set.sourceDir} as set ${set.id}`, ...set.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'),
+          [`imported ${set.count} images from ${set.sourceDir} as set ${set.id}`, ...set.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)],
         );
       });
     });
@@ -203,7 +205,9 @@ export function buildProgram(): Command {
     .option('--seed <s>', 'seed of the first image (image k uses seed + k)', '0')
     .option('--latents <file.npy>', 'explicit initial latents [n,4,h,w] instead of a seed')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
-    .requiredOption('--out <dir>', 'folder for the PNG files')
+    .requiredOption('--out <dir>', 'folder for the PNG files (named pPPPP_kKKK_sSEED.png; existing files are never replaced without --overwrite)')
+    .option('--overwrite', 'replace files an earlier run left in --out')
+    .option('--batch-size <b>', 'images per UNet call (default: as many as memory allows; results do not depend on it)')
     .option('--save-npy', 'also write each image as float32 HxWx3 in [0,1] (.npy)')
     .option('--project <dir>', 'also store the generations in this project')
     .option('--json', 'print JSON')
@@ -223,12 +227,13 @@ export function buildProgram(): Command {
           latentsFile: opts.latents,
           ep: opts.ep,
           ...parseSize(opts.size as string | undefined),
+          ...(opts.batchSize ? { batchSize: Number(opts.batchSize) } : {}),
         };
-        const job = await runJob(backend, out, 'generate', params, { out: opts.out as string, saveNpy: !!opts.saveNpy });
+        const job = await runJob(backend, out, 'generate', params, { out: opts.out as string, saveNpy: !!opts.saveNpy, overwrite: !!opts.overwrite });
         const r = job.result;
         for (const w of r.warnings) out.info(`warning: ${w}`);
         const images = r.saved.map((s) => ({ png: s.png, npy: s.npy, prompt: s.prompt, seed: s.seed === null ? null : Number(s.seed) }));
-        out.data({ images, provider: r.provider, width: r.width, height: r.height, jobId: job.id }, () => images.map((i) => i.png).join('\n'));
+        out.data({ images, provider: r.provider, width: r.width, height: r.height, jobId: job.id }, () => images.map((i) => i.png ?? ''));
       } finally {
         await backend.dispose();
       }
@@ -244,6 +249,7 @@ export function buildProgram(): Command {
     .option('--noise-file <file.npy>', 'the N initial noises as [N,4,h,w]')
     .option('--seed <s>', 'seed of the noises when no noise file is given', '0')
     .option('--attribution', 'per-word occlusion attribution')
+    .option('--batch-size <b>', 'prompt x noise pairs per UNet call (default: as many as memory allows, at most 8)')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
     .option('--project <dir>', 'store the scores in this project')
     .option('--json', 'print JSON')
@@ -261,11 +267,12 @@ export function buildProgram(): Command {
           noiseFile: opts.noiseFile,
           attribution: !!opts.attribution,
           ep: opts.ep,
+          ...(opts.batchSize ? { batchSize: Number(opts.batchSize) } : {}),
         });
         const r = job.result;
         const scores = r.scores.map((s) => ({ prompt: s.prompt, score: s.score, per_noise: s.perNoise }));
         out.data({ scores, timestep: r.timestep, provider: r.provider, attributions: r.attributions ?? null, prompts_per_second: r.promptsPerSecond }, () =>
-          [...r.scores].sort((a, b) => b.score - a.score).map((s) => `${s.score.toFixed(4)}  ${s.prompt}`).join('\n'),
+          [...r.scores].sort((a, b) => b.score - a.score).map((s) => `${s.score.toFixed(4)}  ${s.prompt}`),
         );
       } finally {
         await backend.dispose();
@@ -326,7 +333,7 @@ export function buildProgram(): Command {
             ? `${r.generations} generations, ${r.clustered} in dense clusters (DBSCAN eps 0.5, min_samples 3)`
             : `${r.generations} generations against ${r.references} references (threshold ${r.threshold}): Top-1 ${r.summary.top1.toFixed(3)}, Top-3 ${r.summary.top3.toFixed(3)}, above threshold ${(100 * r.summary.fractionAbove).toFixed(1)}%`,
           ...(clusterOnly ? [] : r.perPrompt.map((p) => `  ${p.top1.toFixed(3)} ${p.top3.toFixed(3)} ${(100 * p.fractionAbove).toFixed(0).padStart(3)}%  ${p.prompt}`)),
-        ].join('\n'),
+        ],
       );
     });
   };
@@ -445,7 +452,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
     const e = toApiError(err);
-    process.stderr.write(`eidetic: ${e.message}\n`);
+    process.stderr.write(`eidetic: ${sanitizeForTerminal(e.message, { multiline: true })}\n`);
     return e.code === 'invalid_input' ? 2 : 1;
   }
 }

@@ -91,7 +91,7 @@ export function registerSearchCommand(program: Command): void {
                   }),
                 ]
               : []),
-          ].join('\n'),
+          ],
         );
       });
     });

@@ -16,7 +16,7 @@ import {
   type JobSummary,
 } from '../api/contract.js';
 import { describeIssues, JOB_CATALOGUE, type JobKind, type JobRequest } from '../api/jobs.js';
-import { hashModelFolder, validateModelFolder } from '../sd/model-folder.js';
+import { describeFolderProblems, hashModelFolder, validateModelFolder } from '../sd/model-folder.js';
 import { EngineHost } from '../engine/host.js';
 import type { EngineLauncher } from '../engine/channel.js';
 import { AuditProject } from '../project/project.js';
@@ -198,7 +198,7 @@ export class Backend {
 
   private async registerModel(project: AuditProject, dir: string): Promise<number> {
     const report = await validateModelFolder(dir);
-    if (!report.ok) throw new EideticError('bad_model', `${report.dir}: ${report.problems.join('; ')}`);
+    if (!report.ok) throw new EideticError('bad_model', describeFolderProblems(report));
     const hashes = await hashModelFolder(report.dir);
     return project.upsertModel({
       path: report.dir,

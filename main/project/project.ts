@@ -22,7 +22,7 @@ import { EideticError, storedErrorCode } from '../util/errors.js';
 import { migrate } from './migrations/index.js';
 import { recordEvidence } from './evidence.js';
 import { ImageStore } from './image-store.js';
-import { parsePromptFile } from './prompt-files.js';
+import { checkPromptFileSize, parsePromptFile } from './prompt-files.js';
 import { float16ToFloat32, float32ToFloat16 } from '../util/float16.js';
 
 export const PROJECT_SUFFIX = '.eidetic';
@@ -221,10 +221,8 @@ export class AuditProject {
       throw new EideticError('not_found', `${resolved}: no such file`);
     }
     if (!stat.isFile()) throw new EideticError('bad_file', `${resolved}: not a file`);
-    if (stat.size > 32 * 1024 * 1024) {
-      // Checked before reading so a huge file is refused without loading it.
-      throw new EideticError('bad_file', `${resolved}: the file is ${(stat.size / 1e6).toFixed(1)} MB; prompt files are limited to 32 MB (split it into several files)`);
-    }
+    // Checked before reading so a huge file is refused without loading it.
+    checkPromptFileSize(resolved, stat.size);
     return this.importPrompts(resolved, await fs.readFile(resolved), setName);
   }
 

@@ -21,13 +21,19 @@ export interface DetectionOptions {
   /** Average over the first S steps of a guided trajectory (1 = first-step score). */
   steps?: number;
   guidance?: number;
-  /** UNet batch size (prompt x noise pairs per call). */
+  /**
+   * Prompt x noise pairs per UNet call, an upper bound (default 8): calls also stay within the memory
+   * budget of batch-memory.ts (a pair takes two rows when S > 1). Scores do not depend on it.
+   */
   batchSize?: number;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
 
 export type PromptScore = DetectionScore;
+
+/** Prompt x noise pairs per UNet call when none is given (and memory allows). */
+export const DEFAULT_DETECTION_BATCH = 8;
 export type { WordAttribution };
 
 export interface DetectionResult {
@@ -64,7 +70,8 @@ export async function detectMemorization(pipe: StableDiffusionPipeline, prompts:
   if (options.noises.length !== N * per) throw new EideticError('invalid_input', `noises: ${options.noises.length} values, expected ${N}x${c}x${h}x${w}`);
   if (!(Number.isInteger(S) && S >= 1 && S <= 50)) throw new EideticError('invalid_input', `steps must be an integer from 1 to 50 (got ${S})`);
   if (prompts.length === 0) throw new EideticError('invalid_input', 'no prompts to score');
-  const batchSize = Math.max(1, options.batchSize ?? 8);
+  pipe.checkLatentSize(h, w);
+  const batchSize = pipe.unitsPerCall(h, w, S > 1 ? 2 : 1, Math.max(1, options.batchSize ?? DEFAULT_DETECTION_BATCH));
   const scheduler = pipe.scheduler('ddim');
   scheduler.setTimesteps(50);
   const t1 = scheduler.timesteps[0];

@@ -7,6 +7,7 @@
  * only on the noise: it is computed once per iteration and reused by every group of chains.
  */
 import { EideticError } from '../util/errors.js';
+import { unitsPerUnetCall } from '../sd/batch-memory.js';
 import type { StableDiffusionPipeline } from '../sd/pipeline.js';
 import { forkSeed, GaussianRng } from '../util/prng.js';
 import type { EnergyFunction } from './gibbs.js';
@@ -17,7 +18,10 @@ export interface EnergyOptions {
   latentWidth: number;
   /** Raw diffusion timestep of the single UNet pass (MemBench: 999). */
   timestep?: number;
-  /** Candidates per UNet call; default from the latent size (attention memory grows with (h·w)²). */
+  /**
+   * Candidates per UNet call, an upper bound (default MAX_ENERGY_BATCH): calls also stay within the
+   * memory budget of sd/batch-memory.ts (attention memory grows with (h·w)²). Energies do not depend on it.
+   */
   batchSize?: number;
   /** Text embeddings kept across calls (candidates repeat: keep-current and [MASK] are in every move). */
   cacheSize?: number;
@@ -32,10 +36,12 @@ export interface SearchEnergy extends EnergyFunction {
 /** Text embeddings kept across iterations by default (77 x 768 floats each for SD 1.x: about 1 GB). */
 const MAX_CACHED_EMBEDDINGS = 4000;
 
-/** About 4 GB of attention maps per call at most, between 1 and 256 candidates. */
+/** Candidates per UNet call at most. */
+export const MAX_ENERGY_BATCH = 256;
+
+/** Candidates per UNet call when none is given: what the memory budget allows (sd/batch-memory.ts), 1 to 256. */
 export function defaultEnergyBatch(latentHeight: number, latentWidth: number): number {
-  const tokens = latentHeight * latentWidth;
-  return Math.max(1, Math.min(256, Math.floor(4e9 / (tokens * tokens * 32))));
+  return unitsPerUnetCall(latentHeight, latentWidth, { max: MAX_ENERGY_BATCH });
 }
 
 /** The noise x_T of one iteration, [1, C, h, w]. */
@@ -48,7 +54,8 @@ export function createSearchEnergy(pipe: StableDiffusionPipeline, options: Energ
   const { latentHeight: h, latentWidth: w } = options;
   const per = c * h * w;
   const t = options.timestep ?? 999;
-  const batchSize = options.batchSize ?? defaultEnergyBatch(h, w);
+  pipe.checkLatentSize(h, w);
+  const batchSize = unitsPerUnetCall(h, w, { max: options.batchSize ?? MAX_ENERGY_BATCH });
   const stats = { unetCalls: 0, prompts: 0, encoded: 0 };
   const cacheSize = options.cacheSize ?? MAX_CACHED_EMBEDDINGS;
   // Candidates repeat a lot (keep-current and [MASK] are in every move): keep their text embeddings.

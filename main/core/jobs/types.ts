@@ -8,6 +8,8 @@ import type { SearchRuns } from '../search-runs.js';
 export interface StartOptions {
   out?: string;
   saveNpy?: boolean;
+  /** Replace files an earlier run left in `out` (otherwise such a clash is refused before any work). */
+  overwrite?: boolean;
 }
 
 export interface HostJobContext {
