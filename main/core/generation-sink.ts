@@ -1,7 +1,9 @@
 /**
  * Where generated images go as they stream out of the engine: PNG (and optionally .npy) files in an
  * output folder, and the open project (image store + a provenance row). Writes are chained so they
- * happen in order, and `flush` lets the job finish only after the last image is safely stored.
+ * happen in order, and `flush` lets the job finish only after the last image is safely stored. The first
+ * write that fails (a full disk, a locked database) is reported at once through `onFailure` (the job is
+ * stopped) and nothing after it is written, so what is stored is always a prefix of the job's images.
  */
 import path from 'node:path';
 import sharp from 'sharp';
@@ -22,14 +24,28 @@ export class GenerationSink {
   private failure: Error | null = null;
 
   constructor(
-    private readonly options: { jobId: string; project: AuditProject | null; modelId: number | null; out?: string; saveNpy?: boolean; negativePrompt?: string },
+    private readonly options: {
+      jobId: string;
+      project: AuditProject | null;
+      modelId: number | null;
+      out?: string;
+      saveNpy?: boolean;
+      negativePrompt?: string;
+      /** sha256 of the initial latents the images were made from (recorded on every generation). */
+      latentsSha256?: string | null;
+      onFailure?: (err: Error) => void;
+    },
   ) {}
 
   accept(e: GeneratedImageEvent): void {
     if (e?.type !== 'image') return;
-    this.chain = this.chain.then(() => this.store(e)).catch((err: Error) => {
-      this.failure ??= err;
-    });
+    this.chain = this.chain
+      .then(() => (this.failure ? undefined : this.store(e)))
+      .catch((err: Error) => {
+        if (this.failure) return;
+        this.failure = err;
+        this.options.onFailure?.(err);
+      });
   }
 
   private async store(e: GeneratedImageEvent): Promise<void> {
@@ -55,6 +71,7 @@ export class GenerationSink {
           prompt: e.prompt,
           negativePrompt: this.options.negativePrompt ?? '',
           seed: e.seed,
+          latentsSha256: this.options.latentsSha256 ?? null,
           scheduler: e.scheduler,
           steps: e.steps,
           guidance: e.guidance,
