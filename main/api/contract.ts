@@ -80,6 +80,11 @@ export interface ProjectSummary {
   defaultDescriptor: string | null;
   defaultMlm: string | null;
   defaultKeyedData: string | null;
+  /**
+   * Why this process may only read the project (another Eidetic holds it, or its folder cannot be
+   * written), naming the other process or the folder; null (or absent) when it is this process's to write.
+   */
+  readOnly?: string | null;
   counts: { promptSets: number; prompts: number; referenceSets: number; referenceImages: number; jobs: number; generations: number };
 }
 
@@ -389,6 +394,12 @@ export const apiInputs = {
   'jobs.start': jobStartInput,
   'jobs.cancel': z.object({ id: z.string().min(1).max(100) }).strict(),
   'jobs.get': z.object({ id: z.string().min(1).max(100) }).strict(),
+  /**
+   * Resumes an interrupted, failed or cancelled job from what it stored, as a new attempt under the same id:
+   * generate skips the images it stored, detect the prompts it scored, match the descriptors it cached,
+   * search continues from its chains' saved states, solidmark skips the images it scored.
+   */
+  'jobs.resume': z.object({ id: z.string().min(1).max(100) }).strict(),
 } as const;
 
 export type ApiMethod = keyof typeof apiInputs;
@@ -427,6 +438,7 @@ export interface ApiOutputs {
   'jobs.start': JobSummary;
   'jobs.cancel': JobSummary;
   'jobs.get': JobSummary;
+  'jobs.resume': JobSummary;
 }
 
 export type ApiOutput<M extends ApiMethod> = ApiOutputs[M];

@@ -76,7 +76,16 @@ const generateEngine = z.object({
   ...generateCommon,
   prompts: z.array(promptText).min(1).max(100_000),
   promptIds: z.array(z.number().int().nullable()).optional(),
+  /**
+   * A resumed job: images already stored, as promptIndex * n + k. A prompt with all its images stored is
+   * skipped; one with some is generated again as a whole (the same batch, so the same pixels) and only the
+   * missing images are streamed.
+   */
+  skip: z.array(z.number().int().min(0)).max(100_000_000).default([]),
 });
+
+/** Keys a generate job records beside its request (provenance), dropped when its request is checked again. */
+export const GENERATE_RECORDED_KEYS = ['latentsSha256'] as const;
 
 const generateRequest = z
   .object({
@@ -108,7 +117,10 @@ export interface GeneratedImageEvent {
 }
 
 export interface GenerateEngineResult {
+  /** Images of the job done: those streamed by this attempt plus those a resumed job had stored. */
   images: number;
+  /** A resumed job: images stored by earlier attempts, not generated again. */
+  alreadyStored?: number;
   provider: string;
   fallbacks: { provider: string; reason: string }[];
   width: number;
@@ -147,7 +159,13 @@ const detectCommon = {
   ep: ep.default('auto'),
 };
 
-const detectEngine = z.object({ ...detectCommon, prompts: z.array(promptText).min(1).max(1_000_000), promptIds: z.array(z.number().int().nullable()).optional() });
+const detectEngine = z.object({
+  ...detectCommon,
+  prompts: z.array(promptText).min(1).max(1_000_000),
+  promptIds: z.array(z.number().int().nullable()).optional(),
+  /** A resumed job: positions of prompts whose scores are stored; not scored again (attribution covers all). */
+  skip: z.array(z.number().int().min(0)).max(1_000_000).default([]),
+});
 
 const detectRequest = z
   .object({ ...detectCommon, promptSetId: z.number().int().positive().optional(), prompts: z.array(promptText).min(1).max(1_000_000).optional() })
@@ -159,6 +177,15 @@ export interface DetectionScore {
   score: number;
   perNoise: number[];
   truncated: boolean;
+}
+
+/** A prompt scored: streamed as soon as all its noises are, so the host stores it at once. */
+export interface DetectScoreEvent {
+  type: 'detect-score';
+  /** Position in the job's prompt list. */
+  index: number;
+  promptId: number | null;
+  score: DetectionScore;
 }
 
 export interface WordAttribution {
@@ -214,6 +241,13 @@ const matchEngine = z.object({
   queries: z.array(imageRef.extend({ generationId: z.number().int(), prompt: z.string() })),
   references: z.array(imageRef.extend({ referenceId: z.number().int() })),
 });
+
+/** Descriptors of a batch of images, streamed as they are embedded so the host caches them at once. */
+export interface MatchVectorsEvent {
+  type: 'match-vectors';
+  descriptorKey: string;
+  vectors: { sha256: string; vector: Float32Array }[];
+}
 
 export interface MatchEngineResult {
   descriptorKey: string;
@@ -453,8 +487,8 @@ export type EngineInput<K extends JobKind> = z.input<(typeof JOB_CATALOGUE)[K]['
 export interface JobEvents {
   probe: never;
   generate: GeneratedImageEvent;
-  detect: never;
-  match: never;
+  detect: DetectScoreEvent;
+  match: MatchVectorsEvent;
   search: SearchIterationEvent;
   solidmark: SolidmarkImageEvent;
 }

@@ -13,6 +13,7 @@ import { backendFor, newBackend, promptsFromFile, runJob, withProject } from './
 export { runJob } from './common.js';
 import { registerSearchCommand } from './search-command.js';
 import { registerAuditCommand } from './audit-command.js';
+import { registerJobsCommand } from './jobs-command.js';
 import type { JobKind, JobSummary, ProbeResult, ProjectSummary } from '../api/contract.js';
 
 function describeProject(p: ProjectSummary): string {
@@ -24,6 +25,7 @@ function describeProject(p: ProjectSummary): string {
     `prompts   ${c.prompts} in ${c.promptSets} set(s)`,
     `refs      ${c.referenceImages} image(s) in ${c.referenceSets} set(s)`,
     `jobs      ${c.jobs}, generations ${c.generations}`,
+    ...(p.readOnly ? [`read-only ${p.readOnly}`] : []),
   ].join('\n');
 }
 
@@ -360,6 +362,7 @@ export function buildProgram(): Command {
 
   registerSearchCommand(program);
   registerAuditCommand(program);
+  registerJobsCommand(program);
 
   const solidmark = program.command('solidmark').description('SolidMark border keys: key datasets before training, measure memorization after');
   solidmark

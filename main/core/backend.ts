@@ -22,7 +22,7 @@ import type { EngineLauncher } from '../engine/channel.js';
 import { AuditProject } from '../project/project.js';
 import { exportGallery, generationDetail, listGallery } from '../project/gallery.js';
 import { linkPromptReferences } from '../project/prompt-links.js';
-import { decideSearchCandidate, markInterruptedSearchRuns } from '../project/search-store.js';
+import { decideSearchCandidate } from '../project/search-store.js';
 import { listSolidmarkResults } from '../project/solidmark-store.js';
 import { ModelRegistry } from '../models/registry.js';
 import { EideticError, toApiError } from '../util/errors.js';
@@ -39,6 +39,20 @@ export interface BackendOptions {
 
 type Handlers = { [M in ApiMethod]: (input: ApiParsedInput<M>) => ApiOutputs[M] | Promise<ApiOutputs[M]> };
 
+/** Calls that change the open project (and what they do): refused at once, with the reason, when it is open read-only. */
+const PROJECT_WRITES: Partial<Record<ApiMethod, string>> = {
+  'prompts.importFile': 'importing prompts',
+  'prompts.importContent': 'importing prompts',
+  'refs.importFolder': 'importing reference images',
+  'refs.link': 'linking prompts to references',
+  'search.resume': 'resuming a search',
+  'search.verify': 'verifying search prompts',
+  'search.decide': 'recording a decision',
+  'jobs.resume': 'resuming a job',
+};
+
+const TERMINAL: ReadonlySet<JobSummary['status']> = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
+
 export class Backend {
   readonly engine: EngineHost;
   readonly jobs: JobManager;
@@ -52,7 +66,7 @@ export class Backend {
 
   constructor(private readonly options: BackendOptions) {
     this.engine = new EngineHost(options.launcher);
-    this.jobs = new JobManager(this.engine, (job) => this.onJobChange(job));
+    this.jobs = new JobManager(this.engine, (job) => this.onJobChange(job), (err) => this.explain(err));
     this.searches = new SearchRuns({
       jobs: this.jobs,
       requireProject: () => this.requireProject(),
@@ -80,10 +94,42 @@ export class Backend {
     this.events.emit('event', e);
   }
 
+  /** An error as the API reports it; SQLite errors name the open project's database file. */
+  private explain(err: unknown) {
+    return toApiError(err, { database: this.project?.dbFile });
+  }
+
+  /** Jobs whose record could not be written: their progress is not written again (each try may wait seconds). */
+  private readonly unsaved = new Set<string>();
+
+  /**
+   * Every job change is persisted (progress too, so a crash leaves an honest record) and pushed to the
+   * hosts. This runs inside the engine's message handlers: nothing may throw out of it. A record that
+   * cannot be written (a full disk, a database locked for more than a few seconds) stops the job with a
+   * message naming the project's database; what the project holds stays as it is.
+   */
   private onJobChange(job: JobSummary): void {
-    // Progress of a running job is persisted too, so a crash leaves an honest record.
-    if (this.project) this.project.saveJob(job);
-    this.emit({ type: 'job', job });
+    const project = this.project;
+    const terminal = TERMINAL.has(job.status);
+    if (project && !project.readOnly && project.db.open && (terminal || !this.unsaved.has(job.id))) {
+      try {
+        project.saveJob(job);
+      } catch (err) {
+        const e = this.explain(err);
+        if (!terminal) {
+          this.unsaved.add(job.id);
+          this.jobs.fail(job.id, new EideticError(e.code, `${e.message}; the ${job.kind} job was stopped, and what it stored before is kept`));
+        } else {
+          process.stderr.write(`eidetic: could not record the end of ${job.kind} job ${job.id} (${job.status}): ${e.message}\n`);
+        }
+      }
+    }
+    if (terminal) this.unsaved.delete(job.id);
+    try {
+      this.emit({ type: 'job', job });
+    } catch (err) {
+      process.stderr.write(`eidetic: a listener of job events failed: ${(err as Error).message}\n`);
+    }
   }
 
   get currentProject(): AuditProject | null {
@@ -98,10 +144,7 @@ export class Backend {
   private setProject(project: AuditProject | null): void {
     this.project?.close();
     this.project = project;
-    if (project) {
-      markInterruptedSearchRuns(project.db);
-      this.recent.add(project.dir);
-    }
+    if (project) this.recent.add(project.dir);
     this.emit({ type: 'project', project: project?.summary() ?? null });
   }
 
@@ -176,6 +219,7 @@ export class Backend {
       return [...live, ...stored.filter((j) => !liveIds.has(j.id))].slice(0, limit);
     },
     'jobs.start': ({ kind, params }) => this.startJob(kind, params),
+    'jobs.resume': ({ id }) => this.resumeJob(id),
     'jobs.cancel': ({ id }) => this.jobs.cancel(id),
     'jobs.get': ({ id }) => {
       const job = this.jobs.get(id) ?? this.project?.getJob(id);
@@ -192,8 +236,27 @@ export class Backend {
     const entry = JOB_CATALOGUE[kind];
     const parsed = entry.request.safeParse(params ?? {});
     if (!parsed.success) throw new EideticError('invalid_input', `${kind}: ${describeIssues(parsed.error.issues)}`);
+    if (kind !== 'probe') this.project?.assertWritable(`starting a ${kind} job`);
     const module = hostJobs[kind];
     return module.start(this.jobContext, parsed.data as never, options);
+  }
+
+  /**
+   * Resumes a stored job that did not succeed (interrupted by a crash, failed, cancelled) as a new attempt
+   * under the same id, from its recorded parameters; its kind's host module skips what it stored.
+   */
+  async resumeJob(id: string, options: StartOptions = {}): Promise<JobSummary> {
+    const project = this.requireProject();
+    project.assertWritable(`resuming job ${id}`);
+    const live = this.jobs.get(id);
+    if (live && (live.status === 'running' || live.status === 'queued')) throw new EideticError('invalid_input', `job ${id} is ${live.status}; there is nothing to resume`);
+    // This process writes the project (checked above), so a stored 'running' that is not live here is a
+    // record its end could not be written to (a full disk): resumable like an interrupted one.
+    const job = live ?? project.getJob(id);
+    if (!job) throw new EideticError('not_found', `no job ${id} in ${project.dir}`);
+    if (job.status === 'succeeded') throw new EideticError('invalid_input', `job ${id} (${job.kind}) has finished; there is nothing to resume`);
+    const module = hostJobs[job.kind] as (typeof hostJobs)[JobKind];
+    return module.resume(this.jobContext, job, options);
   }
 
   private async registerModel(project: AuditProject, dir: string): Promise<number> {
@@ -218,10 +281,12 @@ export class Backend {
       if (!parsed.success) {
           throw new EideticError('invalid_input', `${method}: ${describeIssues(parsed.error.issues, 'input')}`);
       }
+      const writes = PROJECT_WRITES[method];
+      if (writes) this.project?.assertWritable(writes);
       const handler = this.handlers[method] as (input: unknown) => unknown;
       return { ok: true, value: await handler(parsed.data) };
     } catch (err) {
-      return { ok: false, error: toApiError(err) };
+      return { ok: false, error: this.explain(err) };
     }
   }
 

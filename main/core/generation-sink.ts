@@ -1,7 +1,9 @@
 /**
  * Where generated images go as they stream out of the engine: PNG (and optionally .npy) files in an
  * output folder, and the open project (image store + a provenance row). Writes are chained so they
- * happen in order, and `flush` lets the job finish only after the last image is safely stored.
+ * happen in order, and `flush` lets the job finish only after the last image is safely stored. The first
+ * write that fails (a full disk, a locked database) is reported at once through `onFailure` (the job is
+ * stopped) and nothing after it is written, so what is stored is always a prefix of the job's images.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -83,7 +85,18 @@ export class GenerationSink {
   private failure: Error | null = null;
 
   constructor(
-    private readonly options: { jobId: string; project: AuditProject | null; modelId: number | null; out?: string; saveNpy?: boolean; overwrite?: boolean; negativePrompt?: string },
+    private readonly options: {
+      jobId: string;
+      project: AuditProject | null;
+      modelId: number | null;
+      out?: string;
+      saveNpy?: boolean;
+      overwrite?: boolean;
+      negativePrompt?: string;
+      /** sha256 of the initial latents the images were made from (recorded on every generation). */
+      latentsSha256?: string | null;
+      onFailure?: (err: Error) => void;
+    },
   ) {}
 
   /** Writes a file into the output folder; without `overwrite`, a file that appeared meanwhile is never replaced. */
@@ -99,9 +112,13 @@ export class GenerationSink {
 
   accept(e: GeneratedImageEvent): void {
     if (e?.type !== 'image') return;
-    this.chain = this.chain.then(() => this.store(e)).catch((err: Error) => {
-      this.failure ??= err;
-    });
+    this.chain = this.chain
+      .then(() => (this.failure ? undefined : this.store(e)))
+      .catch((err: Error) => {
+        if (this.failure) return;
+        this.failure = err;
+        this.options.onFailure?.(err);
+      });
   }
 
   private async store(e: GeneratedImageEvent): Promise<void> {
@@ -127,6 +144,7 @@ export class GenerationSink {
           prompt: e.prompt,
           negativePrompt: this.options.negativePrompt ?? '',
           seed: e.seed,
+          latentsSha256: this.options.latentsSha256 ?? null,
           scheduler: e.scheduler,
           steps: e.steps,
           guidance: e.guidance,

@@ -53,20 +53,27 @@ export class SearchRuns {
     return this.verifications.get(runId) ?? Promise.resolve();
   }
 
-  /** Starts a new search or resumes run `resumeRunId` (with the parameters it was started with). */
+  /**
+   * Starts a new search or resumes run `resumeRunId` (with the parameters it was started with, as a new
+   * attempt of the run's job, under the same job id).
+   */
   start(newParams: JobParams<'search'> | null, resumeRunId?: number): JobSummary {
     const project = this.host.requireProject();
+    project.assertWritable(resumeRunId !== undefined ? `resuming search run ${resumeRunId}` : 'starting a search');
     const db = project.db;
     let runId: number;
     let params: JobParams<'search'>;
     let engineParams: EngineInput<'search'>;
+    let previous: JobSummary | null = null;
     if (resumeRunId !== undefined) {
       const { run, states } = loadSearchResume(db, resumeRunId);
       if (run.status === 'succeeded') throw new EideticError('invalid_input', `search run ${resumeRunId} has finished; there is nothing to resume`);
-      if (run.status === 'running') throw new EideticError('invalid_input', `search run ${resumeRunId} is running`);
+      const live = run.jobId ? this.host.jobs.get(run.jobId) : undefined;
+      if (run.status === 'running' || live?.status === 'running' || live?.status === 'queued') throw new EideticError('invalid_input', `search run ${resumeRunId} is running`);
       runId = run.id;
       params = run.params as JobParams<'search'>;
       engineParams = { ...params, resume: states };
+      previous = run.jobId ? (project.getJob(run.jobId) ?? live ?? null) : null;
     } else {
       if (!newParams) throw new EideticError('invalid_input', 'search: no parameters and no run to resume');
       params = newParams;
@@ -75,8 +82,10 @@ export class SearchRuns {
     }
     const job = this.host.jobs.start('search', { ...params, runId, ...(resumeRunId !== undefined ? { resumed: true } : {}) }, {
       engineParams,
+      resumeOf: previous ?? undefined,
       onEvent: (m) => {
         if (m?.type !== 'search-iteration' || !db.open) return;
+        // A failed write throws to the job manager, which stops the job (the run stays resumable).
         saveSearchIteration(db, runId, m);
         this.host.notify(runId, m.iteration);
       },
@@ -90,7 +99,11 @@ export class SearchRuns {
     });
     setSearchRunJob(db, runId, job.id);
     void this.host.jobs.finished(job.id).then((done) => {
-      if (db.open) setSearchRunStatus(db, runId, runStatusOf(done));
+      try {
+        if (db.open) setSearchRunStatus(db, runId, runStatusOf(done));
+      } catch {
+        // The database cannot be written (full, locked): the run stays 'running' there and reads as interrupted on reopen.
+      }
       this.host.notify(runId, -1);
     });
     return job;

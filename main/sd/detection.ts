@@ -28,6 +28,8 @@ export interface DetectionOptions {
   batchSize?: number;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
+  /** Prompts whose every noise is scored, by position, as soon as they are (a job stores them at once). */
+  onScores?: (scores: { index: number; score: PromptScore }[]) => void;
 }
 
 export type PromptScore = DetectionScore;
@@ -84,6 +86,19 @@ export async function detectMemorization(pipe: StableDiffusionPipeline, prompts:
   const pairs = prompts.flatMap((_, p) => Array.from({ length: N }, (_, k) => ({ p, k })));
   const total = pairs.length * S;
   let done = 0;
+  const scoreOf = (prompt: string, p: number): PromptScore => {
+    const perNoise = Array.from(sums[p], (v) => v / S);
+    return { prompt, perNoise, score: perNoise.reduce((a, b) => a + b, 0) / N, truncated: encoded.truncated[p] };
+  };
+  // Pairs are ordered prompt by prompt, so the prompts before the first unfinished pair are complete.
+  let reported = 0;
+  const report = (pairsDone: number) => {
+    const complete = Math.floor(pairsDone / N);
+    if (!options.onScores || complete <= reported) return;
+    const out: { index: number; score: PromptScore }[] = [];
+    for (; reported < complete; reported++) out.push({ index: reported, score: scoreOf(prompts[reported], reported) });
+    options.onScores(out);
+  };
 
   if (S === 1) {
     // The unconditional prediction at x_T depends only on the noise: once per noise, batched.
@@ -110,6 +125,7 @@ export async function detectMemorization(pipe: StableDiffusionPipeline, prompts:
       chunk.forEach(({ p, k }, j) => (sums[p][k] = l2(ec, j * per, eu, k * per, per)));
       done += chunk.length;
       options.onProgress?.(done, total);
+      report(start + chunk.length);
     }
   } else {
     // Along a real guided trajectory the latents differ per prompt, so each pair needs its own
@@ -146,13 +162,11 @@ export async function detectMemorization(pipe: StableDiffusionPipeline, prompts:
         done += m;
         options.onProgress?.(done, total);
       }
+      report(start + m);
     }
   }
 
-  const scores = prompts.map((prompt, p) => {
-    const perNoise = Array.from(sums[p], (v) => v / S);
-    return { prompt, perNoise, score: perNoise.reduce((a, b) => a + b, 0) / N, truncated: encoded.truncated[p] };
-  });
+  const scores = prompts.map(scoreOf);
   return { timestep: t1, steps: S, scores, unetCalls };
 }
 

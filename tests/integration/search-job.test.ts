@@ -85,7 +85,8 @@ describe('search job', () => {
       });
     });
     const crashed = await backend.jobs.finished(started.id);
-    expect(crashed.status).toBe('failed');
+    // An engine crash leaves the job resumable: interrupted, with the crash as its error.
+    expect(crashed.status).toBe('interrupted');
     expect(crashed.error?.code).toBe('engine_crashed');
     await new Promise((r) => setTimeout(r, 50));
     const interrupted = await backend.call('search.get', { runId, since: 0 });
@@ -94,8 +95,11 @@ describe('search job', () => {
     expect(Math.min(...savedIterations)).toBeGreaterThanOrEqual(2);
     expect(Math.max(...savedIterations)).toBeLessThan(params.iterations);
 
-    const resumed = await backend.jobs.finished((await backend.call('search.resume', { runId })).id);
+    const resumedJob = await backend.call('search.resume', { runId });
+    expect(resumedJob.id).toBe(started.id); // a new attempt of the same job
+    const resumed = await backend.jobs.finished(resumedJob.id);
     expect(resumed.status).toBe('succeeded');
+    expect(backend.currentProject!.getJob(started.id)!.status).toBe('succeeded');
     const after = await backend.call('search.get', { runId, since: 0 });
     expect(after.run.status).toBe('succeeded');
     // Same seed, same parameters: the resumed run's chains and every score equal the uninterrupted run's.

@@ -1,9 +1,19 @@
-/** `detect`: Wen et al.'s memorization score for a list of prompts, optionally with per-word occlusion. */
+/**
+ * `detect`: Wen et al.'s memorization score for a list of prompts, optionally with per-word occlusion.
+ * Each prompt's score is streamed as soon as it is complete; a resumed job skips the prompts it stored.
+ */
 import { detectMemorization, detectionNoises, occlusionAttribution } from '../../sd/detection.js';
 import { readFloatNpy } from '../../util/npy.js';
 import type { WordAttribution } from '../../api/jobs.js';
 import type { JobHandler } from '../protocol.js';
 import { loadPipeline, nativeImageSize } from './pipeline-cache.js';
+
+/** t_1 of the 50-step DDIM schedule the score is taken at (what detectMemorization reports). */
+function firstTimestep(pipe: Awaited<ReturnType<typeof loadPipeline>>): number {
+  const s = pipe.scheduler('ddim');
+  s.setTimesteps(50);
+  return s.timesteps[0];
+}
 
 export const detect: JobHandler<'detect'> = async (p, ctx) => {
   const pipe = await loadPipeline(p.model, p.ep);
@@ -25,7 +35,22 @@ export const detect: JobHandler<'detect'> = async (p, ctx) => {
   }
   const options = { noises, noiseCount: count, latentHeight: h, latentWidth: w, steps: p.steps, batchSize: p.batchSize, signal: ctx.signal };
   const started = performance.now();
-  const result = await detectMemorization(pipe, p.prompts, { ...options, onProgress: (d, t) => ctx.progress(d, t, `scoring ${d}/${t}`) });
+  const skip = new Set(p.skip);
+  const todo = p.prompts.map((_, i) => i).filter((i) => !skip.has(i));
+  const result =
+    todo.length === 0
+      ? { timestep: firstTimestep(pipe), steps: p.steps, scores: [], unetCalls: 0 }
+      : await detectMemorization(
+          pipe,
+          todo.map((i) => p.prompts[i]),
+          {
+            ...options,
+            onProgress: (d, t) => ctx.progress(d, t, `scoring ${d}/${t}${skip.size ? ` (${skip.size} prompts stored before)` : ''}`),
+            onScores: (scores) => {
+              for (const s of scores) ctx.emit({ type: 'detect-score', index: todo[s.index], promptId: p.promptIds?.[todo[s.index]] ?? null, score: s.score });
+            },
+          },
+        );
   const seconds = (performance.now() - started) / 1000;
   let attributions: { prompt: string; words: WordAttribution[] }[] | undefined;
   if (p.attribution) {
@@ -43,6 +68,6 @@ export const detect: JobHandler<'detect'> = async (p, ctx) => {
     latentSize: [c, h, w],
     provider: pipe.provider,
     seconds,
-    promptsPerSecond: p.prompts.length / seconds,
+    promptsPerSecond: todo.length / seconds,
   };
 };

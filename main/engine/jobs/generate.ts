@@ -1,7 +1,9 @@
 /**
  * `generate`: text-to-image on the job's model. Each finished image is streamed to the host as an
- * event (raw pixels plus provenance) so the host stores it at once: a crash loses only the image in
- * progress.
+ * event (raw pixels plus provenance) so the host stores it at once: a crash loses only the images in
+ * progress. A resumed job names the images it has stored (`skip`): prompts with all of them are passed
+ * over, the others are generated whole (image k's noise depends on the seed and k alone, so the pixels
+ * equal an uninterrupted run's whatever the batch) and only the missing images are streamed.
  */
 import { EideticError } from '../../util/errors.js';
 import { readFloatNpy } from '../../util/npy.js';
@@ -25,9 +27,14 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
   // Progress in image-steps, so a batch of many images moves the bar as far as their steps are worth.
   const perPrompt = p.n * p.steps;
   const total = p.prompts.length * perPrompt;
-  let images = 0;
+  const skip = new Set(p.skip.filter((x) => x < p.prompts.length * p.n));
+  let images = skip.size;
   const warnings: string[] = [];
   for (let i = 0; i < p.prompts.length; i++) {
+    if (Array.from({ length: p.n }, (_, k) => i * p.n + k).every((x) => skip.has(x))) {
+      ctx.progress((i + 1) * perPrompt, total, `prompt ${i + 1}/${p.prompts.length}: stored before`);
+      continue;
+    }
     let started = performance.now();
     const result = await pipe.generate({
       prompt: p.prompts[i],
@@ -51,6 +58,7 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
         const durationMs = (performance.now() - started) / batch.length;
         started = performance.now();
         batch.forEach((img, j) => {
+          if (skip.has(i * p.n + first + j)) return;
           const event: GeneratedImageEvent = {
             type: 'image',
             promptIndex: i,
