@@ -63,7 +63,7 @@ describe('a full disk or a locked database while a job runs', () => {
     expect(done.error?.code).toBe('disk_full');
     expect(done.error?.message).toContain(`${file}: the disk is full (SQLITE_FULL: database or disk is full)`);
     expect(done.error?.message).toContain('the generate job was stopped, and what it stored before is kept');
-    expect(done.progress.done).toBeLessThan(8); // stopped, not run to its end
+    expect(done.progress.done).toBeLessThan(2 * generate.n * generate.steps); // stopped, not run to its end (progress counts image-steps)
     // Still serving, and what was stored is intact: the job's last saved record.
     unfill(backend);
     expect((await backend.call('project.info', {}))!.counts.jobs).toBe(1);
@@ -82,7 +82,7 @@ describe('a full disk or a locked database while a job runs', () => {
     expect(done.status).toBe('failed');
     expect(done.error).toMatchObject({ code: 'disk_full' });
     expect(done.error!.message).toContain(`${file}: the disk is full`);
-    expect(done.progress.done).toBeLessThan(5 * 4); // stopped before the last prompt
+    expect(done.progress.done).toBeLessThan(4 * generate.n * generate.steps); // stopped before the last prompt (progress counts image-steps)
     const stored = await backend.call('generations.list', { jobId: job.id });
     expect(stored.total).toBe(3);
     for (const g of stored.rows) expect(existsSync(backend.currentProject!.imageFile(g.sha256, 'image')!)).toBe(true);

@@ -75,7 +75,7 @@ describe('resuming each kind of job', () => {
     expect(Object.keys(want)).toHaveLength(6);
 
     let id: string | undefined;
-    const killed = killEngineWhen(backend, () => id, (j) => j.progress.done >= params.steps + 2); // into the second prompt
+    const killed = killEngineWhen(backend, () => id, (j) => j.progress.done >= params.n * params.steps + 2); // into the second prompt
     const job = await backend.startJob('generate', params);
     id = job.id;
     await killed;
@@ -116,7 +116,7 @@ describe('resuming each kind of job', () => {
     const model = path.join(tmp, 'model-copy');
     cpSync(tiny, model, { recursive: true });
     let id: string | undefined;
-    const killed = killEngineWhen(backend, () => id, (j) => j.progress.done >= params.steps + 2);
+    const killed = killEngineWhen(backend, () => id, (j) => j.progress.done >= params.n * params.steps + 2);
     const job = await backend.startJob('generate', { ...params, model });
     id = job.id;
     await killed;

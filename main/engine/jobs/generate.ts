@@ -83,5 +83,5 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
     });
     if (result.truncated) warnings.push(`prompt ${i + 1} is longer than 77 tokens and was truncated`);
   }
-  return { images, provider: pipe.provider, fallbacks: pipe.providerChoice.fallbacks, width, height, warnings };
+  return { images, ...(skip.size ? { alreadyStored: skip.size } : {}), provider: pipe.provider, fallbacks: pipe.providerChoice.fallbacks, width, height, warnings };
 };
