@@ -4,7 +4,7 @@
  * metrics are stored when it returns. With `clusterOnly`, no references: clusters only.
  */
 import path from 'node:path';
-import { averageMetrics } from '../../match/membench-metrics.js';
+import { averageMetrics, MEMBENCH_THRESHOLD } from '../../match/membench-metrics.js';
 import { perPromptMetrics } from '../../project/per-prompt-metrics.js';
 import { EideticError } from '../../util/errors.js';
 import { sha256File } from '../../util/hash.js';
@@ -35,11 +35,15 @@ export const matchJob: HostJob<'match'> = {
       engineParams: { descriptor, k, eps, minSamples, ep, queries: withCache(queries), references: withCache(references) },
       onResult: (job, value) => {
         project.saveMatchResults(job.id, value.descriptorKey, value);
+        // One threshold policy: a copy is a best match at or above the descriptor's calibrated threshold
+        // (value.threshold, from its manifest) unless the request names one; MemBench's >0.5 stays at 0.5.
         const threshold = params.threshold ?? value.threshold;
-        const perPrompt = perPromptMetrics(project, value.descriptorKey, queries, value.matches, threshold);
+        const { linked: perPrompt, unlinked } = perPromptMetrics(project, value.descriptorKey, queries, value.matches, threshold);
         const clustered = value.clusters.filter((c) => c.label >= 0).length;
+        const copies = value.matches.filter((m) => (m.hits[0]?.score ?? -Infinity) >= threshold).length;
+        const summary = { ...averageMetrics(perPrompt), unlinked: unlinked.length };
         // Vectors are stored in the project; the job result keeps the summary only.
-        return { generations: queries.length, references: references.length, embedded: value.embedded, threshold, perPrompt, clustered, skipped: value.skipped, summary: averageMetrics(perPrompt) };
+        return { generations: queries.length, references: references.length, embedded: value.embedded, threshold, membenchThreshold: MEMBENCH_THRESHOLD, perPrompt, unlinked, copies, clustered, skipped: value.skipped, summary };
       },
     });
   },
