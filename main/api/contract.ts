@@ -425,7 +425,8 @@ export interface ApiOutputs {
   'models.add': ModelEntry;
   'models.remove': null;
   'generations.list': { total: number; rows: GenerationRow[] };
-  'gallery.list': { total: number; rows: GalleryRow[] };
+  /** `threshold`: the copy threshold of the latest match job (the descriptor's calibrated one), null before any. */
+  'gallery.list': { total: number; rows: GalleryRow[]; threshold: number | null };
   'generations.get': GenerationDetail;
   'gallery.export': { dir: string; images: number; csv: string };
   'solidmark.results': { total: number; rows: SolidmarkRow[]; summary: SolidmarkSummary };

@@ -156,6 +156,10 @@ const detectCommon = {
   /** Prompt x noise pairs per UNet call, at most (default: 8, fewer when memory is short). */
   batchSize: z.number().int().min(1).max(1024).optional(),
   attribution: z.boolean().default(false),
+  /** Per-word attribution: embedding-row occlusion (positions kept), or removing the word and re-tokenizing. */
+  attributionMethod: z.enum(['embedding-occlusion', 'word-removal']).default('embedding-occlusion'),
+  /** The same N seeded noises for every prompt, or each prompt its own (Wen's code: seed + prompt index). */
+  noiseMode: z.enum(['shared', 'per-prompt']).default('shared'),
   ep: ep.default('auto'),
 };
 
@@ -188,9 +192,12 @@ export interface DetectScoreEvent {
   score: DetectionScore;
 }
 
+export type AttributionMethod = 'embedding-occlusion' | 'word-removal';
+export type NoiseMode = 'shared' | 'per-prompt';
+
 export interface WordAttribution {
   word: string;
-  /** Score of the full prompt minus the score without this word. */
+  /** Score of the full prompt minus the score with this word occluded (by the result's attribution method). */
   drop: number;
   /** False when the word lies past the 77-token limit. */
   seen: boolean;
@@ -202,7 +209,13 @@ export interface DetectResult {
   scores: DetectionScore[];
   unetCalls: number;
   attributions?: { prompt: string; words: WordAttribution[] }[];
+  /** How the attributions were measured (occlusions, never gradients); absent without attributions. */
+  attributionMethod?: AttributionMethod;
   noises: number;
+  /** Shared noises (seeded, or a noise file's) or each prompt its own seeded ones. Absent from older results. */
+  noiseMode?: NoiseMode;
+  /** The model's prediction type: scores of v-prediction and epsilon models are not comparable. */
+  predictionType?: string;
   latentSize: number[];
   provider: string;
   seconds: number;
@@ -263,25 +276,48 @@ export interface MatchEngineResult {
 export interface CopyMetricsSummary {
   top1: number;
   top3: number;
+  /** MemBench's SSCD>0.5: fraction of generations whose best match exceeds 0.5, whatever the descriptor. */
   fractionAbove: number;
+  /** Fraction of generations at or above the calibrated copy threshold: what the app flags as a copy. */
+  fractionCopies: number;
 }
 
+/** MemBench's metrics of a prompt against its own linked reference images (at least one). */
 export interface PromptMetrics extends CopyMetricsSummary {
   prompt: string;
   generations: number;
-  /** Linked reference images the prompt was scored against; 0 = the whole library. */
   linkedReferences: number;
+}
+
+/** A prompt with no usable linked reference image: no MemBench metric, only evidence from the whole library. */
+export interface UnlinkedPrompt {
+  prompt: string;
+  generations: number;
+  reason: 'no linked reference images' | 'linked reference images not embedded';
+  /** Best match of its generations among all references: evidence, never a MemBench metric. */
+  bestScore: number | null;
+  /** Generations whose best match reaches the copy threshold. */
+  copies: number;
 }
 
 export interface MatchResult {
   generations: number;
   references: number;
   embedded: number;
+  /** The copy threshold: the descriptor's calibrated one (manifest), or the request's. */
   threshold: number;
+  /** MemBench's SSCD>0.5 threshold, fixed at 0.5. Absent from results stored before it was split off. */
+  membenchThreshold?: number;
+  /** Prompts with linked reference images, each with MemBench's metrics. */
   perPrompt: PromptMetrics[];
+  /** Prompts without; absent from older results. */
+  unlinked?: UnlinkedPrompt[];
+  /** Generations whose best match reaches the copy threshold (the gallery's flags). */
+  copies?: number;
   clustered: number;
   skipped: { file: string; reason: string }[];
-  summary: CopyMetricsSummary;
+  /** Averages over the linked prompts only (`prompts` of them); `unlinked` counts the others. */
+  summary: CopyMetricsSummary & { prompts?: number; unlinked?: number };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -250,8 +250,9 @@ export function buildProgram(): Command {
     .option('--steps <s>', 'average over the first S steps of a guided DDIM trajectory', '1')
     .option('--noise-file <file.npy>', 'the N initial noises as [N,4,h,w]')
     .option('--seed <s>', 'seed of the noises when no noise file is given', '0')
-    .option('--attribution', 'per-word occlusion attribution')
+    .option('--attribution [method]', "per-word occlusion: 'embedding-occlusion' (default: the word's embedding rows replaced by the empty prompt's, positions kept) or 'word-removal'")
     .option('--batch-size <b>', 'prompt x noise pairs per UNet call (default: as many as memory allows, at most 8)')
+    .option('--noise-mode <mode>', "'shared' (the same N noises for every prompt) or 'per-prompt' (prompt i's own from seed + i, as Wen's code)", 'shared')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
     .option('--project <dir>', 'store the scores in this project')
     .option('--json', 'print JSON')
@@ -268,13 +269,18 @@ export function buildProgram(): Command {
           seed: Number(opts.seed),
           noiseFile: opts.noiseFile,
           attribution: !!opts.attribution,
+          ...(typeof opts.attribution === 'string' ? { attributionMethod: opts.attribution } : {}),
+          noiseMode: opts.noiseMode,
           ep: opts.ep,
           ...(opts.batchSize ? { batchSize: Number(opts.batchSize) } : {}),
         });
         const r = job.result;
         const scores = r.scores.map((s) => ({ prompt: s.prompt, score: s.score, per_noise: s.perNoise }));
-        out.data({ scores, timestep: r.timestep, provider: r.provider, attributions: r.attributions ?? null, prompts_per_second: r.promptsPerSecond }, () =>
-          [...r.scores].sort((a, b) => b.score - a.score).map((s) => `${s.score.toFixed(4)}  ${s.prompt}`),
+        const { predictionTypeNote } = await import('../api/detection-labels.js');
+        const note = predictionTypeNote(r.predictionType);
+        out.data(
+          { scores, timestep: r.timestep, provider: r.provider, noise_mode: r.noiseMode, prediction_type: r.predictionType, attribution_method: r.attributionMethod ?? null, attributions: r.attributions ?? null, prompts_per_second: r.promptsPerSecond },
+          () => [...(note ? [`note: ${note}`] : []), ...[...r.scores].sort((a, b) => b.score - a.score).map((s) => `${s.score.toFixed(4)}  ${s.prompt}`)],
         );
       } finally {
         await backend.dispose();
@@ -290,6 +296,7 @@ export function buildProgram(): Command {
     .option('--noises <n>', 'initial noises per prompt', '4')
     .option('--steps <s>', 'average over the first S steps', '1')
     .option('--seed <s>', 'noise seed', '0')
+    .option('--noise-mode <mode>', "'shared' or 'per-prompt' (prompt i's own noises from seed + i, as Wen's code)", 'shared')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
     .option('--json', 'print JSON')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
@@ -304,6 +311,7 @@ export function buildProgram(): Command {
           noises: Number(opts.noises),
           steps: Number(opts.steps),
           seed: Number(opts.seed),
+          noiseMode: opts.noiseMode,
           ep: opts.ep,
         });
         const { rocCurve } = await import('../api/roc.js');
@@ -311,7 +319,7 @@ export function buildProgram(): Command {
         const roc = rocCurve(scores.slice(0, positive.length), scores.slice(positive.length));
         out.data(
           { auc: roc.auc, tpr_at_1_fpr: roc.tprAt1Fpr, positives: roc.positives, negatives: roc.negatives, fpr: roc.fpr, tpr: roc.tpr, thresholds: roc.thresholds.map((t) => (Number.isFinite(t) ? t : null)) },
-          () => `AUC ${roc.auc.toFixed(4)}, TPR@1%FPR ${roc.tprAt1Fpr.toFixed(4)} (${roc.positives} positive, ${roc.negatives} negative prompts)`,
+          () => `AUC ${roc.auc.toFixed(4)}, TPR@1%FPR ${roc.tprAt1Fpr.toFixed(4)} (${roc.positives} positive, ${roc.negatives} negative prompts; ${job.result.noiseMode ?? 'shared'} noises, ${job.result.predictionType ?? 'epsilon'} model)`,
         );
       } finally {
         await backend.dispose();
@@ -329,14 +337,8 @@ export function buildProgram(): Command {
       if (opts.threshold) params.threshold = Number(opts.threshold);
       const job = await runJob(backend, out, 'match', params);
       const r = job.result;
-      out.data(r, () =>
-        [
-          clusterOnly
-            ? `${r.generations} generations, ${r.clustered} in dense clusters (DBSCAN eps 0.5, min_samples 3)`
-            : `${r.generations} generations against ${r.references} references (threshold ${r.threshold}): Top-1 ${r.summary.top1.toFixed(3)}, Top-3 ${r.summary.top3.toFixed(3)}, above threshold ${(100 * r.summary.fractionAbove).toFixed(1)}%`,
-          ...(clusterOnly ? [] : r.perPrompt.map((p) => `  ${p.top1.toFixed(3)} ${p.top3.toFixed(3)} ${(100 * p.fractionAbove).toFixed(0).padStart(3)}%  ${p.prompt}`)),
-        ],
-      );
+      const { matchReport } = await import('./match-report.js');
+      out.data(r, () => (clusterOnly ? `${r.generations} generations, ${r.clustered} in dense clusters (DBSCAN eps 0.5, min_samples 3)` : matchReport(r)));
     });
   };
   program
@@ -346,7 +348,7 @@ export function buildProgram(): Command {
     .option('--descriptor <dir>', 'descriptor model folder (default: the bundled demo descriptor)')
     .option('--refs <set>', 'reference set id (default: all reference images)')
     .option('--job <id>', 'only the generations of this job')
-    .option('--threshold <t>', 'similarity above which a generation counts as a copy (default: the descriptor manifest\'s, 0.5 for SSCD)')
+    .option('--threshold <t>', 'similarity at or above which a generation counts as a copy (default: the descriptor manifest\'s calibrated one; 0.75 without one)')
     .option('--ep <provider>', 'execution provider', 'cpu')
     .option('--json', 'print JSON')
     .action(matchAction(false));

@@ -58,7 +58,22 @@ const SELECT = `SELECT g.id, g.job_id, g.prompt_text, g.seed, g.scheduler, g.ste
   LEFT JOIN models md ON md.id = g.model_id
   LEFT JOIN generation_evidence e ON e.generation_id = g.id`;
 
-export function listGallery(project: AuditProject, q: GalleryQuery): { total: number; rows: GalleryRow[] } {
+/**
+ * The copy threshold the gallery flags at by default: that of the latest match job that matched against
+ * reference images (its descriptor's calibrated threshold, or the one the job was given); null before any.
+ */
+export function galleryThreshold(db: Database.Database): number | null {
+  const row = db
+    .prepare(
+      `SELECT json_extract(result_json, '$.threshold') AS threshold FROM jobs
+       WHERE kind = 'match' AND status = 'succeeded' AND json_extract(result_json, '$.references') > 0
+       ORDER BY COALESCE(finished_at, created_at) DESC, rowid DESC LIMIT 1`,
+    )
+    .get() as { threshold: number | null } | undefined;
+  return typeof row?.threshold === 'number' ? row.threshold : null;
+}
+
+export function listGallery(project: AuditProject, q: GalleryQuery): { total: number; rows: GalleryRow[]; threshold: number | null } {
   const where: string[] = [];
   const args: unknown[] = [];
   if (q.jobId) {
@@ -81,7 +96,7 @@ export function listGallery(project: AuditProject, q: GalleryQuery): { total: nu
   ).n;
   const rows = db.prepare(`${SELECT} ${filter} ORDER BY ${ORDER[q.sort]} LIMIT ? OFFSET ?`).all(...args, q.limit, q.offset) as Record<string, unknown>[];
   const hits = hitsFor(db, rows.map((r) => r.id as number));
-  return { total, rows: rows.map((r) => toRow(r, hits.get(r.id as number) ?? [])) };
+  return { total, rows: rows.map((r) => toRow(r, hits.get(r.id as number) ?? [])), threshold: galleryThreshold(db) };
 }
 
 export function generationDetail(project: AuditProject, id: number): GenerationDetail {

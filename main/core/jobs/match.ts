@@ -10,7 +10,7 @@
 import path from 'node:path';
 import type { JobSummary } from '../../api/contract.js';
 import type { JobParams } from '../../api/jobs.js';
-import { averageMetrics } from '../../match/membench-metrics.js';
+import { averageMetrics, MEMBENCH_THRESHOLD } from '../../match/membench-metrics.js';
 import { perPromptMetrics } from '../../project/per-prompt-metrics.js';
 import { EideticError } from '../../util/errors.js';
 import { sha256File } from '../../util/hash.js';
@@ -47,11 +47,15 @@ async function run(ctx: HostJobContext, params: JobParams<'match'>, resume: JobS
     },
     onResult: (job, value) => {
       project.saveMatchResults(job.id, value.descriptorKey, value);
+      // One threshold policy: a copy is a best match at or above the descriptor's calibrated threshold
+      // (value.threshold, from its manifest) unless the request names one; MemBench's >0.5 stays at 0.5.
       const threshold = params.threshold ?? value.threshold;
-      const perPrompt = perPromptMetrics(project, value.descriptorKey, queries, value.matches, threshold);
+      const { linked: perPrompt, unlinked } = perPromptMetrics(project, value.descriptorKey, queries, value.matches, threshold);
       const clustered = value.clusters.filter((c) => c.label >= 0).length;
+      const copies = value.matches.filter((m) => (m.hits[0]?.score ?? -Infinity) >= threshold).length;
+      const summary = { ...averageMetrics(perPrompt), unlinked: unlinked.length };
       // Vectors are stored in the project; the job result keeps the summary only.
-      return { generations: queries.length, references: references.length, embedded: value.embedded, threshold, perPrompt, clustered, skipped: value.skipped, summary: averageMetrics(perPrompt) };
+      return { generations: queries.length, references: references.length, embedded: value.embedded, threshold, membenchThreshold: MEMBENCH_THRESHOLD, perPrompt, unlinked, copies, clustered, skipped: value.skipped, summary };
     },
   });
 }
