@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { jobStartInput, type JobKind, type SolidmarkSummary } from './jobs.js';
 import { promptFileContentSchema, promptTextSchema } from './prompt-text.js';
+import type { VerificationSettings } from './search-presets.js';
 
 export * from './jobs.js';
 export * from './prompt-text.js';
@@ -276,6 +277,10 @@ export interface SearchEvidence {
   aboveThreshold: number;
   threshold: number;
   generationIds: number[];
+  /** The verification's settings (preset, images, DBSCAN, the cluster size that counts); absent before presets existed. */
+  verification?: VerificationSettings;
+  /** Whether the largest cluster reaches the preset's `minCluster`: a memorization candidate. */
+  candidate?: boolean;
 }
 
 export interface SearchRunDetail {
@@ -371,17 +376,22 @@ export const apiInputs = {
   'search.verify': z
     .object({
       runId: z.number().int().positive(),
+      /**
+       * A verification preset (search-presets.ts: 'membench', 'quick'), which fixes the settings below;
+       * without one they default to 'quick' and the evidence records 'custom' when any is given.
+       */
+      preset: z.string().max(100).optional(),
       /** Prompts to verify; default: the run's best distinct prompts. */
       prompts: z.array(promptTextSchema).max(1000).optional(),
       /**
        * Without `prompts`: 'diverse' takes the best prompts that share no word with a better one; 'perChain'
        * the best `perChain` distinct prompts of every chain. At most `top` in all.
        */
-      select: z.enum(['diverse', 'perChain']).default('diverse'),
-      perChain: z.number().int().min(1).max(100).default(1),
-      top: z.number().int().min(1).max(1000).default(20),
-      images: z.number().int().min(1).max(1000).default(8),
-      steps: z.number().int().min(1).max(1000).default(50),
+      select: z.enum(['diverse', 'perChain']).optional(),
+      perChain: z.number().int().min(1).max(100).optional(),
+      top: z.number().int().min(1).max(1000).optional(),
+      images: z.number().int().min(1).max(1000).optional(),
+      steps: z.number().int().min(1).max(1000).optional(),
       descriptor: path.optional(),
       refSetId: z.number().int().positive().optional(),
       threshold: z.number().min(-1).max(1).optional(),
@@ -433,7 +443,7 @@ export interface ApiOutputs {
   'search.runs': SearchRunSummary[];
   'search.get': SearchRunDetail;
   'search.resume': JobSummary;
-  'search.verify': { runId: number; prompts: string[]; generateJobId: string };
+  'search.verify': { runId: number; prompts: string[]; generateJobId: string; verification: VerificationSettings };
   'search.decide': SearchCandidate;
   'jobs.list': JobSummary[];
   'jobs.start': JobSummary;

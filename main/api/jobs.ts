@@ -341,7 +341,10 @@ const searchShape = {
   keepMeanAtLeast: z.number().optional(),
   chains: z.number().optional(),
   seed: seed.default(0),
+  /** Generic words banned on top of the token-class rules; default: the built-in list (docs/SEARCH.md). */
   bannedWords: z.array(withPromptTextRule(z.string().max(200))).max(100_000).optional(),
+  /** A word-per-line file of generic words, read by the host at the start into bannedWords (with any given). */
+  bannedFile: z.string().min(1).max(4096).optional(),
   contextPrefix: withPromptTextRule(z.string().max(200)).optional(),
   batchChains: z.number().int().min(1).max(1024).optional(),
   /** Candidates per UNet call, at most (default 256; fewer when the memory budget allows fewer). */
