@@ -7,8 +7,11 @@
  */
 import { z } from 'zod';
 import { jobStartInput, type JobKind, type SolidmarkSummary } from './jobs.js';
+import { promptFileContentSchema, promptTextSchema } from './prompt-text.js';
+import type { VerificationSettings } from './search-presets.js';
 
 export * from './jobs.js';
+export * from './prompt-text.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -78,6 +81,11 @@ export interface ProjectSummary {
   defaultDescriptor: string | null;
   defaultMlm: string | null;
   defaultKeyedData: string | null;
+  /**
+   * Why this process may only read the project (another Eidetic holds it, or its folder cannot be
+   * written), naming the other process or the folder; null (or absent) when it is this process's to write.
+   */
+  readOnly?: string | null;
   counts: { promptSets: number; prompts: number; referenceSets: number; referenceImages: number; jobs: number; generations: number };
 }
 
@@ -276,6 +284,10 @@ export interface SearchEvidence {
   aboveThreshold: number;
   threshold: number;
   generationIds: number[];
+  /** The verification's settings (preset, images, DBSCAN, the cluster size that counts); absent before presets existed. */
+  verification?: VerificationSettings;
+  /** Whether the largest cluster reaches the preset's `minCluster`: a memorization candidate. */
+  candidate?: boolean;
 }
 
 export interface SearchRunDetail {
@@ -312,7 +324,7 @@ export const apiInputs = {
   'project.info': z.object({}).strict(),
   'prompts.importFile': z.object({ path, name: z.string().min(1).max(200).optional() }).strict(),
   'prompts.importContent': z
-    .object({ fileName: z.string().min(1).max(500), content: z.string().max(64 * 1024 * 1024), name: z.string().min(1).max(200).optional() })
+    .object({ fileName: z.string().min(1).max(500), content: promptFileContentSchema, name: z.string().min(1).max(200).optional() })
     .strict(),
   'prompts.sets': z.object({}).strict(),
   'prompts.list': z
@@ -371,29 +383,40 @@ export const apiInputs = {
   'search.verify': z
     .object({
       runId: z.number().int().positive(),
+      /**
+       * A verification preset (search-presets.ts: 'membench', 'quick'), which fixes the settings below;
+       * without one they default to 'quick' and the evidence records 'custom' when any is given.
+       */
+      preset: z.string().max(100).optional(),
       /** Prompts to verify; default: the run's best distinct prompts. */
-      prompts: z.array(z.string().max(4000)).max(1000).optional(),
+      prompts: z.array(promptTextSchema).max(1000).optional(),
       /**
        * Without `prompts`: 'diverse' takes the best prompts that share no word with a better one; 'perChain'
        * the best `perChain` distinct prompts of every chain. At most `top` in all.
        */
-      select: z.enum(['diverse', 'perChain']).default('diverse'),
-      perChain: z.number().int().min(1).max(100).default(1),
-      top: z.number().int().min(1).max(1000).default(20),
-      images: z.number().int().min(1).max(1000).default(8),
-      steps: z.number().int().min(1).max(1000).default(50),
+      select: z.enum(['diverse', 'perChain']).optional(),
+      perChain: z.number().int().min(1).max(100).optional(),
+      top: z.number().int().min(1).max(1000).optional(),
+      images: z.number().int().min(1).max(1000).optional(),
+      steps: z.number().int().min(1).max(1000).optional(),
       descriptor: path.optional(),
       refSetId: z.number().int().positive().optional(),
       threshold: z.number().min(-1).max(1).optional(),
     })
     .strict(),
   'search.decide': z
-    .object({ runId: z.number().int().positive(), prompt: z.string().max(4000), decision: z.enum(['pending', 'confirmed', 'rejected']), note: z.string().max(4000).default('') })
+    .object({ runId: z.number().int().positive(), prompt: promptTextSchema, decision: z.enum(['pending', 'confirmed', 'rejected']), note: z.string().max(4000).default('') })
     .strict(),
   'jobs.list': z.object({ limit: z.number().int().min(1).max(1000).default(100) }).strict(),
   'jobs.start': jobStartInput,
   'jobs.cancel': z.object({ id: z.string().min(1).max(100) }).strict(),
   'jobs.get': z.object({ id: z.string().min(1).max(100) }).strict(),
+  /**
+   * Resumes an interrupted, failed or cancelled job from what it stored, as a new attempt under the same id:
+   * generate skips the images it stored, detect the prompts it scored, match the descriptors it cached,
+   * search continues from its chains' saved states, solidmark skips the images it scored.
+   */
+  'jobs.resume': z.object({ id: z.string().min(1).max(100) }).strict(),
 } as const;
 
 export type ApiMethod = keyof typeof apiInputs;
@@ -419,19 +442,21 @@ export interface ApiOutputs {
   'models.add': ModelEntry;
   'models.remove': null;
   'generations.list': { total: number; rows: GenerationRow[] };
-  'gallery.list': { total: number; rows: GalleryRow[] };
+  /** `threshold`: the copy threshold of the latest match job (the descriptor's calibrated one), null before any. */
+  'gallery.list': { total: number; rows: GalleryRow[]; threshold: number | null };
   'generations.get': GenerationDetail;
   'gallery.export': { dir: string; images: number; csv: string };
   'solidmark.results': { total: number; rows: SolidmarkRow[]; summary: SolidmarkSummary };
   'search.runs': SearchRunSummary[];
   'search.get': SearchRunDetail;
   'search.resume': JobBrief;
-  'search.verify': { runId: number; prompts: string[]; generateJobId: string };
+  'search.verify': { runId: number; prompts: string[]; generateJobId: string; verification: VerificationSettings };
   'search.decide': SearchCandidate;
   'jobs.list': JobBrief[];
   'jobs.start': JobBrief;
   'jobs.cancel': JobBrief;
   'jobs.get': JobSummary;
+  'jobs.resume': JobBrief;
 }
 
 export type ApiOutput<M extends ApiMethod> = ApiOutputs[M];

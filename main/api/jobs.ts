@@ -9,6 +9,7 @@
  * Like contract.ts, this file has no Node imports: the renderer imports it.
  */
 import { z } from 'zod';
+import { promptTextSchema, withPromptTextRule } from './prompt-text.js';
 
 /** Names accepted wherever a scheduler can be chosen (the classes are in main/sd/schedulers/). */
 export const SCHEDULER_NAMES = ['ddim', 'pndm', 'euler', 'euler-a', 'lms', 'dpmpp-2m', 'dpmpp-2m-karras'] as const;
@@ -20,7 +21,8 @@ export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
 
 const ep = z.enum(EXECUTION_PROVIDERS);
 const seed = z.union([z.number().int().min(0), z.string().regex(/^\d+$/, 'a seed is a non-negative integer')]);
-const promptText = z.string().max(4000);
+/** Every prompt a job takes: at most 4000 characters, no NUL, no lone surrogate (main/api/prompt-text.ts). */
+const promptText = promptTextSchema;
 /** The most prompts one job takes, inline or from a prompt set (checked before any work). */
 export const MAX_JOB_PROMPTS = { generate: 100_000, detect: 1_000_000 } as const;
 const folder = z.string().min(1, 'a folder is required').max(4096);
@@ -64,6 +66,8 @@ const generateCommon = {
   height: z.number().int().min(8).max(4096).optional(),
   /** Images per prompt. */
   n: z.number().int().min(1).max(1000).default(1),
+  /** Images per UNet call, at most (default and cap: what the memory budget allows; images do not depend on it). */
+  batchSize: z.number().int().min(1).max(1000).optional(),
   seed: seed.default(0),
   /** An .npy file of initial latents [n, C, H/8, W/8] (one prompt). */
   latentsFile: z.string().max(4096).optional(),
@@ -74,7 +78,16 @@ const generateEngine = z.object({
   ...generateCommon,
   prompts: z.array(promptText).min(1).max(MAX_JOB_PROMPTS.generate),
   promptIds: z.array(z.number().int().nullable()).optional(),
+  /**
+   * A resumed job: images already stored, as promptIndex * n + k. A prompt with all its images stored is
+   * skipped; one with some is generated again as a whole (the same batch, so the same pixels) and only the
+   * missing images are streamed.
+   */
+  skip: z.array(z.number().int().min(0)).max(100_000_000).default([]),
 });
+
+/** Keys a generate job records beside its request (provenance), dropped when its request is checked again. */
+export const GENERATE_RECORDED_KEYS = ['latentsSha256'] as const;
 
 const generateRequest = z
   .object({
@@ -106,7 +119,10 @@ export interface GeneratedImageEvent {
 }
 
 export interface GenerateEngineResult {
+  /** Images of the job done: those streamed by this attempt plus those a resumed job had stored. */
   images: number;
+  /** A resumed job: images stored by earlier attempts, not generated again. */
+  alreadyStored?: number;
   provider: string;
   fallbacks: { provider: string; reason: string }[];
   width: number;
@@ -139,12 +155,23 @@ const detectCommon = {
   steps: z.number().int().min(1).max(50).default(1),
   seed: z.number().int().min(0).default(0),
   size: z.number().int().min(8).max(4096).optional(),
-  batchSize: z.number().int().min(1).max(1024).default(8),
+  /** Prompt x noise pairs per UNet call, at most (default: 8, fewer when memory is short). */
+  batchSize: z.number().int().min(1).max(1024).optional(),
   attribution: z.boolean().default(false),
+  /** Per-word attribution: embedding-row occlusion (positions kept), or removing the word and re-tokenizing. */
+  attributionMethod: z.enum(['embedding-occlusion', 'word-removal']).default('embedding-occlusion'),
+  /** The same N seeded noises for every prompt, or each prompt its own (Wen's code: seed + prompt index). */
+  noiseMode: z.enum(['shared', 'per-prompt']).default('shared'),
   ep: ep.default('auto'),
 };
 
-const detectEngine = z.object({ ...detectCommon, prompts: z.array(promptText).min(1).max(MAX_JOB_PROMPTS.detect), promptIds: z.array(z.number().int().nullable()).optional() });
+const detectEngine = z.object({
+  ...detectCommon,
+  prompts: z.array(promptText).min(1).max(MAX_JOB_PROMPTS.detect),
+  promptIds: z.array(z.number().int().nullable()).optional(),
+  /** A resumed job: positions of prompts whose scores are stored; not scored again (attribution covers all). */
+  skip: z.array(z.number().int().min(0)).max(1_000_000).default([]),
+});
 
 const detectRequest = z
   .object({ ...detectCommon, promptSetId: z.number().int().positive().optional(), prompts: z.array(promptText).min(1).max(MAX_JOB_PROMPTS.detect).optional() })
@@ -158,9 +185,21 @@ export interface DetectionScore {
   truncated: boolean;
 }
 
+/** A prompt scored: streamed as soon as all its noises are, so the host stores it at once. */
+export interface DetectScoreEvent {
+  type: 'detect-score';
+  /** Position in the job's prompt list. */
+  index: number;
+  promptId: number | null;
+  score: DetectionScore;
+}
+
+export type AttributionMethod = 'embedding-occlusion' | 'word-removal';
+export type NoiseMode = 'shared' | 'per-prompt';
+
 export interface WordAttribution {
   word: string;
-  /** Score of the full prompt minus the score without this word. */
+  /** Score of the full prompt minus the score with this word occluded (by the result's attribution method). */
   drop: number;
   /** False when the word lies past the 77-token limit. */
   seen: boolean;
@@ -172,7 +211,13 @@ export interface DetectResult {
   scores: DetectionScore[];
   unetCalls: number;
   attributions?: { prompt: string; words: WordAttribution[] }[];
+  /** How the attributions were measured (occlusions, never gradients); absent without attributions. */
+  attributionMethod?: AttributionMethod;
   noises: number;
+  /** Shared noises (seeded, or a noise file's) or each prompt its own seeded ones. Absent from older results. */
+  noiseMode?: NoiseMode;
+  /** The model's prediction type: scores of v-prediction and epsilon models are not comparable. */
+  predictionType?: string;
   latentSize: number[];
   provider: string;
   seconds: number;
@@ -212,6 +257,13 @@ const matchEngine = z.object({
   references: z.array(imageRef.extend({ referenceId: z.number().int() })),
 });
 
+/** Descriptors of a batch of images, streamed as they are embedded so the host caches them at once. */
+export interface MatchVectorsEvent {
+  type: 'match-vectors';
+  descriptorKey: string;
+  vectors: { sha256: string; vector: Float32Array }[];
+}
+
 export interface MatchEngineResult {
   descriptorKey: string;
   dim: number;
@@ -226,25 +278,48 @@ export interface MatchEngineResult {
 export interface CopyMetricsSummary {
   top1: number;
   top3: number;
+  /** MemBench's SSCD>0.5: fraction of generations whose best match exceeds 0.5, whatever the descriptor. */
   fractionAbove: number;
+  /** Fraction of generations at or above the calibrated copy threshold: what the app flags as a copy. */
+  fractionCopies: number;
 }
 
+/** MemBench's metrics of a prompt against its own linked reference images (at least one). */
 export interface PromptMetrics extends CopyMetricsSummary {
   prompt: string;
   generations: number;
-  /** Linked reference images the prompt was scored against; 0 = the whole library. */
   linkedReferences: number;
+}
+
+/** A prompt with no usable linked reference image: no MemBench metric, only evidence from the whole library. */
+export interface UnlinkedPrompt {
+  prompt: string;
+  generations: number;
+  reason: 'no linked reference images' | 'linked reference images not embedded';
+  /** Best match of its generations among all references: evidence, never a MemBench metric. */
+  bestScore: number | null;
+  /** Generations whose best match reaches the copy threshold. */
+  copies: number;
 }
 
 export interface MatchResult {
   generations: number;
   references: number;
   embedded: number;
+  /** The copy threshold: the descriptor's calibrated one (manifest), or the request's. */
   threshold: number;
+  /** MemBench's SSCD>0.5 threshold, fixed at 0.5. Absent from results stored before it was split off. */
+  membenchThreshold?: number;
+  /** Prompts with linked reference images, each with MemBench's metrics. */
   perPrompt: PromptMetrics[];
+  /** Prompts without; absent from older results. */
+  unlinked?: UnlinkedPrompt[];
+  /** Generations whose best match reaches the copy threshold (the gallery's flags). */
+  copies?: number;
   clustered: number;
   skipped: { file: string; reason: string }[];
-  summary: CopyMetricsSummary;
+  /** Averages over the linked prompts only (`prompts` of them); `unlinked` counts the others. */
+  summary: CopyMetricsSummary & { prompts?: number; unlinked?: number };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -268,10 +343,13 @@ const searchShape = {
   keepMeanAtLeast: z.number().optional(),
   chains: z.number().optional(),
   seed: seed.default(0),
-  bannedWords: z.array(z.string().max(200)).max(100_000).optional(),
-  contextPrefix: z.string().max(200).optional(),
+  /** Generic words banned on top of the token-class rules; default: the built-in list (docs/SEARCH.md). */
+  bannedWords: z.array(withPromptTextRule(z.string().max(200))).max(100_000).optional(),
+  /** A word-per-line file of generic words, read by the host at the start into bannedWords (with any given). */
+  bannedFile: z.string().min(1).max(4096).optional(),
+  contextPrefix: withPromptTextRule(z.string().max(200)).optional(),
   batchChains: z.number().int().min(1).max(1024).optional(),
-  /** Candidates per UNet call (default: as many as ~4 GB of attention maps allow, at most 256). */
+  /** Candidates per UNet call, at most (default 256; fewer when the memory budget allows fewer). */
   batchSize: z.number().int().min(1).max(4096).optional(),
   size: z.number().int().min(8).max(4096).optional(),
   timestep: z.number().int().min(0).max(10_000).default(999),
@@ -450,8 +528,8 @@ export type EngineInput<K extends JobKind> = z.input<(typeof JOB_CATALOGUE)[K]['
 export interface JobEvents {
   probe: never;
   generate: GeneratedImageEvent;
-  detect: never;
-  match: never;
+  detect: DetectScoreEvent;
+  match: MatchVectorsEvent;
   search: SearchIterationEvent;
   solidmark: SolidmarkImageEvent;
 }

@@ -1,7 +1,8 @@
 /**
  * `eidetic audit`: the one-shot audit. Generates K images per prompt, matches them against the
- * reference folder with a copy-detection descriptor, clusters them, and prints MemBench's per-prompt
- * metrics. Everything lands in the project, so the gallery shows the evidence afterwards.
+ * reference folder with a copy-detection descriptor, clusters them, and prints the copies (at the
+ * descriptor's calibrated threshold), MemBench's per-prompt metrics for prompts with linked reference
+ * images, and the other prompts as unlinked with their best match as evidence. Everything lands in the project, so the gallery shows the evidence afterwards.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import type { Command } from 'commander';
 import { PROJECT_SUFFIX } from '../project/project.js';
 import { EideticError } from '../util/errors.js';
 import { newBackend, runJob } from './common.js';
+import { likelyMemorized, matchReport } from './match-report.js';
 import { makeOutput } from './output.js';
 
 export function registerAuditCommand(program: Command): void {
@@ -24,7 +26,7 @@ export function registerAuditCommand(program: Command): void {
     .option('--steps <n>', 'denoising steps', '50')
     .option('--guidance <g>', 'classifier-free guidance', '7.5')
     .option('--seed <s>', 'seed of the first image of each prompt', '0')
-    .option('--threshold <t>', 'copy threshold (default: the descriptor manifest\'s)')
+    .option('--threshold <t>', 'copy threshold (default: the descriptor manifest\'s calibrated one; 0.75 without one)')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
     .option('--json', 'print JSON')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
@@ -42,6 +44,11 @@ export function registerAuditCommand(program: Command): void {
         const prompts = await backend.call('prompts.importFile', { path: opts.prompts as string });
         const refs = await backend.call('refs.importFolder', { path: opts.refs as string });
         for (const s of refs.skipped) out.info(`skipped reference ${s.file}: ${s.reason}`);
+        // MemBench-style prompt files name each prompt's own images (urls): only linked prompts get MemBench's metrics.
+        if (refs.count > 0) {
+          const links = await backend.call('refs.link', { promptSetId: prompts.id, refSetId: refs.id });
+          out.info(`${links.linkedPrompts} of ${prompts.count} prompts linked to their own reference images`);
+        }
         out.info(`${prompts.count} prompts, ${refs.count} reference images; generating ${k} per prompt`);
         const gen = await runJob(backend, out, 'generate', {
           model: opts.model,
@@ -61,14 +68,17 @@ export function registerAuditCommand(program: Command): void {
         });
         const r = match.result;
         const largest = backend.currentProject!.largestClusters(match.id);
-        const perPrompt = r.perPrompt.map((p) => ({ ...p, largestCluster: largest.get(p.prompt) ?? 0, likelyMemorized: (largest.get(p.prompt) ?? 0) >= 3 || p.fractionAbove > 0 }));
-        out.data({ project: dir, generateJobId: gen.id, matchJobId: match.id, threshold: r.threshold, images: r.generations, clustered: r.clustered, summary: r.summary, perPrompt }, () =>
-          [
-            `${r.generations} images, threshold ${r.threshold}: Top-1 ${r.summary.top1.toFixed(3)}, Top-3 ${r.summary.top3.toFixed(3)}, above threshold ${(100 * r.summary.fractionAbove).toFixed(1)}%, ${r.clustered} in dense clusters`,
-            ' top-1  top-3  above  cluster  prompt',
-            ...perPrompt.map((p) => `${p.top1.toFixed(3)}  ${p.top3.toFixed(3)}  ${(100 * p.fractionAbove).toFixed(0).padStart(4)}%  ${String(p.largestCluster).padStart(7)}  ${p.likelyMemorized ? '! ' : '  '}${p.prompt}`),
-            `project: ${dir} (open it in the app's gallery to see the matches)`,
-          ].join('\n'),
+        const perPrompt = r.perPrompt.map((p) => {
+          const largestCluster = largest.get(p.prompt) ?? 0;
+          return { ...p, largestCluster, likelyMemorized: likelyMemorized(Math.round(p.fractionCopies * p.generations), largestCluster) };
+        });
+        const unlinked = (r.unlinked ?? []).map((u) => {
+          const largestCluster = largest.get(u.prompt) ?? 0;
+          return { ...u, largestCluster, likelyMemorized: likelyMemorized(u.copies, largestCluster) };
+        });
+        out.data(
+          { project: dir, generateJobId: gen.id, matchJobId: match.id, threshold: r.threshold, membenchThreshold: r.membenchThreshold, images: r.generations, copies: r.copies, clustered: r.clustered, summary: r.summary, perPrompt, unlinked },
+          () => [...matchReport(r, largest), `project: ${dir} (open it in the app's gallery to see the matches)`],
         );
       } finally {
         await backend.dispose();

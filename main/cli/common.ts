@@ -4,6 +4,7 @@ import { forkLauncher } from '../engine/channel.js';
 import { EideticError } from '../util/errors.js';
 import { progressLine, type Output } from './output.js';
 import type { JobSummary } from '../api/contract.js';
+import type { StartOptions } from '../core/jobs/index.js';
 import type { JobKind, JobRequest, JobResults } from '../api/jobs.js';
 
 export function newBackend(): Backend {
@@ -15,7 +16,7 @@ export function newBackend(): Backend {
  * come from command-line options, so they are checked at run time against the catalogue (a bad value
  * is named in the error) rather than typed here.
  */
-export async function runJob<K extends JobKind>(backend: Backend, out: Output, kind: K, params: Record<string, unknown>, extra: { out?: string; saveNpy?: boolean } = {}): Promise<JobSummary & { result: JobResults[K] }> {
+export async function runJob<K extends JobKind>(backend: Backend, out: Output, kind: K, params: Record<string, unknown>, extra: StartOptions = {}): Promise<JobSummary & { result: JobResults[K] }> {
   let last = '';
   const unsubscribe = backend.onEvent((e) => {
     if (e.type !== 'job' || e.job.kind !== kind || e.job.status !== 'running') return;

@@ -8,11 +8,12 @@ import { keepServingOnUncaught, serve } from '../server/serve.js';
 import { ensureDemoProject } from '../core/demo.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { packageVersion } from '../util/app-paths.js';
-import { makeOutput } from './output.js';
+import { makeOutput, sanitizeForTerminal } from './output.js';
 import { backendFor, newBackend, promptsFromFile, runJob, withProject } from './common.js';
 export { runJob } from './common.js';
 import { registerSearchCommand } from './search-command.js';
 import { registerAuditCommand } from './audit-command.js';
+import { registerJobsCommand } from './jobs-command.js';
 import type { JobKind, JobSummary, ProbeResult, ProjectSummary } from '../api/contract.js';
 
 function describeProject(p: ProjectSummary): string {
@@ -24,6 +25,7 @@ function describeProject(p: ProjectSummary): string {
     `prompts   ${c.prompts} in ${c.promptSets} set(s)`,
     `refs      ${c.referenceImages} image(s) in ${c.referenceSets} set(s)`,
     `jobs      ${c.jobs}, generations ${c.generations}`,
+    ...(p.readOnly ? [`read-only ${p.readOnly}`] : []),
   ].join('\n');
 }
 
@@ -55,6 +57,8 @@ export function buildProgram(): Command {
     .description('Audit text-to-image diffusion models for memorized training data, offline.')
     .version(packageVersion())
     .showHelpAfterError()
+    // Commander echoes arguments in its errors: they reach the terminal escaped like all other output.
+    .configureOutput({ writeErr: (text) => process.stderr.write(sanitizeForTerminal(text, { multiline: true })) })
     .exitOverride();
 
   const project = program.command('project').description('create and inspect audit projects (NAME.eidetic folders)');
@@ -153,7 +157,7 @@ export function buildProgram(): Command {
           [
             `${r.linkedPrompts}/${r.prompts} prompts linked (${r.links} links); ${r.unmatchedCount} names matched no reference image`,
             ...r.unmatched.slice(0, 10).map((u) => `  not found: ${u.name} (${u.prompt})`),
-          ].join('\n'),
+          ],
         );
       });
     });
@@ -168,7 +172,7 @@ export function buildProgram(): Command {
       await withProject(opts.project, async (backend) => {
         const set = await backend.call('refs.importFolder', { path: folder, name: opts.name });
         out.data(set, () =>
-          [`imported ${set.count} images from ${set.sourceDir} as set ${set.id}`, ...set.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'),
+          [`imported ${set.count} images from ${set.sourceDir} as set ${set.id}`, ...set.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)],
         );
       });
     });
@@ -203,7 +207,9 @@ export function buildProgram(): Command {
     .option('--seed <s>', 'seed of the first image (image k uses seed + k)', '0')
     .option('--latents <file.npy>', 'explicit initial latents [n,4,h,w] instead of a seed')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
-    .requiredOption('--out <dir>', 'folder for the PNG files')
+    .requiredOption('--out <dir>', 'folder for the PNG files (named pPPPP_kKKK_sSEED.png; existing files are never replaced without --overwrite)')
+    .option('--overwrite', 'replace files an earlier run left in --out')
+    .option('--batch-size <b>', 'images per UNet call (default: as many as memory allows; results do not depend on it)')
     .option('--save-npy', 'also write each image as float32 HxWx3 in [0,1] (.npy)')
     .option('--project <dir>', 'also store the generations in this project')
     .option('--json', 'print JSON')
@@ -223,12 +229,13 @@ export function buildProgram(): Command {
           latentsFile: opts.latents,
           ep: opts.ep,
           ...parseSize(opts.size as string | undefined),
+          ...(opts.batchSize ? { batchSize: Number(opts.batchSize) } : {}),
         };
-        const job = await runJob(backend, out, 'generate', params, { out: opts.out as string, saveNpy: !!opts.saveNpy });
+        const job = await runJob(backend, out, 'generate', params, { out: opts.out as string, saveNpy: !!opts.saveNpy, overwrite: !!opts.overwrite });
         const r = job.result;
         for (const w of r.warnings) out.info(`warning: ${w}`);
         const images = r.saved.map((s) => ({ png: s.png, npy: s.npy, prompt: s.prompt, seed: s.seed === null ? null : Number(s.seed) }));
-        out.data({ images, provider: r.provider, width: r.width, height: r.height, jobId: job.id }, () => images.map((i) => i.png).join('\n'));
+        out.data({ images, provider: r.provider, width: r.width, height: r.height, jobId: job.id }, () => images.map((i) => i.png ?? ''));
       } finally {
         await backend.dispose();
       }
@@ -243,7 +250,9 @@ export function buildProgram(): Command {
     .option('--steps <s>', 'average over the first S steps of a guided DDIM trajectory', '1')
     .option('--noise-file <file.npy>', 'the N initial noises as [N,4,h,w]')
     .option('--seed <s>', 'seed of the noises when no noise file is given', '0')
-    .option('--attribution', 'per-word occlusion attribution')
+    .option('--attribution [method]', "per-word occlusion: 'embedding-occlusion' (default: the word's embedding rows replaced by the empty prompt's, positions kept) or 'word-removal'")
+    .option('--batch-size <b>', 'prompt x noise pairs per UNet call (default: as many as memory allows, at most 8)')
+    .option('--noise-mode <mode>', "'shared' (the same N noises for every prompt) or 'per-prompt' (prompt i's own from seed + i, as Wen's code)", 'shared')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
     .option('--project <dir>', 'store the scores in this project')
     .option('--json', 'print JSON')
@@ -260,12 +269,18 @@ export function buildProgram(): Command {
           seed: Number(opts.seed),
           noiseFile: opts.noiseFile,
           attribution: !!opts.attribution,
+          ...(typeof opts.attribution === 'string' ? { attributionMethod: opts.attribution } : {}),
+          noiseMode: opts.noiseMode,
           ep: opts.ep,
+          ...(opts.batchSize ? { batchSize: Number(opts.batchSize) } : {}),
         });
         const r = job.result;
         const scores = r.scores.map((s) => ({ prompt: s.prompt, score: s.score, per_noise: s.perNoise }));
-        out.data({ scores, timestep: r.timestep, provider: r.provider, attributions: r.attributions ?? null, prompts_per_second: r.promptsPerSecond }, () =>
-          [...r.scores].sort((a, b) => b.score - a.score).map((s) => `${s.score.toFixed(4)}  ${s.prompt}`).join('\n'),
+        const { predictionTypeNote } = await import('../api/detection-labels.js');
+        const note = predictionTypeNote(r.predictionType);
+        out.data(
+          { scores, timestep: r.timestep, provider: r.provider, noise_mode: r.noiseMode, prediction_type: r.predictionType, attribution_method: r.attributionMethod ?? null, attributions: r.attributions ?? null, prompts_per_second: r.promptsPerSecond },
+          () => [...(note ? [`note: ${note}`] : []), ...[...r.scores].sort((a, b) => b.score - a.score).map((s) => `${s.score.toFixed(4)}  ${s.prompt}`)],
         );
       } finally {
         await backend.dispose();
@@ -281,6 +296,7 @@ export function buildProgram(): Command {
     .option('--noises <n>', 'initial noises per prompt', '4')
     .option('--steps <s>', 'average over the first S steps', '1')
     .option('--seed <s>', 'noise seed', '0')
+    .option('--noise-mode <mode>', "'shared' or 'per-prompt' (prompt i's own noises from seed + i, as Wen's code)", 'shared')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
     .option('--json', 'print JSON')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
@@ -295,6 +311,7 @@ export function buildProgram(): Command {
           noises: Number(opts.noises),
           steps: Number(opts.steps),
           seed: Number(opts.seed),
+          noiseMode: opts.noiseMode,
           ep: opts.ep,
         });
         const { rocCurve } = await import('../api/roc.js');
@@ -302,7 +319,7 @@ export function buildProgram(): Command {
         const roc = rocCurve(scores.slice(0, positive.length), scores.slice(positive.length));
         out.data(
           { auc: roc.auc, tpr_at_1_fpr: roc.tprAt1Fpr, positives: roc.positives, negatives: roc.negatives, fpr: roc.fpr, tpr: roc.tpr, thresholds: roc.thresholds.map((t) => (Number.isFinite(t) ? t : null)) },
-          () => `AUC ${roc.auc.toFixed(4)}, TPR@1%FPR ${roc.tprAt1Fpr.toFixed(4)} (${roc.positives} positive, ${roc.negatives} negative prompts)`,
+          () => `AUC ${roc.auc.toFixed(4)}, TPR@1%FPR ${roc.tprAt1Fpr.toFixed(4)} (${roc.positives} positive, ${roc.negatives} negative prompts; ${job.result.noiseMode ?? 'shared'} noises, ${job.result.predictionType ?? 'epsilon'} model)`,
         );
       } finally {
         await backend.dispose();
@@ -320,14 +337,8 @@ export function buildProgram(): Command {
       if (opts.threshold) params.threshold = Number(opts.threshold);
       const job = await runJob(backend, out, 'match', params);
       const r = job.result;
-      out.data(r, () =>
-        [
-          clusterOnly
-            ? `${r.generations} generations, ${r.clustered} in dense clusters (DBSCAN eps 0.5, min_samples 3)`
-            : `${r.generations} generations against ${r.references} references (threshold ${r.threshold}): Top-1 ${r.summary.top1.toFixed(3)}, Top-3 ${r.summary.top3.toFixed(3)}, above threshold ${(100 * r.summary.fractionAbove).toFixed(1)}%`,
-          ...(clusterOnly ? [] : r.perPrompt.map((p) => `  ${p.top1.toFixed(3)} ${p.top3.toFixed(3)} ${(100 * p.fractionAbove).toFixed(0).padStart(3)}%  ${p.prompt}`)),
-        ].join('\n'),
-      );
+      const { matchReport } = await import('./match-report.js');
+      out.data(r, () => (clusterOnly ? `${r.generations} generations, ${r.clustered} in dense clusters (DBSCAN eps 0.5, min_samples 3)` : matchReport(r)));
     });
   };
   program
@@ -337,7 +348,7 @@ export function buildProgram(): Command {
     .option('--descriptor <dir>', 'descriptor model folder (default: the bundled demo descriptor)')
     .option('--refs <set>', 'reference set id (default: all reference images)')
     .option('--job <id>', 'only the generations of this job')
-    .option('--threshold <t>', 'similarity above which a generation counts as a copy (default: the descriptor manifest\'s, 0.5 for SSCD)')
+    .option('--threshold <t>', 'similarity at or above which a generation counts as a copy (default: the descriptor manifest\'s calibrated one; 0.75 without one)')
     .option('--ep <provider>', 'execution provider', 'cpu')
     .option('--json', 'print JSON')
     .action(matchAction(false));
@@ -353,6 +364,7 @@ export function buildProgram(): Command {
 
   registerSearchCommand(program);
   registerAuditCommand(program);
+  registerJobsCommand(program);
 
   const solidmark = program.command('solidmark').description('SolidMark border keys: key datasets before training, measure memorization after');
   solidmark
@@ -446,7 +458,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
     const e = toApiError(err);
-    process.stderr.write(`eidetic: ${e.message}\n`);
+    process.stderr.write(`eidetic: ${sanitizeForTerminal(e.message, { multiline: true })}\n`);
     return e.code === 'invalid_input' ? 2 : 1;
   }
 }

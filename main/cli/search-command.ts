@@ -3,6 +3,7 @@ import { jobResult } from '../api/job-result.js';
 import type { Command } from 'commander';
 import type { SearchRunDetail } from '../api/contract.js';
 import { EideticError } from '../util/errors.js';
+import { unknownPresetMessage, VERIFY_PRESET_NAMES, VERIFY_PRESETS } from '../api/search-presets.js';
 import { runJob, withProject } from './common.js';
 import { makeOutput } from './output.js';
 
@@ -31,12 +32,14 @@ export function registerSearchCommand(program: Command): void {
     .option('--temperature <t>', 'T of softmax(D/T)', '0.1')
     .option('--length <l>', 'word-piece slots (L)', '8')
     .option('--seed <s>', 'seed', '0')
-    .option('--banned <words>', 'comma-separated words banned on top of the fixed rules (default: the generic-word list; "" for none)')
+    .option('--banned <words>', 'comma-separated generic words banned on top of the token-class rules (default: the built-in list, docs/SEARCH.md; "" for none)')
+    .option('--banned-file <file>', 'the generic-word list from a UTF-8 file, one word a line (# comments), in place of the built-in one; --banned adds to it')
     .option('--prefix <text>', 'context the LM sees before the slots', 'image of a')
     .option('--augment <prompt>', 'augmentation mode: more trigger prompts around this known one')
     .option('--batch-chains <n>', 'chains whose candidates share one energy call', '1')
     .option('--resume <run>', 'resume an interrupted run of this project (its saved parameters are used)')
     .option('--verify <k>', 'then generate k images of each candidate prompt, match and cluster them')
+    .option('--verify-preset <name>', `then verify with a preset: ${VERIFY_PRESET_NAMES.map((n) => `${n} (${VERIFY_PRESETS[n].label})`).join(', ')}; see docs/SEARCH.md`)
     .option('--verify-top <n>', 'verify this many of the best prompts that share no word with a better one', '20')
     .option('--verify-per-chain <n>', 'instead, verify the n best distinct prompts of each chain')
     .option('--descriptor <dir>', 'descriptor for --verify (default: the project\'s)')
@@ -44,6 +47,12 @@ export function registerSearchCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const out = makeOutput(!!opts.json);
+      // Checked before any work starts (the banned-word file is read by the search job's start).
+      const preset = opts.verifyPreset as string | undefined;
+      if (preset !== undefined && !(VERIFY_PRESET_NAMES as string[]).includes(preset)) throw new EideticError('invalid_input', `--verify-preset: ${unknownPresetMessage(preset)}`);
+      if (preset !== undefined && (opts.verify || opts.verifyPerChain)) {
+        throw new EideticError('invalid_input', `--verify-preset ${preset} fixes the images and the prompts verified: leave out --verify and --verify-per-chain`);
+      }
       await withProject(opts.project as string, async (backend) => {
         let job;
         if (opts.resume) {
@@ -64,6 +73,7 @@ export function registerSearchCommand(program: Command): void {
             slots: int('length', opts.length as string),
             seed: /^\d+$/.test(String(opts.seed)) ? String(opts.seed) : Number.NaN,
             bannedWords: banned,
+            ...(opts.bannedFile ? { bannedFile: String(opts.bannedFile) } : {}),
             contextPrefix: opts.prefix,
             batchChains: int('batch-chains', opts.batchChains as string),
             ep: opts.ep,
@@ -71,7 +81,10 @@ export function registerSearchCommand(program: Command): void {
         }
         const result = jobResult(job, 'search')!;
         const runId = result.runId;
-        if (opts.verify) {
+        if (preset !== undefined) {
+          await backend.call('search.verify', { runId, preset, ...(opts.descriptor ? { descriptor: opts.descriptor } : {}) });
+          await backend.searches.verified(runId);
+        } else if (opts.verify) {
           await backend.call('search.verify', { runId, images: int('verify', opts.verify as string), ...(opts.verifyPerChain ? { select: 'perChain' as const, perChain: int('verify-per-chain', opts.verifyPerChain as string), top: 1000 } : { select: 'diverse' as const, top: int('verify-top', opts.verifyTop as string) }), ...(opts.descriptor ? { descriptor: opts.descriptor } : {}) });
           await backend.searches.verified(runId);
         }
@@ -83,16 +96,23 @@ export function registerSearchCommand(program: Command): void {
             ...detail.chains.map((c) => `  chain ${String(c.chain).padStart(3)}  ${(c.energy ?? Number.NaN).toFixed(2).padStart(9)}  ${c.prompt ?? ''}`),
             ...(detail.candidates.some((c) => c.evidence)
               ? [
-                  'verification (largest cluster / generations, best reference match):',
+                  `verification${verifiedWith(detail)} (largest cluster / generations, best reference match):`,
                   ...detail.candidates.map((c) => {
                     const e = c.evidence;
                     const best = e?.bestMatches[0];
-                    return `  ${e ? `${e.largestCluster}/${e.generations}` : '-'}  ${best ? `${best.fileName} ${best.bestScore.toFixed(3)} (${best.count}x)` : 'no match'}  ${c.prompt}`;
+                    const mark = e?.candidate ? ' candidate' : '';
+                    return `  ${e ? `${e.largestCluster}/${e.generations}${mark}` : '-'}  ${best ? `${best.fileName} ${best.bestScore.toFixed(3)} (${best.count}x)` : 'no match'}  ${c.prompt}`;
                   }),
                 ]
               : []),
-          ].join('\n'),
+          ],
         );
       });
     });
+}
+
+/** ' with the membench preset: ...' from the stored settings of the run's verification, if any. */
+function verifiedWith(detail: SearchRunDetail): string {
+  const v = detail.candidates.find((c) => c.evidence?.verification)?.evidence?.verification;
+  return v ? ` with the ${v.preset} preset (${v.images} images, DBSCAN eps ${v.eps} / min ${v.minSamples}, a candidate from a cluster of ${v.minCluster})` : '';
 }

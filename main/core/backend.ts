@@ -17,13 +17,13 @@ import {
   type JobSummary,
 } from '../api/contract.js';
 import { describeIssues, JOB_CATALOGUE, type JobKind, type JobRequest } from '../api/jobs.js';
-import { hashModelFolder, validateModelFolder } from '../sd/model-folder.js';
+import { describeFolderProblems, hashModelFolder, validateModelFolder } from '../sd/model-folder.js';
 import { EngineHost } from '../engine/host.js';
 import type { EngineLauncher } from '../engine/channel.js';
 import { AuditProject } from '../project/project.js';
 import { exportGallery, generationDetail, listGallery } from '../project/gallery.js';
 import { linkPromptReferences } from '../project/prompt-links.js';
-import { decideSearchCandidate, markInterruptedSearchRuns } from '../project/search-store.js';
+import { decideSearchCandidate } from '../project/search-store.js';
 import { listSolidmarkResults } from '../project/solidmark-store.js';
 import { ModelRegistry } from '../models/registry.js';
 import { EideticError, toApiError } from '../util/errors.js';
@@ -49,6 +49,20 @@ export function jobBrief(job: JobSummary | JobBrief): JobBrief {
 
 type Handlers = { [M in ApiMethod]: (input: ApiParsedInput<M>) => ApiOutputs[M] | Promise<ApiOutputs[M]> };
 
+/** Calls that change the open project (and what they do): refused at once, with the reason, when it is open read-only. */
+const PROJECT_WRITES: Partial<Record<ApiMethod, string>> = {
+  'prompts.importFile': 'importing prompts',
+  'prompts.importContent': 'importing prompts',
+  'refs.importFolder': 'importing reference images',
+  'refs.link': 'linking prompts to references',
+  'search.resume': 'resuming a search',
+  'search.verify': 'verifying search prompts',
+  'search.decide': 'recording a decision',
+  'jobs.resume': 'resuming a job',
+};
+
+const TERMINAL: ReadonlySet<JobSummary['status']> = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
+
 export class Backend {
   readonly engine: EngineHost;
   readonly jobs: JobManager;
@@ -64,7 +78,7 @@ export class Backend {
 
   constructor(private readonly options: BackendOptions) {
     this.engine = new EngineHost(options.launcher);
-    this.jobs = new JobManager(this.engine, (job, change) => this.onJobChange(job, change));
+    this.jobs = new JobManager(this.engine, (job, change) => this.onJobChange(job, change), (err) => this.explain(err));
     this.searches = new SearchRuns({
       jobs: this.jobs,
       requireProject: () => this.requireProject(),
@@ -92,29 +106,54 @@ export class Backend {
     this.events.emit('event', e);
   }
 
+  /** An error as the API reports it; SQLite errors name the open project's database file. */
+  private explain(err: unknown) {
+    return toApiError(err, { database: this.project?.dbFile });
+  }
+
+  /** Jobs whose record could not be written: their progress is not written again (each try may wait seconds). */
+  private readonly unsaved = new Set<string>();
+
   /**
    * Persists a job change and tells the hosts. The parameters are written once, when the job is created;
    * state changes are written as they happen and progress at most every PROGRESS_SAVE_INTERVAL_MS, so a
    * crash leaves an honest record without re-serialising anything large per event. Events carry the
    * job's brief (no parameters, no result).
+   *
+   * This runs inside the engine's message handlers: nothing may throw out of it. A record that cannot be
+   * written (a full disk, a database locked for more than a few seconds) stops the job with a message
+   * naming the project's database; what the project holds stays as it is.
    */
   private onJobChange(job: JobSummary, change: JobChange): void {
-    if (this.project) {
-      if (change === 'created') {
-        this.project.saveJob(job);
-      } else if (change === 'state') {
-        this.project.saveJobProgress(job);
-        this.progressSavedAt.set(job.id, performance.now());
-      } else {
-        const last = this.progressSavedAt.get(job.id) ?? -Infinity;
-        if (performance.now() - last >= PROGRESS_SAVE_INTERVAL_MS) {
-          this.project.saveJobProgress(job);
+    const project = this.project;
+    const terminal = TERMINAL.has(job.status);
+    if (project && !project.readOnly && project.db.open && (terminal || !this.unsaved.has(job.id))) {
+      try {
+        if (change === 'created') {
+          project.saveJob(job);
+        } else if (change === 'state' || performance.now() - (this.progressSavedAt.get(job.id) ?? -Infinity) >= PROGRESS_SAVE_INTERVAL_MS) {
+          project.saveJobProgress(job);
           this.progressSavedAt.set(job.id, performance.now());
+        }
+      } catch (err) {
+        const e = this.explain(err);
+        if (!terminal) {
+          this.unsaved.add(job.id);
+          this.jobs.fail(job.id, new EideticError(e.code, `${e.message}; the ${job.kind} job was stopped, and what it stored before is kept`));
+        } else {
+          process.stderr.write(`eidetic: could not record the end of ${job.kind} job ${job.id} (${job.status}): ${e.message}\n`);
         }
       }
     }
-    if (job.finishedAt !== null) this.progressSavedAt.delete(job.id);
-    this.emit({ type: 'job', job: jobBrief(job) });
+    if (terminal) {
+      this.unsaved.delete(job.id);
+      this.progressSavedAt.delete(job.id);
+    }
+    try {
+      this.emit({ type: 'job', job: jobBrief(job) });
+    } catch (err) {
+      process.stderr.write(`eidetic: a listener of job events failed: ${(err as Error).message}\n`);
+    }
   }
 
   get currentProject(): AuditProject | null {
@@ -129,10 +168,7 @@ export class Backend {
   private setProject(project: AuditProject | null): void {
     this.project?.close();
     this.project = project;
-    if (project) {
-      markInterruptedSearchRuns(project.db);
-      this.recent.add(project.dir);
-    }
+    if (project) this.recent.add(project.dir);
     this.emit({ type: 'project', project: project?.summary() ?? null });
   }
 
@@ -207,6 +243,7 @@ export class Backend {
       return [...live, ...stored.filter((j) => !liveIds.has(j.id))].slice(0, limit);
     },
     'jobs.start': async ({ kind, params }) => jobBrief(await this.startJob(kind, params)),
+    'jobs.resume': async ({ id }) => jobBrief(await this.resumeJob(id)),
     'jobs.cancel': ({ id }) => jobBrief(this.jobs.cancel(id)),
     'jobs.get': ({ id }) => {
       const job = this.jobs.get(id) ?? this.project?.getJob(id);
@@ -223,13 +260,32 @@ export class Backend {
     const entry = JOB_CATALOGUE[kind];
     const parsed = entry.request.safeParse(params ?? {});
     if (!parsed.success) throw new EideticError('invalid_input', `${kind}: ${describeIssues(parsed.error.issues)}`);
+    if (kind !== 'probe') this.project?.assertWritable(`starting a ${kind} job`);
     const module = hostJobs[kind];
     return module.start(this.jobContext, parsed.data as never, options);
   }
 
+  /**
+   * Resumes a stored job that did not succeed (interrupted by a crash, failed, cancelled) as a new attempt
+   * under the same id, from its recorded parameters; its kind's host module skips what it stored.
+   */
+  async resumeJob(id: string, options: StartOptions = {}): Promise<JobSummary> {
+    const project = this.requireProject();
+    project.assertWritable(`resuming job ${id}`);
+    const live = this.jobs.get(id);
+    if (live && (live.status === 'running' || live.status === 'queued')) throw new EideticError('invalid_input', `job ${id} is ${live.status}; there is nothing to resume`);
+    // This process writes the project (checked above), so a stored 'running' that is not live here is a
+    // record its end could not be written to (a full disk): resumable like an interrupted one.
+    const job = live ?? project.getJob(id);
+    if (!job) throw new EideticError('not_found', `no job ${id} in ${project.dir}`);
+    if (job.status === 'succeeded') throw new EideticError('invalid_input', `job ${id} (${job.kind}) has finished; there is nothing to resume`);
+    const module = hostJobs[job.kind] as (typeof hostJobs)[JobKind];
+    return module.resume(this.jobContext, job, options);
+  }
+
   private async registerModel(project: AuditProject, dir: string): Promise<number> {
     const report = await validateModelFolder(dir);
-    if (!report.ok) throw new EideticError('bad_model', `${report.dir}: ${report.problems.join('; ')}`);
+    if (!report.ok) throw new EideticError('bad_model', describeFolderProblems(report));
     const hashes = await hashModelFolder(report.dir);
     return project.upsertModel({
       path: report.dir,
@@ -249,10 +305,12 @@ export class Backend {
       if (!parsed.success) {
           throw new EideticError('invalid_input', `${method}: ${describeIssues(parsed.error.issues, 'input')}`);
       }
+      const writes = PROJECT_WRITES[method];
+      if (writes) this.project?.assertWritable(writes);
       const handler = this.handlers[method] as (input: unknown) => unknown;
       return { ok: true, value: await handler(parsed.data) };
     } catch (err) {
-      return { ok: false, error: toApiError(err) };
+      return { ok: false, error: this.explain(err) };
     }
   }
 

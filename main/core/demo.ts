@@ -67,6 +67,8 @@ export async function ensureDemoProject(dir = path.join(dataDir(), 'demo' + PROJ
   const exists = existsSync(path.join(dir, 'project.db'));
   const project = exists ? AuditProject.open(dir) : AuditProject.create(dir, 'Eidetic demo');
   try {
+    // Held by another Eidetic (opened read-only): that one keeps it up to date; this one just opens it.
+    if (project.readOnly) return dir;
     if (spec && !exists) {
       for (const r of spec.references) await project.importReferenceFolder(path.join(demoAssetsDir(), r.folder), r.name);
     }

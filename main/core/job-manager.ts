@@ -4,7 +4,7 @@
  * drops it; cancelling a running one asks the engine to stop between steps.
  */
 import { randomUUID } from 'node:crypto';
-import type { JobSummary } from '../api/contract.js';
+import type { ApiError, JobSummary } from '../api/contract.js';
 import type { EngineInput, EngineResults, JobEvents, JobKind, JobResults } from '../api/jobs.js';
 import type { EngineHost } from '../engine/host.js';
 import { EideticError, toApiError } from '../util/errors.js';
@@ -25,6 +25,8 @@ export interface JobHooks<K extends JobKind> {
   onEvent?: (event: JobEvents[K]) => void;
   /** What a job does with its engine result before it counts as done (e.g. store generations). */
   onResult?: (job: JobSummary, value: EngineResults[K]) => JobResults[K] | Promise<JobResults[K]>;
+  /** A resumed job: a new attempt under the stored job's id (its creation time kept). */
+  resumeOf?: { id: string; createdAt: string };
 }
 
 interface Entry {
@@ -36,6 +38,8 @@ interface Entry {
   engineParams?: unknown;
   done: Promise<JobSummary>;
   settle: (job: JobSummary) => void;
+  /** Set when the host could not keep what the job produced (see `fail`): the job ends failed with it. */
+  hostError?: ApiError;
 }
 
 const iso = () => new Date().toISOString();
@@ -53,6 +57,8 @@ export class JobManager {
   constructor(
     private readonly engine: EngineHost,
     private readonly sink: JobSink,
+    /** Turns what a job threw into its error (the backend names the project's database file). */
+    private readonly explain: (err: unknown) => ApiError = (err) => toApiError(err),
   ) {}
 
   list(): JobSummary[] {
@@ -69,12 +75,12 @@ export class JobManager {
     const done = new Promise<JobSummary>((resolve) => (settle = resolve));
     const entry: Entry = {
       job: {
-        id: randomUUID(),
+        id: hooks.resumeOf?.id ?? randomUUID(),
         kind,
         status: 'queued',
         params: params as Record<string, unknown>,
         progress: { done: 0, total: 0, message: 'queued', etaSeconds: null },
-        createdAt: iso(),
+        createdAt: hooks.resumeOf?.createdAt ?? iso(),
         startedAt: null,
         finishedAt: null,
         error: null,
@@ -115,6 +121,24 @@ export class JobManager {
     return entry.job;
   }
 
+  /**
+   * Stops a job because the host cannot keep what it produces (a full disk, a database locked for too
+   * long): a queued job fails at once; a running one is cancelled in the engine and ends `failed` with this
+   * error. What it stored before stays stored. Safe to call from event handlers and more than once.
+   */
+  fail(id: string, err: unknown): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    const error = this.explain(err);
+    if (entry.job.status === 'queued') {
+      this.queue.splice(this.queue.indexOf(entry), 1);
+      this.finish(entry, 'failed', null, error);
+    } else if (entry.job.status === 'running' && !entry.hostError) {
+      entry.hostError = error;
+      entry.controller.abort();
+    }
+  }
+
   private publish(entry: Entry, change: JobChange): void {
     this.sink({ ...entry.job, progress: { ...entry.job.progress } }, change);
   }
@@ -150,13 +174,25 @@ export class JobManager {
           entry.job.progress = { done, total, message, etaSeconds: estimateEta(done, total, elapsed) };
           this.publish(entry, 'progress');
         },
-        onEvent: (data) => entry.onEvent?.(data),
+        onEvent: (data) => {
+          // Nothing may throw out of an event handler: a write that fails stops the job instead.
+          if (entry.hostError) return;
+          try {
+            entry.onEvent?.(data);
+          } catch (err) {
+            this.fail(entry.job.id, err);
+          }
+        },
       });
+      if (entry.hostError) throw entry.hostError;
       const result = entry.onResult ? await entry.onResult(entry.job, value) : value;
+      if (entry.hostError) throw entry.hostError;
       this.finish(entry, 'succeeded', result, null);
     } catch (err) {
-      const error = toApiError(err);
-      this.finish(entry, error.code === 'cancelled' ? 'cancelled' : 'failed', null, error);
+      const error = entry.hostError ?? this.explain(err);
+      // A crashed engine leaves the job resumable (interrupted), as a killed app does.
+      const status = entry.hostError ? 'failed' : error.code === 'cancelled' ? 'cancelled' : error.code === 'engine_crashed' ? 'interrupted' : 'failed';
+      this.finish(entry, status, null, error);
     } finally {
       this.active = null;
       void this.pump();

@@ -41,7 +41,8 @@ function kindOf(dir: string, manifest: Record<string, unknown> | null): ModelKin
 
 export async function describeModel(dir: string, source: ModelEntry['source']): Promise<ModelEntry> {
   const abs = path.resolve(dir);
-  if (!existsSync(abs) || !statSync(abs).isDirectory()) throw new EideticError('not_found', `${abs}: no such model folder`);
+  if (!existsSync(abs)) throw new EideticError('not_found', `${abs}: no such model folder`);
+  if (!statSync(abs).isDirectory()) throw new EideticError('bad_file', `${abs}: is a file, not a model folder`);
   const manifest = readManifest(abs);
   const kind = kindOf(abs, manifest);
   const problems: string[] = [];

@@ -3,6 +3,7 @@
  * matches and cluster), sorted and filtered in SQL so a 50k-image project pages without loading it all,
  * the full provenance of one generation, and the export of a selection (images plus a CSV).
  */
+import { realFileWithin } from '../util/confine.js';
 import { copyFile, mkdir, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
@@ -58,7 +59,22 @@ const SELECT = `SELECT g.id, g.job_id, g.prompt_text, g.seed, g.scheduler, g.ste
   LEFT JOIN models md ON md.id = g.model_id
   LEFT JOIN generation_evidence e ON e.generation_id = g.id`;
 
-export function listGallery(project: AuditProject, q: GalleryQuery): { total: number; rows: GalleryRow[] } {
+/**
+ * The copy threshold the gallery flags at by default: that of the latest match job that matched against
+ * reference images (its descriptor's calibrated threshold, or the one the job was given); null before any.
+ */
+export function galleryThreshold(db: Database.Database): number | null {
+  const row = db
+    .prepare(
+      `SELECT json_extract(result_json, '$.threshold') AS threshold FROM jobs
+       WHERE kind = 'match' AND status = 'succeeded' AND json_extract(result_json, '$.references') > 0
+       ORDER BY COALESCE(finished_at, created_at) DESC, rowid DESC LIMIT 1`,
+    )
+    .get() as { threshold: number | null } | undefined;
+  return typeof row?.threshold === 'number' ? row.threshold : null;
+}
+
+export function listGallery(project: AuditProject, q: GalleryQuery): { total: number; rows: GalleryRow[]; threshold: number | null } {
   const where: string[] = [];
   const args: unknown[] = [];
   if (q.jobId) {
@@ -81,7 +97,7 @@ export function listGallery(project: AuditProject, q: GalleryQuery): { total: nu
   ).n;
   const rows = db.prepare(`${SELECT} ${filter} ORDER BY ${ORDER[q.sort]} LIMIT ? OFFSET ?`).all(...args, q.limit, q.offset) as Record<string, unknown>[];
   const hits = hitsFor(db, rows.map((r) => r.id as number));
-  return { total, rows: rows.map((r) => toRow(r, hits.get(r.id as number) ?? [])) };
+  return { total, rows: rows.map((r) => toRow(r, hits.get(r.id as number) ?? [])), threshold: galleryThreshold(db) };
 }
 
 export function generationDetail(project: AuditProject, id: number): GenerationDetail {
@@ -113,8 +129,11 @@ export async function exportGallery(project: AuditProject, ids: number[], dir: s
   const records: unknown[][] = [];
   for (const id of ids) {
     const g = generationDetail(project, id);
-    const file = project.imageFile(g.sha256, 'image');
-    if (!file) throw new EideticError('not_found', `generation ${id}: its image file is missing from the project`);
+    const stored = project.imageFile(g.sha256, 'image');
+    if (!stored) throw new EideticError('not_found', `generation ${id}: its image file is missing from the project`);
+    // A hostile project (a symlink planted in images/) must not make an export copy a file from elsewhere.
+    const file = realFileWithin(path.join(project.dir, 'images'), stored);
+    if (!file) throw new EideticError('bad_project', `${stored}: not a regular file inside the project's images folder; not exported`);
     const name = `generation-${id}${path.extname(file)}`;
     await copyFile(file, path.join(target, name));
     const best = g.hits[0];

@@ -1,14 +1,16 @@
 /**
- * MemBench's per-prompt copy metrics for a finished match job. A prompt linked to its own reference
- * images (MemBench's urls) is scored against those only: S = its generations x its linked images, from
- * the descriptors stored in the project. Other prompts use each generation's best match in the library.
+ * MemBench's per-prompt copy metrics for a finished match job (spec section 6). A prompt linked to its
+ * own reference images (MemBench's urls) is scored against those only: S = its generations x its linked
+ * images, from the descriptors stored in the project. A prompt with no linked image (or none whose
+ * descriptor exists) has no MemBench metric: it is listed as unlinked, with its best match in the whole
+ * library as evidence, and never averaged into the summary.
  */
-import type { PromptMetrics } from '../api/jobs.js';
+import type { PromptMetrics, UnlinkedPrompt } from '../api/jobs.js';
 import { copyMetrics } from '../match/membench-metrics.js';
 import type { AuditProject } from './project.js';
 import { linkedReferences } from './prompt-links.js';
 
-export type { PromptMetrics };
+export type { PromptMetrics, UnlinkedPrompt };
 
 function dot(a: Float32Array, b: Float32Array): number {
   let s = 0;
@@ -21,10 +23,10 @@ export function perPromptMetrics(
   descriptorKey: string,
   queries: { generationId: number; prompt: string; sha256: string }[],
   matches: { generationId: number; hits: { score: number }[] }[],
-  threshold: number,
-): PromptMetrics[] {
+  copyThreshold: number,
+): { linked: PromptMetrics[]; unlinked: UnlinkedPrompt[] } {
   const db = project.db;
-  const best = new Map(matches.map((m) => [m.generationId, m.hits[0]?.score ?? -1]));
+  const best = new Map(matches.map((m) => [m.generationId, m.hits[0]?.score]));
   const promptIdOf = new Map(
     (db.prepare('SELECT id, prompt_id FROM generations WHERE id IN (SELECT value FROM json_each(?))').all(JSON.stringify(queries.map((q) => q.generationId))) as { id: number; prompt_id: number | null }[]).map((r) => [r.id, r.prompt_id]),
   );
@@ -37,25 +39,31 @@ export function perPromptMetrics(
     g.gens.push(q);
     groups.set(key, g);
   }
-  const out: PromptMetrics[] = [];
+  const linked: PromptMetrics[] = [];
+  const unlinked: UnlinkedPrompt[] = [];
   for (const g of groups.values()) {
-    const linked = g.promptId !== null ? links.get(g.promptId) : undefined;
-    if (linked) {
-      const refShas = (db.prepare('SELECT image_sha256 FROM reference_images WHERE id IN (SELECT value FROM json_each(?))').all(JSON.stringify(linked)) as { image_sha256: string }[]).map((r) => r.image_sha256);
+    const ids = g.promptId !== null ? links.get(g.promptId) : undefined;
+    if (ids) {
+      const refShas = (db.prepare('SELECT image_sha256 FROM reference_images WHERE id IN (SELECT value FROM json_each(?))').all(JSON.stringify(ids)) as { image_sha256: string }[]).map((r) => r.image_sha256);
       const vectors = project.cachedDescriptors(descriptorKey, [...g.gens.map((q) => q.sha256), ...refShas]);
       const refs = refShas.map((s) => vectors.get(s)).filter((v): v is Float32Array => !!v);
       const rows = g.gens.map((q) => vectors.get(q.sha256)).filter((v): v is Float32Array => !!v);
       if (refs.length > 0 && rows.length > 0) {
         const s = new Float32Array(rows.length * refs.length);
         rows.forEach((r, i) => refs.forEach((f, j) => (s[i * refs.length + j] = dot(r, f))));
-        const { rowMax: _rowMax, ...m } = copyMetrics(s, rows.length, refs.length, threshold);
-        out.push({ prompt: g.prompt, generations: rows.length, linkedReferences: refs.length, ...m });
+        const { top1, top3, fractionAbove, fractionCopies } = copyMetrics(s, rows.length, refs.length, copyThreshold);
+        linked.push({ prompt: g.prompt, generations: rows.length, linkedReferences: refs.length, top1, top3, fractionAbove, fractionCopies });
         continue;
       }
     }
-    const rowMax = g.gens.map((q) => best.get(q.generationId) ?? -1);
-    const { rowMax: _r, ...m } = copyMetrics(rowMax, rowMax.length, 1, threshold);
-    out.push({ prompt: g.prompt, generations: rowMax.length, linkedReferences: 0, ...m });
+    const scores = g.gens.map((q) => best.get(q.generationId)).filter((v): v is number => v !== undefined);
+    unlinked.push({
+      prompt: g.prompt,
+      generations: g.gens.length,
+      reason: ids ? 'linked reference images not embedded' : 'no linked reference images',
+      bestScore: scores.length ? Math.max(...scores) : null,
+      copies: scores.filter((v) => v >= copyThreshold).length,
+    });
   }
-  return out;
+  return { linked, unlinked };
 }

@@ -1,8 +1,14 @@
 /**
  * An audit project: a folder NAME.eidetic/ with project.db (SQLite, WAL, foreign keys, versioned
  * migrations) and content-addressed image files. Every multi-row write is one transaction.
+ *
+ * One writer per project (project-lock.ts): the process holding the lock opens it read-write, recovers
+ * what a crash left (jobs and search runs marked interrupted, image files without a row swept); any
+ * other opener, and a project on read-only media, gets a read-only project whose writes are refused
+ * with a message naming the reason.
  */
-import { existsSync, mkdirSync, readdirSync, statSync, promises as fs } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -19,15 +25,20 @@ import type {
   ReferenceSetSummary,
 } from '../api/contract.js';
 import type { MatchEngineResult } from '../api/jobs.js';
-import { EideticError, storedErrorCode } from '../util/errors.js';
-import { migrate } from './migrations/index.js';
+import { EideticError, storedErrorCode, toApiError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrate } from './migrations/index.js';
+import { ProjectLock, type LockInfo } from './project-lock.js';
+import { markInterruptedSearchRuns } from './search-store.js';
 import { recordEvidence } from './evidence.js';
 import { ImageStore } from './image-store.js';
-import { parsePromptFile } from './prompt-files.js';
+import { checkPromptFileSize, parsePromptFile } from './prompt-files.js';
 import { float16ToFloat32, float32ToFloat16 } from '../util/float16.js';
 
 export const PROJECT_SUFFIX = '.eidetic';
 export const DB_FILE = 'project.db';
+/** Image files without a row older than this are swept when the project is opened by its writer. */
+export const ORPHAN_MIN_AGE_MS = 10 * 60_000;
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp']);
 
 const now = () => new Date().toISOString();
@@ -67,6 +78,41 @@ export interface GenerationInput {
 
 export type MatchResultRows = Pick<MatchEngineResult, 'newVectors' | 'matches' | 'clusters'>;
 
+/** Why a project was opened read-only: another live process holds it, or its folder cannot be written. */
+export interface ReadOnlyState {
+  code: 'project_busy' | 'read_only';
+  reason: string;
+  holder: LockInfo | null;
+}
+
+/** The tables each schema version has (from the migrations' CREATE TABLE statements). */
+function tablesAt(version: number): string[] {
+  return MIGRATIONS.filter((m) => m.version <= version).flatMap((m) => [...m.sql.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/gi)].map((x) => x[1]));
+}
+
+/** A thrown error while opening or using `file`, as a user error naming the file. */
+export function databaseError(file: string, err: unknown): EideticError {
+  if (err instanceof EideticError) return err;
+  const e = toApiError(err, { database: file });
+  if (e.code !== 'internal') return new EideticError(e.code, e.message);
+  return new EideticError('bad_project', `${file}: not a valid project database (${e.message})`);
+}
+
+/**
+ * Refuses a project.db that holds nothing: an empty file would be re-created as an empty project,
+ * orphaning every image beside it. (SQLite writes the header on the first write, and a new project's
+ * first write is the switch to WAL, so Eidetic never leaves a 0-byte project.db.)
+ */
+function refuseEmptyDatabase(dir: string, file: string): void {
+  const size = statSync(file).size;
+  const wal = `${file}-wal`;
+  if (size > 0 || (existsSync(wal) && statSync(wal).size > 0)) return;
+  throw new EideticError(
+    'bad_project',
+    `${file}: the project database is empty (0 bytes): it holds no project, and Eidetic will not re-create it over what ${dir} holds. Restore ${DB_FILE} from a backup, or create a new project.`,
+  );
+}
+
 /** A `generations` row (joined with its model's path) as the API shows it. */
 export function generationRowFrom(r: Record<string, unknown>): GenerationRow {
   return {
@@ -88,12 +134,29 @@ export function generationRowFrom(r: Record<string, unknown>): GenerationRow {
 
 export class AuditProject {
   readonly images: ImageStore;
+  /** Image files swept at open (written without a row by a crash). */
+  sweptFiles: string[] = [];
 
   private constructor(
     readonly dir: string,
     readonly db: Database.Database,
+    /** Null when this process is the project's writer. */
+    readonly readOnly: ReadOnlyState | null,
+    private readonly lock: ProjectLock | null,
+    /** A private copy the database is read from (read-only media), removed on close. */
+    private readonly snapshotDir: string | null = null,
   ) {
     this.images = new ImageStore(dir);
+  }
+
+  /** The database file (the one in the project folder, also when it is read from a copy). */
+  get dbFile(): string {
+    return path.join(this.dir, DB_FILE);
+  }
+
+  /** Throws the read-only reason (naming the other process or the read-only folder) unless this process may write. */
+  assertWritable(action = 'this change'): void {
+    if (this.readOnly) throw new EideticError(this.readOnly.code, `${this.readOnly.reason}; it is open read-only here, and ${action} needs write access`);
   }
 
   /** Creates NAME.eidetic/ (the suffix is added when missing). Refuses a non-empty existing folder. */
@@ -119,49 +182,178 @@ export class AuditProject {
   static open(dir: string): AuditProject {
     const resolved = path.resolve(dir);
     if (!existsSync(resolved)) throw new EideticError('not_found', `${resolved}: no such folder`);
-    if (!existsSync(path.join(resolved, DB_FILE))) {
+    const file = path.join(resolved, DB_FILE);
+    if (!existsSync(file)) {
       throw new EideticError('not_a_project', `${resolved}: not an Eidetic project (no ${DB_FILE} inside)`);
     }
+    refuseEmptyDatabase(resolved, file);
     return AuditProject.openDb(resolved, false);
   }
 
   private static openDb(dir: string, creating: boolean): AuditProject {
     const file = path.join(dir, DB_FILE);
-    let db: Database.Database;
+    const outcome = ProjectLock.acquire(dir);
+    const lock = outcome.kind === 'held' ? outcome.lock : null;
+    const readOnly: ReadOnlyState | null =
+      outcome.kind === 'held' ? null : { code: outcome.kind === 'busy' ? 'project_busy' : 'read_only', reason: outcome.reason, holder: outcome.kind === 'busy' ? outcome.holder : null };
+    let db: Database.Database | null = null;
+    let snapshotDir: string | null = null;
     try {
-      db = new Database(file, { fileMustExist: !creating });
-      db.pragma('journal_mode = WAL');
-      db.pragma('foreign_keys = ON');
-      db.pragma('busy_timeout = 5000');
-      db.pragma('synchronous = NORMAL');
+      if (readOnly) {
+        if (creating) throw new EideticError(readOnly.code, `${readOnly.reason}; cannot create a project here`);
+        ({ db, snapshotDir } = AuditProject.openReadOnly(file));
+      } else {
+        db = new Database(file, { fileMustExist: !creating });
+        db.pragma('journal_mode = WAL');
+        db.pragma('foreign_keys = ON');
+        // A project.db comes from anywhere: triggers and views inside it may call only innocuous functions.
+        db.pragma('trusted_schema = OFF');
+        db.pragma('busy_timeout = 5000');
+        db.pragma('synchronous = NORMAL');
+      }
+      AuditProject.checkSchema(db, file, readOnly);
     } catch (err) {
-      throw new EideticError('bad_project', `${file}: cannot open the project database (${(err as Error).message})`);
+      db?.close();
+      if (snapshotDir) rmSync(snapshotDir, { recursive: true, force: true });
+      lock?.release();
+      throw databaseError(file, err);
     }
+    const project = new AuditProject(dir, db, readOnly, lock, snapshotDir);
+    if (outcome.kind === 'held' && outcome.fresh) {
+      // Only the writer, and only when it takes the project (not when this process opens it again), cleans up after a crash.
+      try {
+        project.recoverInterruptedJobs();
+        project.sweptFiles = project.sweepOrphanFiles();
+      } catch (err) {
+        project.close();
+        throw databaseError(file, err);
+      }
+    }
+    return project;
+  }
+
+  /**
+   * Opens the database read-only. A WAL database closed cleanly has no -shm file, and SQLite cannot read
+   * it where it may not create one (read-only media): then a private copy in the temp folder is read.
+   */
+  private static openReadOnly(file: string): { db: Database.Database; snapshotDir: string | null } {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
-      migrate(db, file);
+      db.pragma('user_version');
+      db.pragma('query_only = ON');
+      db.pragma('trusted_schema = OFF');
+      db.pragma('busy_timeout = 5000');
+      return { db, snapshotDir: null };
     } catch (err) {
       db.close();
-      if (err instanceof EideticError) throw err;
-      throw new EideticError('bad_project', `${file}: not a valid project database (${(err as Error).message})`);
+      if ((err as { code?: string }).code !== 'SQLITE_CANTOPEN') throw err;
     }
-    const project = new AuditProject(dir, db);
-    project.recoverInterruptedJobs();
-    return project;
+    const snapshotDir = mkdtempSync(path.join(os.tmpdir(), 'eidetic-read-only-'));
+    try {
+      const copy = path.join(snapshotDir, DB_FILE);
+      copyFileSync(file, copy);
+      if (existsSync(`${file}-wal`)) copyFileSync(`${file}-wal`, `${copy}-wal`);
+      const snapshot = new Database(copy, { fileMustExist: true });
+      snapshot.pragma('query_only = ON');
+      snapshot.pragma('trusted_schema = OFF');
+      return { db: snapshot, snapshotDir };
+    } catch (err) {
+      rmSync(snapshotDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * Migrates (writer only) and checks that the file is an Eidetic project database: a schema version this
+   * version knows and every table of that version. A database of another application is refused, never
+   * filled with Eidetic's tables.
+   */
+  private static checkSchema(db: Database.Database, file: string, readOnly: ReadOnlyState | null): void {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name));
+    if (version === 0 && tables.size > 0) {
+      const names = [...tables].slice(0, 5).join(', ');
+      throw new EideticError('bad_project', `${file}: not an Eidetic project database (it holds tables of another application: ${names}${tables.size > 5 ? ', …' : ''})`);
+    }
+    if (version > LATEST_SCHEMA_VERSION || !readOnly) {
+      migrate(db, file); // refuses a newer schema
+    } else if (version < LATEST_SCHEMA_VERSION) {
+      throw new EideticError(
+        readOnly.code,
+        `${file}: written by an older Eidetic (schema ${version}); opening it upgrades it to schema ${LATEST_SCHEMA_VERSION}, which needs write access (${readOnly.reason})`,
+      );
+    }
+    const now = db.pragma('user_version', { simple: true }) as number;
+    const present = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name));
+    const missing = tablesAt(now).find((t) => !present.has(t));
+    if (missing) throw new EideticError('bad_project', `${file}: not an Eidetic project database (no such table: ${missing})`);
   }
 
   close(): void {
     if (this.db.open) this.db.close();
+    this.lock?.release();
+    if (this.snapshotDir) rmSync(this.snapshotDir, { recursive: true, force: true });
   }
 
-  /** A job that was running when the app died is marked interrupted (resumable), never left 'running'. */
+  /**
+   * A job or search run that was running when the app died is marked interrupted (resumable), never left
+   * 'running'. Only the writer does this: a second opener sees the first one's live jobs as they are.
+   */
   private recoverInterruptedJobs(): void {
-    this.db
-      .prepare(
-        `UPDATE jobs SET status = 'interrupted', finished_at = ?,
-           error_code = 'interrupted', error_message = 'the app or its engine stopped while this job was running'
-         WHERE status IN ('running', 'queued')`,
-      )
-      .run(now());
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `UPDATE jobs SET status = 'interrupted', finished_at = ?,
+             error_code = 'interrupted', error_message = 'the app or its engine stopped while this job was running; resume it to finish what is left'
+           WHERE status IN ('running', 'queued')`,
+        )
+        .run(now());
+      markInterruptedSearchRuns(this.db);
+    })();
+  }
+
+  /**
+   * Removes image and thumbnail files that no `images` row names, and temp files, when they are older than
+   * `minAgeMs` (a crash between writing a file and committing its row leaves one). Only the writer sweeps,
+   * only at open, so no file this process is writing can be taken. Best effort: returns the removed paths.
+   */
+  sweepOrphanFiles(minAgeMs = ORPHAN_MIN_AGE_MS): string[] {
+    if (this.readOnly) return [];
+    const known = new Set((this.db.prepare('SELECT sha256 FROM images').all() as { sha256: string }[]).map((r) => r.sha256));
+    const cutoff = Date.now() - minAgeMs;
+    const removed: string[] = [];
+    for (const top of ['images', 'thumbs']) {
+      const root = path.join(this.dir, top);
+      let subdirs: string[];
+      try {
+        subdirs = readdirSync(root).filter((d) => /^[0-9a-f]{2}$/.test(d));
+      } catch {
+        continue;
+      }
+      for (const sub of subdirs) {
+        let names: string[];
+        try {
+          names = readdirSync(path.join(root, sub));
+        } catch {
+          continue;
+        }
+        for (const name of names) {
+          const temp = name.startsWith('.') && name.endsWith('.tmp');
+          const sha = /^([0-9a-f]{64})\.[a-z]+$/.exec(name)?.[1];
+          if (!temp && (!sha || known.has(sha))) continue;
+          const file = path.join(root, sub, name);
+          try {
+            const st = statSync(file);
+            if (!st.isFile() || st.mtimeMs > cutoff) continue;
+            unlinkSync(file);
+            removed.push(file);
+          } catch {
+            // vanished or not removable: leave it
+          }
+        }
+      }
+    }
+    return removed;
   }
 
   meta(key: string): string | undefined {
@@ -170,6 +362,7 @@ export class AuditProject {
   }
 
   setMeta(key: string, value: string): void {
+    this.assertWritable('changing the project settings');
     this.db.prepare('INSERT OR REPLACE INTO project_meta (key, value) VALUES (?, ?)').run(key, value);
   }
 
@@ -184,6 +377,7 @@ export class AuditProject {
       defaultDescriptor: this.meta('default_descriptor') ?? null,
       defaultMlm: this.meta('default_mlm') ?? null,
       defaultKeyedData: this.meta('default_keyed_data') ?? null,
+      readOnly: this.readOnly ? `${this.readOnly.reason}; open read-only` : null,
       counts: {
         promptSets: count('prompt_sets'),
         prompts: count('prompts'),
@@ -199,6 +393,7 @@ export class AuditProject {
 
   /** Parses and stores a prompt file in one transaction: a bad file imports nothing. */
   importPrompts(fileName: string, data: Buffer, setName?: string): PromptSetSummary {
+    this.assertWritable('importing prompts');
     const parsed = parsePromptFile(fileName, data);
     const sha = createHash('sha256').update(data).digest('hex');
     const id = this.db.transaction(() => {
@@ -222,10 +417,8 @@ export class AuditProject {
       throw new EideticError('not_found', `${resolved}: no such file`);
     }
     if (!stat.isFile()) throw new EideticError('bad_file', `${resolved}: not a file`);
-    if (stat.size > 32 * 1024 * 1024) {
-      // Checked before reading so a huge file is refused without loading it.
-      throw new EideticError('bad_file', `${resolved}: the file is ${(stat.size / 1e6).toFixed(1)} MB; prompt files are limited to 32 MB (split it into several files)`);
-    }
+    // Checked before reading so a huge file is refused without loading it.
+    checkPromptFileSize(resolved, stat.size);
     return this.importPrompts(resolved, await fs.readFile(resolved), setName);
   }
 
@@ -270,6 +463,7 @@ export class AuditProject {
    * this way when the bundled dataset changes).
    */
   markPromptSetsOutdated(name: string, suffix: string): void {
+    this.assertWritable('renaming prompt sets');
     this.db.prepare('UPDATE prompt_sets SET name = name || ? WHERE name = ?').run(suffix, name);
   }
 
@@ -286,6 +480,7 @@ export class AuditProject {
    */
   async importReferenceFolder(folder: string, setName?: string): Promise<ReferenceSetSummary & { skipped: { file: string; reason: string }[] }> {
     const resolved = path.resolve(folder);
+    this.assertWritable('importing reference images'); // before any image file is written
     if (!existsSync(resolved) || !statSync(resolved).isDirectory()) {
       throw new EideticError('not_found', `${resolved}: no such folder`);
     }
@@ -376,6 +571,7 @@ export class AuditProject {
 
   /** Records a model (by folder and file hashes) and returns its id; the same files give the same id. */
   upsertModel(model: { path: string; name: string; kind: string; format: string; config: unknown; hashes: Record<string, string> }): number {
+    this.assertWritable('recording a model');
     const hashes = JSON.stringify(model.hashes, Object.keys(model.hashes).sort());
     const existing = this.db.prepare('SELECT id FROM models WHERE path = ? AND hashes_json = ?').get(model.path, hashes) as { id: number } | undefined;
     if (existing) return existing.id;
@@ -390,6 +586,7 @@ export class AuditProject {
    * the row is committed, so a row never points at a missing file.
    */
   async addGeneration(g: GenerationInput, rgb: Uint8Array, width: number, height: number): Promise<number> {
+    this.assertWritable('storing a generation');
     const image = await this.images.putRgb(rgb, width, height);
     return this.db.transaction(() => {
       this.db
@@ -426,6 +623,7 @@ export class AuditProject {
 
   /** Stores an image that is not a generation (e.g. a SolidMark outpainting); returns its hash. */
   async addImage(rgb: Uint8Array, width: number, height: number): Promise<string> {
+    this.assertWritable('storing an image');
     const image = await this.images.putRgb(rgb, width, height);
     this.db
       .prepare('INSERT OR IGNORE INTO images (sha256, ext, width, height, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)')
@@ -481,10 +679,16 @@ export class AuditProject {
     return out;
   }
 
+  /**
+   * Stores a match job's results in one transaction, replacing any its earlier attempt stored (a resumed
+   * match job stores its results again), so a rerun never duplicates rows.
+   */
   saveMatchResults(jobId: string, descriptor: string, r: MatchResultRows): void {
+    this.assertWritable('storing match results');
     this.db.transaction(() => {
-      const putVec = this.db.prepare('INSERT OR REPLACE INTO descriptors (image_sha256, descriptor, dim, vector) VALUES (?, ?, ?, ?)');
-      for (const v of r.newVectors) putVec.run(v.sha256, descriptor, v.vector.length, Buffer.from(float32ToFloat16(v.vector).buffer));
+      this.db.prepare('DELETE FROM matches WHERE job_id = ?').run(jobId);
+      this.db.prepare('DELETE FROM clusters WHERE job_id = ?').run(jobId);
+      this.saveDescriptors(descriptor, r.newVectors);
       const putMatch = this.db.prepare('INSERT INTO matches (job_id, generation_id, reference_id, rank, score) VALUES (?, ?, ?, ?, ?)');
       for (const m of r.matches) for (const h of m.hits) putMatch.run(jobId, m.generationId, h.referenceId, h.rank, h.score);
       const putCluster = this.db.prepare('INSERT OR REPLACE INTO clusters (job_id, generation_id, prompt_text, label) VALUES (?, ?, ?, ?)');
@@ -493,8 +697,34 @@ export class AuditProject {
     })();
   }
 
+  /** Caches descriptor vectors (float16) as a match job streams them, so a resumed job embeds only the rest. */
+  saveDescriptors(descriptor: string, vectors: { sha256: string; vector: Float32Array }[]): void {
+    this.assertWritable('storing descriptors');
+    const put = this.db.prepare('INSERT OR REPLACE INTO descriptors (image_sha256, descriptor, dim, vector) VALUES (?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const v of vectors) put.run(v.sha256, descriptor, v.vector.length, Buffer.from(float32ToFloat16(v.vector).buffer));
+    })();
+  }
+
+  /**
+   * The detection scores a job has stored, by prompt position (`index` in the value; rows written before
+   * scores were stored one by one have none and come last, in order).
+   */
+  detectionScores(jobId: string): { index: number | null; promptId: number | null; value: Record<string, unknown> }[] {
+    const rows = this.db
+      .prepare("SELECT subject_id, value_json FROM job_results WHERE job_id = ? AND kind = 'detection_score' ORDER BY id")
+      .all(jobId) as { subject_id: number | null; value_json: string }[];
+    return rows
+      .map((r) => {
+        const value = JSON.parse(r.value_json) as Record<string, unknown>;
+        return { index: typeof value.index === 'number' ? value.index : null, promptId: r.subject_id, value };
+      })
+      .sort((a, b) => (a.index ?? Infinity) - (b.index ?? Infinity));
+  }
+
   /** Stores a detection job's per-prompt scores in one transaction. */
   saveDetectionScores(jobId: string, rows: { promptId: number | null; value: unknown }[]): void {
+    this.assertWritable('storing detection scores');
     this.db.transaction(() => {
       const insert = this.db.prepare("INSERT INTO job_results (job_id, kind, subject_type, subject_id, value_json) VALUES (?, 'detection_score', 'prompt', ?, ?)");
       for (const r of rows) insert.run(jobId, r.promptId, JSON.stringify(r.value));
@@ -512,6 +742,7 @@ export class AuditProject {
   // ---- jobs ----------------------------------------------------------------------------------
 
   saveJob(job: JobSummary): void {
+    this.assertWritable('recording a job');
     this.db
       .prepare(
         `INSERT INTO jobs (id, kind, params_json, status, progress_done, progress_total, progress_message,
@@ -544,6 +775,7 @@ export class AuditProject {
    * (progress events call this; the parameters are never serialised again).
    */
   saveJobProgress(job: Omit<JobSummary, 'params'>): void {
+    this.assertWritable('recording a job');
     this.db
       .prepare(
         `UPDATE jobs SET status = @status, progress_done = @done, progress_total = @total, progress_message = @message,
@@ -563,6 +795,32 @@ export class AuditProject {
         startedAt: job.startedAt,
         finishedAt: job.finishedAt,
       });
+  }
+
+  /** What a generate job has stored: enough to tell which of its images are done (resume). */
+  jobGenerations(jobId: string): { modelId: number | null; promptId: number | null; prompt: string; seed: string | null; latentsSha256: string | null }[] {
+    return this.db
+      .prepare('SELECT model_id AS modelId, prompt_id AS promptId, prompt_text AS prompt, seed, latents_sha256 AS latentsSha256 FROM generations WHERE job_id = ? ORDER BY id')
+      .all(jobId) as { modelId: number | null; promptId: number | null; prompt: string; seed: string | null; latentsSha256: string | null }[];
+  }
+
+  /** Where a latents file with this content is (or would be) kept in the project: latents/<sha256>.npy. */
+  latentsPath(sha256: string): string {
+    return path.join(this.dir, 'latents', `${sha256}.npy`);
+  }
+
+  /**
+   * Keeps a copy of an initial-latents file in the project, by content, so a generation made from it can be
+   * reproduced from its record (generations.latents_sha256). Returns its hash and the copy's path.
+   */
+  async storeLatents(file: string): Promise<{ sha256: string; path: string }> {
+    this.assertWritable('storing initial latents');
+    // Hashed from the bytes copied, so the copy is exactly what the hash names.
+    const data = await fs.readFile(file);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const target = this.latentsPath(sha256);
+    if (!existsSync(target)) await writeFileAtomic(target, data);
+    return { sha256, path: target };
   }
 
   listJobs(limit: number): JobSummary[] {

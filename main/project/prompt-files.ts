@@ -5,10 +5,10 @@
  */
 import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
+import { MAX_PROMPT_CHARS, MAX_PROMPT_FILE_BYTES, promptFileTooLarge, promptTextProblem } from '../api/prompt-text.js';
 import { EideticError } from '../util/errors.js';
 
-export const MAX_PROMPT_FILE_BYTES = 32 * 1024 * 1024;
-export const MAX_PROMPT_CHARS = 4000;
+export { MAX_PROMPT_CHARS, MAX_PROMPT_FILE_BYTES };
 
 export interface ParsedPrompt {
   text: string;
@@ -26,13 +26,17 @@ function fail(file: string, problem: string): never {
   throw new EideticError('bad_file', `${file}: ${problem}`);
 }
 
+/** Refuses a prompt file of `bytes` bytes over the one limit (checked from its size before it is read). */
+export function checkPromptFileSize(file: string, bytes: number): void {
+  if (bytes > MAX_PROMPT_FILE_BYTES) fail(file, promptFileTooLarge(bytes));
+}
+
 /** Rejects what is not UTF-8 text before any parser sees it. */
 function decodeText(file: string, data: Buffer): string {
   if (data.length === 0) fail(file, 'the file is empty');
-  if (data.length > MAX_PROMPT_FILE_BYTES) {
-    fail(file, `the file is ${(data.length / 1e6).toFixed(1)} MB; prompt files are limited to ${MAX_PROMPT_FILE_BYTES / 1024 / 1024} MB (split it into several files)`);
-  }
-  if (data.subarray(0, Math.min(data.length, 65536)).includes(0)) fail(file, 'binary data, not a text file (found NUL bytes)');
+  checkPromptFileSize(file, data.length);
+  const nul = data.indexOf(0);
+  if (nul >= 0) fail(file, `binary data, not a text file (a NUL byte at offset ${nul})`);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(data);
@@ -42,9 +46,12 @@ function decodeText(file: string, data: Buffer): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
+/** The same rule as every API schema that takes prompt text (main/api/prompt-text.ts). */
 function checkPrompt(file: string, where: string, text: string): string {
   const t = text.trim();
   if (t.length > MAX_PROMPT_CHARS) fail(file, `${where}: prompt is ${t.length} characters (at most ${MAX_PROMPT_CHARS})`);
+  const problem = promptTextProblem(t);
+  if (problem) fail(file, `${where}: prompt ${problem}`);
   return t;
 }
 

@@ -33,6 +33,8 @@ export interface ComponentReport {
   outputs: TensorInfo[];
   dtype: 'float32' | 'float16' | 'unknown';
   error: string | null;
+  /** The path is there but cannot be read as a file (a folder, a device, unreadable). */
+  fileProblem?: string;
   /** vae_decoder only: output pixels per latent cell, measured by decoding a 2x2 latent. */
   spatialFactor?: number | null;
   /** vae_encoder only: channels of its first output (C for latent_sample, 2C for optimum's latent_parameters). */
@@ -83,14 +85,60 @@ export interface ModelFolderReport {
   unetSampleSize: number | null;
 }
 
-function readJsonIfPresent(file: string, problems: string[]): Record<string, unknown> | null {
-  if (!existsSync(file)) return null;
+/** What a file of the folder is: absent, a regular file, or something else (named in problems). */
+function fileKind(file: string): 'missing' | 'file' | 'folder' | 'other' {
+  let st;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    problems.push(`${file}: not valid JSON (${(err as Error).message})`);
+    st = statSync(file);
+  } catch {
+    return 'missing';
+  }
+  return st.isFile() ? 'file' : st.isDirectory() ? 'folder' : 'other';
+}
+
+const notAFile = (kind: 'folder' | 'other') => (kind === 'folder' ? 'is a folder, not a file' : 'is not a regular file');
+
+/**
+ * A JSON object from `file` (named `rel` in problems): undefined when the file is absent, null when it
+ * is there but unusable (the one problem is recorded: not a file, unreadable, not JSON, not an object).
+ */
+function readJsonObject(dir: string, rel: string, problems: string[]): Record<string, unknown> | null | undefined {
+  const file = path.join(dir, rel);
+  const kind = fileKind(file);
+  if (kind === 'missing') return undefined;
+  if (kind !== 'file') {
+    problems.push(`${rel}: ${notAFile(kind)}`);
     return null;
   }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`${rel}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    return null;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    // V8's message quotes the start of the text: keep it on one line.
+    problems.push(`${rel}: not valid JSON (${(err as Error).message.replace(/\s+/g, ' ')})`);
+    return null;
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    problems.push(`${rel}: not a JSON object`);
+    return null;
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * The report's problems as one message naming the folder once (problems about the folder itself
+ * already start with it).
+ */
+export function describeFolderProblems(report: ModelFolderReport): string {
+  const prefix = `${report.dir}: `;
+  return prefix + report.problems.map((p) => (p.startsWith(prefix) ? p.slice(prefix.length) : p)).join('; ');
 }
 
 const LOCATION_KEY = Buffer.from('\x0a\x08location\x12', 'latin1');
@@ -162,10 +210,20 @@ const openForInspection: SessionOpener = (file) => ort.InferenceSession.create(f
 
 async function inspectComponent(dir: string, name: ComponentName, open: SessionOpener): Promise<{ report: ComponentReport; session: ort.InferenceSession | null }> {
   const file = path.join(dir, name, 'model.onnx');
-  const report: ComponentReport = { name, file, present: existsSync(file), bytes: 0, externalData: [], missingExternalData: [], inputs: [], outputs: [], dtype: 'unknown', error: null };
-  if (!report.present) return { report, session: null };
+  const kind = fileKind(file);
+  const report: ComponentReport = { name, file, present: kind !== 'missing', bytes: 0, externalData: [], missingExternalData: [], inputs: [], outputs: [], dtype: 'unknown', error: null };
+  if (kind === 'missing') return { report, session: null };
+  if (kind !== 'file') {
+    report.fileProblem = notAFile(kind);
+    return { report, session: null };
+  }
   report.bytes = statSync(file).size;
-  report.externalData = externalDataLocationsInFile(file);
+  try {
+    report.externalData = externalDataLocationsInFile(file);
+  } catch (err) {
+    report.fileProblem = `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+    return { report, session: null };
+  }
   report.missingExternalData = report.externalData.filter((loc) => !existsSync(path.join(dir, name, loc)));
   if (report.missingExternalData.length) return { report, session: null };
   let session: ort.InferenceSession;
@@ -230,16 +288,17 @@ export async function inspectModelFolder(dirIn: string, open: SessionOpener): Pr
     unetSampleSize: null,
   };
   const sessions: ComponentSessions = {};
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    problems.push(`${dir}: no such folder`);
+  const dirKind = fileKind(dir);
+  if (dirKind !== 'folder') {
+    problems.push(dirKind === 'missing' ? `${dir}: no such folder` : `${dir}: is a file, not a model folder`);
     return { report, sessions };
   }
-  if (!existsSync(path.join(dir, 'model_index.json'))) {
+  if (fileKind(path.join(dir, 'model_index.json')) === 'missing') {
     const hasAny = COMPONENTS.some((c) => existsSync(path.join(dir, c)));
     problems.push(hasAny ? `${dir}: model_index.json is missing` : `${dir}: not a Stable Diffusion model folder (no model_index.json, no unet/, text_encoder/ or vae_decoder/)`);
     if (!hasAny) return { report, sessions };
   } else {
-    readJsonIfPresent(path.join(dir, 'model_index.json'), problems);
+    readJsonObject(dir, 'model_index.json', problems);
   }
 
   const inspected = new Map<ComponentName, ComponentReport>();
@@ -263,6 +322,7 @@ export async function inspectModelFolder(dirIn: string, open: SessionOpener): Pr
       continue;
     }
     for (const loc of c.missingExternalData) problems.push(`${rel}: external data file ${path.join(name, loc)} is missing`);
+    if (c.fileProblem) problems.push(`${rel}: ${c.fileProblem}`);
     if (c.error) problems.push(`${rel}: ONNX Runtime cannot load it (${c.error})`);
     if (c.inputs.length) {
       const names = c.inputs.map((i) => i.name);
@@ -277,8 +337,8 @@ export async function inspectModelFolder(dirIn: string, open: SessionOpener): Pr
   if (existsSync(path.join(tokDir, 'tokenizer.json'))) report.tokenizer.kind = 'tokenizer.json';
   else if (existsSync(path.join(tokDir, 'vocab.json')) && existsSync(path.join(tokDir, 'merges.txt'))) report.tokenizer.kind = 'vocab.json+merges.txt';
   else problems.push('tokenizer/: neither tokenizer.json nor vocab.json + merges.txt');
-  const tokConfig = readJsonIfPresent(path.join(tokDir, 'tokenizer_config.json'), problems);
-  const tokMap = readJsonIfPresent(path.join(tokDir, 'special_tokens_map.json'), problems);
+  const tokConfig = readJsonObject(dir, 'tokenizer/tokenizer_config.json', problems);
+  const tokMap = readJsonObject(dir, 'tokenizer/special_tokens_map.json', problems);
   report.tokenizer.padToken = specialTokenContent(tokConfig?.pad_token) ?? specialTokenContent(tokMap?.pad_token) ?? null;
   if (report.tokenizer.kind !== 'missing' && !report.tokenizer.padToken) warnings.push('tokenizer/: no pad token named; <|endoftext|> is used (SD 1.x convention)');
   if (report.tokenizer.kind !== 'missing') {
@@ -290,10 +350,10 @@ export async function inspectModelFolder(dirIn: string, open: SessionOpener): Pr
   }
 
   // Scheduler.
-  const schedFile = path.join(dir, 'scheduler', 'scheduler_config.json');
-  const sched = readJsonIfPresent(schedFile, problems);
-  if (!sched) problems.push('scheduler/scheduler_config.json is missing');
-  else {
+  // Absent and unusable are one problem each: readJsonObject has named an unusable file already.
+  const sched = readJsonObject(dir, 'scheduler/scheduler_config.json', problems);
+  if (sched === undefined) problems.push('scheduler/scheduler_config.json is missing');
+  else if (sched) {
     report.scheduler = {
       className: typeof sched._class_name === 'string' ? sched._class_name : null,
       predictionType: typeof sched.prediction_type === 'string' ? sched.prediction_type : 'epsilon',
@@ -312,14 +372,14 @@ export async function inspectModelFolder(dirIn: string, open: SessionOpener): Pr
 
   // VAE scaling factor: the VAE's own config when the folder has one, else SD's 0.18215.
   for (const f of ['vae_decoder/config.json', 'vae/config.json', 'vae_encoder/config.json']) {
-    const cfg = readJsonIfPresent(path.join(dir, f), problems);
+    const cfg = readJsonObject(dir, f, problems);
     if (cfg && typeof cfg.scaling_factor === 'number') {
       report.vaeScalingFactor = cfg.scaling_factor;
       break;
     }
   }
 
-  const unetConfig = readJsonIfPresent(path.join(dir, 'unet', 'config.json'), problems);
+  const unetConfig = readJsonObject(dir, 'unet/config.json', problems);
   if (unetConfig && typeof unetConfig.sample_size === 'number') report.unetSampleSize = unetConfig.sample_size;
 
   // Cross-component consistency.

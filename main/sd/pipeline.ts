@@ -6,7 +6,8 @@
 import path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { EideticError } from '../util/errors.js';
-import { inspectModelFolder, releaseSessions, type ModelFolderReport, type SessionOpener } from './model-folder.js';
+import { unitsPerUnetCall } from './batch-memory.js';
+import { describeFolderProblems, inspectModelFolder, releaseSessions, type ModelFolderReport, type SessionOpener } from './model-folder.js';
 import { floatTensor, inputInfo, intTensor, openSession, readFloat, type ExecutionProviderChoice, type InputInfo, type ProviderChoice } from './onnx-session.js';
 import { GaussianRng, forkSeed } from '../util/prng.js';
 import { createScheduler, type Scheduler, type SchedulerName } from './schedulers/index.js';
@@ -20,20 +21,38 @@ export interface GenerateOptions {
   width?: number;
   height?: number;
   numImages?: number;
-  /** Image k uses seed + k; ignored when `latents` are given. */
+  /**
+   * Image k uses seed + k, for its initial noise and for the noise some schedulers draw inside steps, so
+   * image k of a run equals image 0 of a run seeded seed + k. With `latents`, the in-step noise only.
+   */
   seed?: number | bigint;
+  /**
+   * Images per UNet call, an upper bound: the call also stays within the memory budget of
+   * batch-memory.ts. The images do not depend on it, bit for bit.
+   */
+  batchSize?: number;
   /** Initial latents [numImages, C, h, w] (multiplied by the scheduler's init_noise_sigma, as diffusers does). */
   latents?: Float32Array;
   scheduler?: SchedulerName;
   eta?: number;
   signal?: AbortSignal;
-  onStep?: (step: number, total: number) => void;
+  /**
+   * After every denoising step: `done` of `total` steps of this call, over all its batches (total =
+   * steps × batches), and where the batch is (its first image and size).
+   */
+  onStep?: (done: number, total: number, at: { step: number; firstImage: number; images: number }) => void;
+  /**
+   * Each batch's images as soon as they are decoded (`first` is the index of the first one). When this
+   * is given, the images are not kept: `GenerateResult.images` is empty, so memory stays bounded by a batch.
+   */
+  onImages?: (images: GeneratedImage[], first: number, info: { scheduler: string; truncated: boolean }) => void;
   /**
    * Called after every denoising step with the latents about to enter the next step (and the timestep
-   * they are at). Returning latents replaces them: SolidMark's masked replacement uses this.
+   * they are at). Returning latents replaces them: SolidMark's masked replacement uses this. With
+   * several batches, it sees one batch's latents [images, C, h, w] at a time.
    */
   stepHook?: (step: number, nextTimestep: number | null, latents: Float32Array) => Float32Array | void;
-  /** Called once on the initial latents (after init_noise_sigma scaling), before the first step. */
+  /** Called once on each batch's initial latents (after init_noise_sigma scaling), before the first step. */
   initialHook?: (latents: Float32Array) => Float32Array | void;
 }
 
@@ -52,7 +71,10 @@ export interface GenerateResult {
   guidance: number;
   provider: string;
   truncated: boolean;
+  /** The final latents of every image, [numImages, C, h, w]. */
   latents: Float32Array;
+  /** Images per UNet call (with guidance, each takes two rows: unconditional and conditional). */
+  batchSize: number;
 }
 
 interface Component {
@@ -106,7 +128,7 @@ export class StableDiffusionPipeline {
     const { unet, text_encoder: textEncoder, vae_decoder: vaeDecoder, vae_encoder: vaeEncoder } = sessions;
     if (!report.ok || !unet || !textEncoder || !vaeDecoder || !choice) {
       await releaseSessions(sessions);
-      throw new EideticError('bad_model', `${report.dir}: ${report.problems.join('; ')}`);
+      throw new EideticError('bad_model', describeFolderProblems(report));
     }
     try {
       const tokenizer = ClipTokenizer.load(path.join(report.dir, 'tokenizer'));
@@ -218,7 +240,34 @@ export class StableDiffusionPipeline {
     return eps;
   }
 
+  /** The UNet's `sample` input shape as its export declares it (numbers where fixed). */
+  private get unetSampleShape(): (number | string)[] {
+    return this.report.components.find((c) => c.name === 'unet')?.inputs.find((i) => i.name === 'sample')?.shape ?? [];
+  }
+
+  /**
+   * Refuses a latent size a fixed-shape UNet export cannot take, before any call, naming the model file
+   * and the size it takes (ONNX Runtime's own message names neither). `factor`: image pixels per latent
+   * cell, to state the sizes as images.
+   */
+  checkLatentSize(height: number, width: number, factor: number | null = this.vaeScaleFactorCache ?? this.report.vaeScaleFactor): void {
+    const shape = this.unetSampleShape;
+    const fixedH = typeof shape[2] === 'number' ? shape[2] : null;
+    const fixedW = typeof shape[3] === 'number' ? shape[3] : null;
+    if ((fixedH === null || fixedH === height) && (fixedW === null || fixedW === width)) return;
+    const dim = (v: number | null) => (v === null ? 'any' : String(v));
+    const takes = `${dim(fixedW)}x${dim(fixedH)} latents`;
+    const asImages = factor ? ` (${dim(fixedW && fixedW * factor)}x${dim(fixedH && fixedH * factor)} images)` : '';
+    const asked = factor ? `${width * factor}x${height * factor} images (${width}x${height} latents)` : `${width}x${height} latents`;
+    throw new EideticError('invalid_input', `${this.unet.file}: this model's UNet is exported for a fixed size and takes only ${takes}${asImages}; ${asked} were asked for`);
+  }
+
   private async runUnet(latents: Float32Array, batch: number, height: number, width: number, timesteps: number[], context: Float32Array, seq: number): Promise<Float32Array> {
+    this.checkLatentSize(height, width);
+    const fixedBatch = this.unetSampleShape[0];
+    if (typeof fixedBatch === 'number' && fixedBatch !== batch) {
+      throw new EideticError('bad_model', `${this.unet.file}: this model's UNet is exported for batches of exactly ${fixedBatch} and cannot take ${batch}; re-export it with a dynamic batch axis`);
+    }
     const c = this.latentChannels;
     const { sample, timestep, context: ctx } = this.unetInputs;
     const hidden = context.length / batch / seq;
@@ -278,6 +327,25 @@ export class StableDiffusionPipeline {
     return new GaussianRng(BigInt(seed) + BigInt(k)).randn(size);
   }
 
+  /** UNet rows one image takes per denoising step: 2 with guidance; an integer-timestep export doubles a fractional t. */
+  private unetRowsPerImage(cfg: boolean): number {
+    const fractionalDoubles = (this.unetInputs.timestep.type === 'int64' || this.unetInputs.timestep.type === 'int32') && this.unetInputs.timestep.rank !== 0;
+    return (cfg ? 2 : 1) * (fractionalDoubles ? 2 : 1);
+  }
+
+  /**
+   * Images (units of `rowsPerUnit` UNet rows) per UNet call at h×w latents: the memory budget of
+   * batch-memory.ts, at most `max` when given.
+   */
+  unitsPerCall(latentHeight: number, latentWidth: number, rowsPerUnit: number, max?: number): number {
+    return unitsPerUnetCall(latentHeight, latentWidth, { rowsPerUnit, max });
+  }
+
+  /**
+   * Text to image. The images are denoised in batches of at most `batchSize` (and at most what the
+   * memory budget allows); each batch has its own scheduler state and each image its own noise streams,
+   * so an image is the same bit for bit whatever the batch size.
+   */
   async generate(options: GenerateOptions): Promise<GenerateResult> {
     const steps = options.steps ?? 50;
     const guidance = options.guidance ?? 7.5;
@@ -287,75 +355,107 @@ export class StableDiffusionPipeline {
     const height = options.height ?? 512;
     if (width % factor || height % factor) throw new EideticError('invalid_input', `image size ${width}x${height} must be a multiple of ${factor}`);
     if (!(n >= 1 && Number.isInteger(n))) throw new EideticError('invalid_input', `number of images must be a positive integer (got ${n})`);
+    if (options.batchSize !== undefined && !(options.batchSize >= 1 && Number.isInteger(options.batchSize))) {
+      throw new EideticError('invalid_input', `batch size must be a positive integer (got ${options.batchSize})`);
+    }
     const h = height / factor;
     const w = width / factor;
+    this.checkLatentSize(h, w, factor);
     const c = this.latentChannels;
     const per = c * h * w;
-
-    const scheduler = this.scheduler(options.scheduler, options.eta);
-    scheduler.setTimesteps(steps);
-
-    let latents: Float32Array;
-    let seeds: (bigint | null)[];
-    if (options.latents) {
-      if (options.latents.length !== n * per) {
-        throw new EideticError('invalid_input', `initial latents have ${options.latents.length} values; ${n}x${c}x${h}x${w} = ${n * per} are needed for ${n} image(s) of ${width}x${height}`);
-      }
-      latents = Float32Array.from(options.latents);
-      seeds = new Array(n).fill(null);
-    } else {
-      const seed = BigInt(options.seed ?? 0);
-      latents = new Float32Array(n * per);
-      for (let k = 0; k < n; k++) latents.set(StableDiffusionPipeline.noiseFor(seed, k, per), k * per);
-      seeds = Array.from({ length: n }, (_, k) => seed + BigInt(k));
+    if (options.latents && options.latents.length !== n * per) {
+      throw new EideticError('invalid_input', `initial latents have ${options.latents.length} values; ${n}x${c}x${h}x${w} = ${n * per} are needed for ${n} image(s) of ${width}x${height}`);
     }
-    const sigma0 = scheduler.initNoiseSigma;
-    for (let i = 0; i < latents.length; i++) latents[i] *= sigma0;
-    latents = options.initialHook?.(latents) ?? latents;
-    // Noise drawn inside steps (Euler ancestral, DDIM eta > 0) has its own stream.
-    const stepNoise = new GaussianRng(forkSeed(options.seed ?? 0, 0x5eed));
+    const seed = BigInt(options.seed ?? 0);
+    const seeds: (bigint | null)[] = Array.from({ length: n }, (_, k) => (options.latents ? null : seed + BigInt(k)));
 
     const cfg = guidance > 1;
+    const batchSize = this.unitsPerCall(h, w, this.unetRowsPerImage(cfg), options.batchSize);
+    const batches = Math.ceil(n / batchSize);
     const { embeddings: cond, truncated } = await this.encodeText([options.prompt]);
     const uncond = cfg ? await this.encodeCached(options.negativePrompt ?? '') : null;
     const ctxLen = cond.length;
-    const batch = cfg ? 2 * n : n;
-    const context = new Float32Array(batch * ctxLen);
-    for (let k = 0; k < n; k++) {
-      if (cfg) {
-        context.set(uncond!, k * ctxLen);
-        context.set(cond, (n + k) * ctxLen);
-      } else context.set(cond, k * ctxLen);
-    }
 
-    const timesteps = scheduler.timesteps;
-    for (let i = 0; i < timesteps.length; i++) {
+    const finalLatents = new Float32Array(n * per);
+    const kept: GeneratedImage[] = [];
+    let className = '';
+    for (let first = 0; first < n; first += batchSize) {
+      const m = Math.min(batchSize, n - first);
+      // A fresh scheduler per batch: multistep schedulers (PNDM, LMS, DPM++) keep per-sample history.
+      const scheduler = this.scheduler(options.scheduler, options.eta);
+      scheduler.setTimesteps(steps);
+      className = scheduler.className;
+
+      let latents: Float32Array = new Float32Array(m * per);
+      for (let j = 0; j < m; j++) {
+        const k = first + j;
+        latents.set(options.latents ? options.latents.subarray(k * per, (k + 1) * per) : StableDiffusionPipeline.noiseFor(seed, k, per), j * per);
+      }
+      const sigma0 = scheduler.initNoiseSigma;
+      for (let i = 0; i < latents.length; i++) latents[i] *= sigma0;
+      latents = options.initialHook?.(latents) ?? latents;
+      // Noise drawn inside steps (Euler ancestral, DDIM eta > 0): one stream per image, that of seed + k.
+      const stepNoise = new PerImageNoise(
+        Array.from({ length: m }, (_, j) => new GaussianRng(forkSeed(seed + BigInt(first + j), 0x5eed))),
+        per,
+      );
+
+      const rows = cfg ? 2 * m : m;
+      const context = new Float32Array(rows * ctxLen);
+      for (let j = 0; j < m; j++) {
+        if (cfg) {
+          context.set(uncond!, j * ctxLen);
+          context.set(cond, (m + j) * ctxLen);
+        } else context.set(cond, j * ctxLen);
+      }
+
+      const timesteps = scheduler.timesteps;
+      for (let i = 0; i < timesteps.length; i++) {
+        checkAborted(options.signal);
+        const t = timesteps[i];
+        const scaled = scheduler.scaleModelInput(latents, i);
+        const input = cfg ? concat(scaled, scaled) : scaled;
+        const out = await this.predictNoise(input, rows, h, w, t, context);
+        let eps: Float32Array;
+        if (cfg) {
+          eps = new Float32Array(m * per);
+          for (let j = 0; j < eps.length; j++) {
+            const u = out[j];
+            eps[j] = u + guidance * (out[m * per + j] - u);
+          }
+        } else eps = out;
+        latents = scheduler.step(eps, i, latents, stepNoise).prevSample;
+        const replaced = options.stepHook?.(i, i + 1 < timesteps.length ? timesteps[i + 1] : null, latents);
+        if (replaced) latents = replaced;
+        options.onStep?.((first / batchSize) * timesteps.length + i + 1, batches * timesteps.length, { step: i + 1, firstImage: first, images: m });
+      }
       checkAborted(options.signal);
-      const t = timesteps[i];
-      const scaled = scheduler.scaleModelInput(latents, i);
-      const input = cfg ? concat(scaled, scaled) : scaled;
-      const out = await this.predictNoise(input, batch, h, w, t, context);
-      let eps: Float32Array;
-      if (cfg) {
-        eps = new Float32Array(n * per);
-        for (let j = 0; j < eps.length; j++) {
-          const u = out[j];
-          eps[j] = u + guidance * (out[n * per + j] - u);
-        }
-      } else eps = out;
-      latents = scheduler.step(eps, i, latents, stepNoise).prevSample;
-      const replaced = options.stepHook?.(i, i + 1 < timesteps.length ? timesteps[i + 1] : null, latents);
-      if (replaced) latents = replaced;
-      options.onStep?.(i + 1, timesteps.length);
+      finalLatents.set(latents, first * per);
+      const images = await this.decode(latents, m, h, w);
+      images.forEach((img, j) => (img.seed = seeds[first + j]));
+      if (options.onImages) options.onImages(images, first, { scheduler: className, truncated: truncated[0] });
+      else kept.push(...images);
     }
-    checkAborted(options.signal);
-    const images = await this.decode(latents, n, h, w);
-    images.forEach((img, k) => (img.seed = seeds[k]));
-    return { images, scheduler: scheduler.className, steps, guidance, provider: this.provider, truncated: truncated[0], latents };
+    return { images: kept, scheduler: className, steps, guidance, provider: this.provider, truncated: truncated[0], latents: finalLatents, batchSize };
   }
 
   async release(): Promise<void> {
     for (const c of [this.textEncoder, this.unet, this.vaeDecoder, this.vaeEncoder]) await c?.session.release();
+  }
+}
+
+/** The in-step noise of a batch: each image's values from its own stream, so batching changes nothing. */
+class PerImageNoise {
+  constructor(
+    private readonly streams: GaussianRng[],
+    private readonly per: number,
+  ) {}
+
+  randn(size: number): Float32Array {
+    if (size !== this.streams.length * this.per) throw new Error(`in-step noise for ${size} values; the batch has ${this.streams.length} x ${this.per}`);
+    const out = new Float32Array(size);
+    this.streams.forEach((s, j) => out.set(s.randn(this.per), j * this.per));
+    return out;
   }
 }
 

@@ -6,8 +6,8 @@
  *
  * Everything random comes from one xoshiro128** stream per chain, and every chain's state is saved
  * after each finished iteration, so a search resumed from saved states continues exactly as an
- * uninterrupted run would (given the same energy function, which must depend only on the prompt and
- * the iteration number: the caller draws one shared noise per iteration).
+ * uninterrupted run would (given the same energy function, which must depend only on the prompt, the
+ * chain and the iteration number: the energy draws one noise per chain and iteration).
  */
 import { EideticError } from '../util/errors.js';
 import type { BestPrompt, ChainState, ScoreRecord } from '../api/jobs.js';
@@ -17,13 +17,19 @@ export type { BestPrompt, ChainState, ScoreRecord };
 
 export const DEFAULT_CONTEXT_PREFIX = 'image of a';
 
-/** D for each prompt, computed with the noise of `iteration` (one shared noise for the whole call). */
-export type EnergyFunction = (prompts: string[], iteration: number) => Promise<Float64Array>;
+/**
+ * D for each prompt, prompt i scored with the noise of chain `chains[i]` at `iteration`: one noise per
+ * chain and iteration, shared by the candidates of that chain's move only.
+ */
+export type EnergyFunction = (prompts: string[], iteration: number, chains: readonly number[]) => Promise<Float64Array>;
 
 export interface ProposalRequest {
   slots: readonly number[];
   slotIndex: number;
-  /** Ids that must be candidates whatever the LM thinks: keep the current token, [MASK] (= delete). */
+  /**
+   * Ids that must be candidates whatever the LM thinks: in a search, keep the current token and [MASK]
+   * (= delete); in augmentation, the known prompt's token of the slot and the current one (no [MASK]).
+   */
   include: readonly number[];
 }
 
@@ -209,7 +215,11 @@ interface ChainRules {
   firstSlot?: (chain: number) => number;
   /** Stop a chain after `streak` consecutive moves to a prompt with D < `below`. */
   earlyStop?: { below: number; streak: number };
-  /** The known prompt's slots: extra candidate at each slot, and the changed-slot count of records. */
+  /**
+   * Augmentation: the known prompt's slots. The forced candidates of a move are then the original token
+   * of the slot and the current one only (augmentation does not delete words, so no [MASK]); the records
+   * carry the changed-slot count.
+   */
   original?: readonly number[];
 }
 
@@ -268,26 +278,34 @@ async function runChains(initial: ChainState[], rules: ChainRules, options: RunO
       const requests: ProposalRequest[] = group.map((s) => {
         const rng = rngs[s.chain];
         const slotIndex = iteration === 0 && rules.firstSlot ? rules.firstSlot(s.chain) : rng.nextBelow(rules.slots);
-        const include = [s.slots[slotIndex], proposals.maskId];
-        if (rules.original) include.push(rules.original[slotIndex]);
+        const include = rules.original ? [rules.original[slotIndex], s.slots[slotIndex]] : [s.slots[slotIndex], proposals.maskId];
         return { slots: s.slots, slotIndex, include: [...new Set(include)] };
       });
       const proposed = await proposals.propose(requests, rules.candidates, { banned: rules.banned, contextPrefix: rules.contextPrefix });
 
-      // Decode every candidate state; score each distinct text once for the whole group.
+      // Decode every candidate state; score each distinct text of each chain once (chains have their
+      // own noise, so the same text in two chains is two scores), all of the group in one energy call.
       const texts: string[][] = [];
       const candidateSlots: number[][][] = [];
       const unique = new Map<string, number>();
+      const prompts: string[] = [];
+      const promptChains: number[] = [];
+      const keyOf = (chain: number, text: string) => `${chain}\u0000${text}`;
       group.forEach((s, k) => {
         const ids = proposed[k];
         if (!ids || ids.length === 0) throw new Error(`the proposal source returned no candidates for chain ${s.chain}`);
         const slotIndex = requests[k].slotIndex;
         candidateSlots.push(ids.map((id) => s.slots.map((v, i) => (i === slotIndex ? id : v))));
         texts.push(candidateSlots[k].map((c) => proposals.decode(c)));
-        for (const t of texts[k]) if (!unique.has(t)) unique.set(t, unique.size);
+        for (const t of texts[k]) {
+          const key = keyOf(s.chain, t);
+          if (unique.has(key)) continue;
+          unique.set(key, prompts.length);
+          prompts.push(t);
+          promptChains.push(s.chain);
+        }
       });
-      const prompts = [...unique.keys()];
-      const scores = await energy(prompts, iteration);
+      const scores = await energy(prompts, iteration, promptChains);
       if (scores.length !== prompts.length) throw new Error(`energy function returned ${scores.length} values for ${prompts.length} prompts`);
       scores.forEach((d, i) => {
         if (!Number.isFinite(d)) throw new EideticError('numeric_error', `energy of ${JSON.stringify(prompts[i])} at iteration ${iteration} is ${d}`);
@@ -296,7 +314,7 @@ async function runChains(initial: ChainState[], rules: ChainRules, options: RunO
       const groupRecords: ScoreRecord[] = [];
       group.forEach((s, k) => {
         const rng = rngs[s.chain];
-        const d = texts[k].map((t) => scores[unique.get(t)!]);
+        const d = texts[k].map((t) => scores[unique.get(keyOf(s.chain, t))!]);
         const seen = new Set<string>();
         texts[k].forEach((prompt, c) => {
           if (seen.has(prompt)) return;

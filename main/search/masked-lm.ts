@@ -1,8 +1,9 @@
 /**
  * A masked language model in BERT's ONNX layout (model.onnx, vocab.txt, tokenizer_config.json) as the
  * proposal source of the trigger-prompt search: for a masked slot it returns the LM's top-Q tokens,
- * after the spec's bans (stop words, punctuation with the full stop only in the last slot, non-Latin
- * tokens, special tokens, and a configurable list of generic words). WordPiece tokenization runs in
+ * after the spec's bans (bans.ts: MemBench's token classes, i.e. bracketed specials, non-ASCII tokens,
+ * number tokens and punctuation with the full stop only in the last slot; then a configurable list of
+ * generic words). Function words are never banned by rule. WordPiece tokenization runs in
  * @huggingface/tokenizers; without a tokenizer.json the BERT pipeline is assembled from vocab.txt.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -13,40 +14,10 @@ import { EideticError } from '../util/errors.js';
 import { inputInfo, intTensor, openSession, readFloat, type InputInfo } from '../sd/onnx-session.js';
 import { specialTokenContent } from '../sd/tokenizer.js';
 import { DEFAULT_CONTEXT_PREFIX, type ProposalOptions, type ProposalRequest, type ProposalSource } from './gibbs.js';
+import { tokenBanClass } from './bans.js';
 
-/** English function words: they carry no content, so a chain of them would only waste UNet passes. */
-export const STOP_WORDS: ReadonlySet<string> = new Set(
-  `a about above after again against all am an and any are aren as at be because been before being below between both but by
-  can cannot could couldn did didn do does doesn doing don down during each few for from further had hadn has hasn have haven
-  having he her here hers herself him himself his how i if in into is isn it its itself just let ll me more most mustn my myself
-  no nor not now of off on once only or other ought our ours ourselves out over own re s same shan she should shouldn so some
-  such t than that the their theirs them themselves then there these they this those through to too under until up ve very
-  was wasn we were weren what when where which while who whom why will with won would wouldn y you your yours yourself
-  yourselves d m o ma`.split(/\s+/).filter(Boolean),
-);
-
-/**
- * Generic words: they raise the energy of almost any prompt a little without pointing at one training
- * image (colours, people, faces, logos, landscapes, medium words). Users can replace the list.
- */
-export const DEFAULT_GENERIC_WORDS: readonly string[] = [
-  // colours
-  'red', 'blue', 'green', 'yellow', 'orange', 'purple', 'pink', 'brown', 'black', 'white', 'gray', 'grey', 'gold', 'golden',
-  'silver', 'violet', 'colorful', 'colourful', 'color', 'colour', 'colors', 'colours', 'dark', 'light', 'bright',
-  // people and faces
-  'man', 'men', 'woman', 'women', 'person', 'people', 'boy', 'girl', 'child', 'children', 'guy', 'lady', 'face', 'faces',
-  'portrait', 'head', 'eyes', 'smile', 'hair',
-  // logos and graphic material
-  'logo', 'logos', 'icon', 'icons', 'symbol', 'sign', 'text', 'font', 'vector', 'illustration', 'clipart', 'design', 'pattern',
-  'background', 'wallpaper', 'texture', 'template', 'banner', 'frame', 'border',
-  // medium words
-  'image', 'images', 'picture', 'pictures', 'photo', 'photos', 'photograph', 'photography', 'art', 'artwork', 'drawing',
-  'painting', 'sketch', 'stock', 'hd', 'high', 'quality', 'resolution',
-  // landscape words
-  'landscape', 'landscapes', 'nature', 'mountain', 'mountains', 'hill', 'hills', 'valley', 'sky', 'skies', 'cloud', 'clouds',
-  'sun', 'sunset', 'sunrise', 'sea', 'ocean', 'beach', 'coast', 'lake', 'river', 'water', 'forest', 'woods', 'tree', 'trees',
-  'field', 'fields', 'grass', 'desert', 'snow', 'island', 'view', 'scenery', 'countryside', 'park', 'garden',
-];
+/** The default generic-word list lives with the class rules in bans.ts; re-exported for callers of this module. */
+export { DEFAULT_GENERIC_WORDS } from './bans.js';
 
 const MLM_INPUTS = ['input_ids', 'attention_mask', 'token_type_ids'] as const;
 
@@ -157,7 +128,7 @@ export class MaskedLm implements ProposalSource {
   readonly padId: number;
   readonly unkId: number;
   readonly fullStopId: number | undefined;
-  /** 1 where a token may never be proposed: specials, stop words, punctuation, non-Latin. */
+  /** 1 where a token may never be proposed: its class is banned (bans.ts); the full stop is decided per slot. */
   private readonly alwaysBanned: Uint8Array;
   private readonly specialIds: Set<number>;
   private readonly prefixCache = new Map<string, number[]>();
@@ -189,12 +160,9 @@ export class MaskedLm implements ProposalSource {
   }
 
   private isAlwaysBanned(token: string, id: number): boolean {
-    if (this.specialIds.has(id) || /^\[.*\]$/.test(token)) return true; // [CLS], [unused12], ...
+    if (this.specialIds.has(id)) return true;
     if (id === this.fullStopId) return false; // allowed in the last slot only: decided per request
-    const continuation = token.startsWith('##');
-    const core = continuation ? token.slice(2) : token;
-    if (!/^[\p{Script=Latin}0-9]+$/u.test(core)) return true; // punctuation, symbols, non-Latin scripts
-    return !continuation && STOP_WORDS.has(core.toLowerCase());
+    return tokenBanClass(token) !== null; // [unusedN], non-ASCII, digits, punctuation (bans.ts)
   }
 
   /** Loads and validates the folder; every problem message starts with "mlm folder <dir>:". */

@@ -29,15 +29,18 @@ const SYSTEM_ERRORS: Record<string, [ErrorCode, string]> = {
   EIO: ['io_error', 'input/output error'],
 };
 
-/** better-sqlite3's SqliteError codes (by primary code; extended codes such as SQLITE_BUSY_SNAPSHOT included). */
+/**
+ * better-sqlite3's SqliteError codes (by primary code; extended codes such as SQLITE_BUSY_SNAPSHOT included):
+ * the code, and what is wrong, said of the database file.
+ */
 const SQLITE_ERRORS: Record<string, [ErrorCode, string]> = {
   SQLITE_FULL: ['disk_full', 'the disk is full'],
-  SQLITE_BUSY: ['project_busy', 'is in use by another process (database busy); close the other Eidetic and try again'],
-  SQLITE_LOCKED: ['project_busy', 'is locked by another process; close the other Eidetic and try again'],
-  SQLITE_CORRUPT: ['bad_project', 'is damaged (database corrupt)'],
-  SQLITE_NOTADB: ['bad_project', 'is not a project database'],
-  SQLITE_READONLY: ['read_only', 'is read-only'],
-  SQLITE_CANTOPEN: ['bad_project', 'cannot be opened'],
+  SQLITE_BUSY: ['project_busy', 'the database is in use by another process (busy for more than a few seconds); close the other Eidetic and try again'],
+  SQLITE_LOCKED: ['project_busy', 'the database is locked by another process; close the other Eidetic and try again'],
+  SQLITE_CORRUPT: ['bad_project', 'the database is damaged'],
+  SQLITE_NOTADB: ['bad_project', 'not an Eidetic project database (not an SQLite database at all)'],
+  SQLITE_READONLY: ['read_only', 'the database is read-only'],
+  SQLITE_CANTOPEN: ['bad_project', 'the database cannot be opened'],
   SQLITE_PERM: ['permission_denied', 'permission denied'],
   SQLITE_IOERR: ['io_error', 'input/output error'],
 };
@@ -52,26 +55,38 @@ function systemError(err: NodeJS.ErrnoException): ApiError | null {
   return { code, message: `${where}${what} (${err.code}, ${err.syscall})` };
 }
 
-function sqliteError(err: Error & { code?: unknown }): ApiError | null {
+/** Where an error happened, when the caller knows: the open project's database file. */
+export interface ErrorContext {
+  database?: string;
+}
+
+function sqliteError(err: Error & { code?: unknown }, context: ErrorContext): ApiError | null {
   if (err.name !== 'SqliteError' || typeof err.code !== 'string') return null;
   const primary = err.code.split('_').slice(0, 2).join('_');
+  const file = context.database;
+  // A missing table or column in a project database means the file is not (or no longer) one of ours;
+  // without a file to blame it is a bug in a query.
+  if (file && primary === 'SQLITE_ERROR' && /^no such (table|column)/.test(err.message)) {
+    return { code: 'bad_project', message: `${file}: not an Eidetic project database (${err.message})` };
+  }
   const known = SQLITE_ERRORS[primary];
   if (!known) return null;
   const [code, what] = known;
-  return { code, message: `the project database ${what} (${err.code}: ${err.message})` };
+  if (file) return { code, message: `${file}: ${what} (${err.code}: ${err.message})` };
+  return { code, message: `the project database: ${what} (${err.code}: ${err.message})` };
 }
 
 /**
  * Turns anything thrown into the `{code, message}` every API answer carries. Errors caused by the user's
- * files, disk or other processes get their own code and a message naming the path; only unexpected
- * errors (bugs) are `internal`.
+ * files, disk or other processes get their own code and a message naming the path (for SQLite errors,
+ * the database file given in `context`); only unexpected errors (bugs) are `internal`.
  */
-export function toApiError(err: unknown): ApiError {
+export function toApiError(err: unknown, context: ErrorContext = {}): ApiError {
   if (err instanceof EideticError) return { code: err.code, message: err.message };
   if (err && typeof err === 'object' && 'name' in err && (err as Error).name === 'ZodError') {
     return { code: 'invalid_input', message: (err as Error).message };
   }
-  if (err instanceof Error) return systemError(err) ?? sqliteError(err) ?? { code: 'internal', message: err.message };
+  if (err instanceof Error) return systemError(err) ?? sqliteError(err, context) ?? { code: 'internal', message: err.message };
   return { code: 'internal', message: String(err) };
 }
 

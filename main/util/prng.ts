@@ -9,8 +9,9 @@
  *   chain can be saved after any iteration and resumed with exactly the same continuation.
  * - `GaussianRng`: the same generator plus standard normals (Box–Muller in float64, both values of a
  *   pair used, rounded to float32 by `randn`).
- * - Stream forking: `forkStream(seed, index, family)`, with `forkSeed` (per-item noise and keys) and
- *   `chainStream` (search chains) as the two families' short forms.
+ * - Stream forking: `forkStream(seed, index, family)`, with `forkSeed` (per-item noise and keys),
+ *   `chainStream` (search chains) and `searchNoiseSeed` (the search energy's noise of one chain at one
+ *   iteration) as the families' short forms.
  *
  * Nothing here may change its output: goldens, stored SolidMark keys and resumable searches depend on
  * every value (tests/unit/prng-streams.test.ts pins them).
@@ -37,16 +38,19 @@ function toSeed(seed: Seed): bigint {
 
 /**
  * Stream families: each forks a run seed into independent per-index streams with its own constant.
- * There are two because two generator modules used to exist, each with its own constant, and stored
- * results depend on both: `item` streams give the per-image noise and the per-entry SolidMark keys
- * (goldens, keyed datasets), `chain` streams give the Gibbs search chains (saved, resumable runs).
+ * `item` and `chain` come from the two generator modules that used to exist, and stored results depend
+ * on both: `item` streams give the per-image noise and the per-entry SolidMark keys (goldens, keyed
+ * datasets), `chain` streams give the Gibbs search chains (saved, resumable runs). `searchNoise` gives the
+ * search energy's noise x_T per (chain, iteration) (see `searchNoiseSeed`).
  * Never change a constant; add a family for a new purpose instead.
  */
 export const STREAM_FAMILIES = {
-  /** Item k of a job: image k of a prompt, key of dataset entry k, noise of search iteration k. */
+  /** Item k of a job: image k of a prompt, key of dataset entry k (searches saved before `searchNoise` drew iteration k's noise here). */
   item: 0x632be59bd9b4e019n,
   /** Chain c of a trigger-prompt search. */
   chain: 0x5851f42d4c957f2dn,
+  /** The noise of chain c at iteration i of a trigger-prompt search: forked twice, by c then by i. */
+  searchNoise: 0x3c6ef372fe94f82bn,
 } as const;
 export type StreamFamily = keyof typeof STREAM_FAMILIES;
 
@@ -64,6 +68,16 @@ export function forkSeed(seed: Seed, index: number): bigint {
 /** The generator of chain `index` of a search seeded with `seed`. */
 export function chainStream(seed: Seed, index: number): Xoshiro128 {
   return new Xoshiro128(forkStream(seed, index, 'chain'));
+}
+
+/**
+ * The seed of the search energy's noise x_T for chain `chain` at iteration `iteration` of a search seeded
+ * with `seed`: forkStream(forkStream(seed, chain, 'searchNoise'), iteration, 'searchNoise'). Every chain and
+ * every iteration draws its own noise (MemBench does; one noise shared by all chains correlates them), and
+ * it depends on nothing else, so a resumed search sees exactly the noise an uninterrupted one would.
+ */
+export function searchNoiseSeed(seed: Seed, chain: number, iteration: number): bigint {
+  return forkStream(forkStream(seed, chain, 'searchNoise'), iteration, 'searchNoise');
 }
 
 /** The serialisable state: four unsigned 32-bit words, not all zero. */

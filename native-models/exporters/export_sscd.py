@@ -2,7 +2,10 @@
 in the layout Eidetic reads:
 
   <out>/model.onnx     input `input` float32 [B, 3, S, S] (ImageNet-normalised RGB) -> `embedding` [B, D], L2-normalised
-  <out>/manifest.json  kind descriptor, preprocessing {resize S, mode squash, mean, std}, threshold, sha256, parity
+  <out>/manifest.json  kind descriptor, preprocessing (below), threshold, sha256, parity
+
+    # MemBench's setting, for every SSCD model (sscd_disc_mixup and sscd_disc_large alike): squash to 288x288
+    /usr/bin/python3 native-models/exporters/export_sscd.py --checkpoint sscd_disc_large.torchscript.pt --out models/sscd-disc-large
 
     /usr/bin/python3 native-models/exporters/export_sscd.py --checkpoint sscd_disc_mixup.torchscript.pt --out models/sscd-disc-mixup
     /usr/bin/python3 native-models/exporters/export_sscd.py --checkpoint sscd_disc_mixup.torchvision.pt --out ... [--arch resnet50]
@@ -225,7 +228,22 @@ def run_node_parity(onnx_path, expected, inputs, tol):
     return float(m.group(1)), r.stdout.strip()
 
 
-def export(checkpoint, out, size=288, arch=None, dim=None, tol=1e-4, name=None, threshold=0.75, probe_images=3, opset=14, ort=True, seed=0):
+PREPROCESS = {
+    # MemBench: the image squashed to size x size (aspect not kept), ImageNet mean/std on [0,1] RGB.
+    "squash": lambda size, resize: {"mode": "squash", "resize": size, "mean": MEAN, "std": STD, "input_range": [0, 1]},
+    # Wen's and DCR's code: Resize(resize) on the shorter side (aspect kept), CenterCrop(size), Normalize(0.5, 0.5).
+    "resize-center-crop": lambda size, resize: {"mode": "resize-center-crop", "resize": resize, "crop": size,
+                                               "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "input_range": [0, 1]},
+}
+
+
+def export(checkpoint, out, size=288, arch=None, dim=None, tol=1e-4, name=None, threshold=0.75, probe_images=3, opset=14, ort=True, seed=0,
+           preprocess="squash", resize=None):
+    if preprocess not in PREPROCESS:
+        raise ValueError(f"preprocess must be one of {', '.join(PREPROCESS)} (got {preprocess})")
+    resize = resize or (size if preprocess == "squash" else round(size * 256 / 224))
+    if preprocess == "resize-center-crop" and resize < size:
+        raise ValueError(f"--resize ({resize}) must be at least the crop --size ({size})")
     t0 = time.time()
     mapped, layout, reference, ignored = load_checkpoint(checkpoint)
     model, arch, dim = build_model(mapped, arch, dim)
@@ -258,17 +276,18 @@ def export(checkpoint, out, size=288, arch=None, dim=None, tol=1e-4, name=None, 
         "kind": "descriptor",
         "format": "onnx-sscd",
         "architecture": f"{arch} trunk -> GeM p=3 -> linear 2048->{dim} -> L2 norm",
-        "inputs": [{"name": "input", "dtype": "float32", "shape": ["batch", 3, size, size], "description": "ImageNet-normalised RGB"}],
+        "inputs": [{"name": "input", "dtype": "float32", "shape": ["batch", 3, size, size], "description": "RGB normalised as preprocessing says"}],
         "outputs": [{"name": "embedding", "dtype": "float32", "shape": ["batch", dim], "description": "L2-normalised descriptor; similarity = dot product"}],
         "dim": dim,
-        "preprocessing": {"resize": size, "mode": "squash", "mean": MEAN, "std": STD, "input_range": [0, 1]},
+        "preprocessing": PREPROCESS[preprocess](size, resize),
         "threshold": threshold,
         "threshold_note": "0.75: about 90% precision on DISC for sscd_disc_mixup (SSCD README); 0.5 is the 'copy' level of the memorization papers",
         "licence": "SSCD weights: CC-BY-NC 4.0 (facebookresearch/sscd-copy-detection); check before redistribution",
         "source": {"checkpoint": os.path.basename(checkpoint), "checkpoint_sha256": sha256(checkpoint), "layout": layout, "ignored_keys": ignored},
         "parity": {"probe": f"{probe_images} images N(0,1) [{probe_images},3,{size},{size}], seed {seed}", "tolerance": tol,
                    "torchscript_vs_eager_max_abs": ref_diff, "onnxruntime_vs_torch_max_abs": ort_diff, "onnxruntime": ort_msg},
-        "recipe": "/usr/bin/python3 native-models/exporters/export_sscd.py --checkpoint %s --out %s --size %d" % (os.path.basename(checkpoint), out, size),
+        "recipe": "/usr/bin/python3 native-models/exporters/export_sscd.py --checkpoint %s --out %s --size %d --preprocess %s%s" % (
+            os.path.basename(checkpoint), out, size, preprocess, f" --resize {resize}" if preprocess != "squash" else ""),
         "files": {"model.onnx": {"sha256": sha256(onnx_path), "bytes": os.path.getsize(onnx_path)}},
     }
     with open(os.path.join(out, "manifest.json"), "w") as f:
@@ -283,7 +302,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", required=True, help="SSCD .torchscript.pt, .torchvision.pt or .classy.pt")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--size", type=int, default=288, help="square input size: 288 (MemBench) or 320 (SSCD skew_320)")
+    ap.add_argument("--size", type=int, default=288, help="square input size: 288 (MemBench, for disc_mixup and disc_large alike), 320 (SSCD skew_320), 224 (Wen/DCR crop)")
+    ap.add_argument("--preprocess", choices=list(PREPROCESS), default="squash",
+                    help="squash: resize to size x size, aspect not kept, ImageNet mean/std (MemBench); resize-center-crop: shorter side to --resize, "
+                         "centre crop of --size, mean/std 0.5 (Wen's and DCR's code: Resize(256), CenterCrop(224))")
+    ap.add_argument("--resize", type=int, help="resize-center-crop: the shorter side's length before the crop (default size x 256/224)")
     ap.add_argument("--arch", choices=list(ARCHS), help="check the detected architecture")
     ap.add_argument("--dim", type=int, help="check the detected descriptor dimension")
     ap.add_argument("--name")
@@ -294,7 +317,8 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     try:
-        export(args.checkpoint, args.out, args.size, args.arch, args.dim, args.tol, args.name, args.threshold, ort=not args.no_ort)
+        export(args.checkpoint, args.out, args.size, args.arch, args.dim, args.tol, args.name, args.threshold, ort=not args.no_ort,
+               preprocess=args.preprocess, resize=args.resize)
     except ValueError as e:
         print(f"export_sscd: {e}", file=sys.stderr)
         sys.exit(1)

@@ -13,10 +13,13 @@
 
 The search (algorithms spec, section 3) shows the LM `[CLS] image of a <slots> [SEP]`, slots being word
 pieces, all [MASK] at the start and [MASK] again for a deleted word. Training therefore uses sequences
-`image of a <text>` (text = one demo caption or one of the generic phrases in phrases.txt), optionally with
-extra [MASK] slots around the text, and mixes BERT's 15% masking (80/10/10) with whole-word masking of 1..all
-of the text's words. Each caption counts once: the demo LM must know the caption vocabulary (as
-bert-base-uncased knows English) but must not favour the duplicated captions the diffusion model memorized.
+`image of a <text>`, optionally with extra [MASK] slots around the text, and mixes BERT's 15% masking
+(80/10/10) with whole-word masking of 1..all of the text's words.
+
+No training data: the texts come from native-models/mlm_demo/corpus.tsv (built by corpus.mjs: the singleton
+captions less 20 held-out controls, other Noto Emoji names, phrases.txt), in which no text contains one of
+the 20 duplicated captions the search is meant to find. The vocabulary still has every caption word (a real
+BERT's vocabulary has the words too); the LM has never seen a duplicated caption.
 """
 import argparse
 import hashlib
@@ -38,6 +41,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 DATASET = os.path.join(ROOT, "native-models", "demo", "dataset")
 OUT = os.path.join(ROOT, "native-models", "demo", "mlm-demo")
+CORPUS = os.path.join(HERE, "corpus.tsv")
+CONTROLS = os.path.join(HERE, "controls.txt")
 BUILD = os.path.join(ROOT, "native-models", "build", "mlm_demo")
 SEED = 2024
 PREFIX = "image of a"
@@ -71,6 +76,19 @@ def basic_tokenize(text):
         if cur:
             out.append(cur)
     return out
+
+
+def contains_duplicated(text, duplicated):
+    """corpus.mjs's rule: a run of a 2+-word duplicated caption's words, or the whole text a 1-word one."""
+    w = re.findall(r"[a-z0-9]+", text.lower())
+    for cap in duplicated:
+        c = re.findall(r"[a-z0-9]+", cap.lower())
+        if len(c) == 1:
+            if w == c:
+                return True
+        elif any(w[i:i + len(c)] == c for i in range(len(w) - len(c) + 1)):
+            return True
+    return False
 
 
 class WordPiece:
@@ -245,20 +263,21 @@ def batchify(examples):
 
 # ---------------------------------------------------------------- self-check
 
-def self_check(model, wp, captions, caption_vocab, rng):
-    """Mask one caption word in `[CLS] image of a <caption> [SEP]`; is the word in the top 10 / top 50?
-    Are the top-10 proposals caption-vocabulary words?"""
-    multi = [c for c in captions if len(c.split()) >= 2]
-    chosen = rng.sample(multi, 20)
+def self_check(model, wp, captions, caption_vocab, rng, every_word=False):
+    """Mask one caption word (or each in turn) in `[CLS] image of a <caption> [SEP]`; is the word in the top
+    10 / top 50? Are the top-10 proposals caption-vocabulary words?"""
     stop = set("a an the of in on with and or to for at by".split())
     rows, top10_in_vocab, top10_in_vocab_filtered, hits10, hits50, n = [], 0, 0, 0, 0, 0
     prefix = [i for _, p in wp.words(PREFIX) for i in p]
-    for cap in chosen:
+    jobs = []
+    for cap in captions:
         words = wp.words(cap)
         cands = [j for j, (w, p) in enumerate(words) if len(p) == 1 and w not in stop]
         if not cands:
             continue
-        j = rng.choice(cands)
+        for j in (cands if every_word else [rng.choice(cands)]):
+            jobs.append((cap, words, j))
+    for cap, words, j in jobs:
         ids = [CLS] + prefix
         for k, (w, p) in enumerate(words):
             if k == j:
@@ -284,7 +303,7 @@ def self_check(model, wp, captions, caption_vocab, rng):
         n += 1
         rows.append({"caption": cap, "masked": words[j][0], "rank": rank, "top10": top10})
     return {
-        "captions": n,
+        "masked_words": n,
         "original_in_top10": round(hits10 / n, 3),
         "original_in_top50": round(hits50 / n, 3),
         "top10_caption_vocabulary_fraction": round(top10_in_vocab / (10 * n), 3),
@@ -314,13 +333,29 @@ def main():
     rng = random.Random(SEED)
     t0 = time.time()
 
-    captions = sorted({json.loads(l)["caption"] for l in open(os.path.join(DATASET, "train.jsonl"))})
-    phrases = [l.strip() for l in open(os.path.join(HERE, "phrases.txt")) if l.strip()]
-    vocab = build_vocab(captions + phrases + [PREFIX])
+    # Every caption of the diffusion model's training set: for the vocabulary and the checks only.
+    rows = [json.loads(l) for l in open(os.path.join(DATASET, "train.jsonl"))]
+    captions = sorted({r["caption"] for r in rows})
+    duplicated = sorted({r["caption"] for r in rows if r["duplicated"]})
+    # The LM's training text (corpus.mjs): no text in it contains a duplicated caption.
+    corpus = [l.rstrip("\n").split("\t", 1) for l in open(CORPUS) if l.strip()]
+    for source, text in corpus:
+        if contains_duplicated(text, duplicated):
+            raise SystemExit(f"corpus.tsv contains a duplicated caption: {text!r}; rebuild it with corpus.mjs")
+    controls = [l.strip() for l in open(CONTROLS) if l.strip()]
+    if any(text in controls for _, text in corpus):
+        raise SystemExit("corpus.tsv contains a held-out control caption; rebuild it with corpus.mjs")
+    phrases = [t for s, t in corpus if s == "phrase"]
+    others = [t for s, t in corpus if s != "phrase"]
+    seen = [t for _, t in corpus]
+    vocab = build_vocab(seen + captions + [PREFIX])
     wp = WordPiece(vocab)
     wp_size[0] = len(vocab)
     caption_vocab = {w for c in captions for w in basic_tokenize(c)}
-    log(f"{len(captions)} captions ({len(caption_vocab)} words), {len(phrases)} phrases, vocabulary {len(vocab)}")
+    seen_vocab = {w for t in seen for w in basic_tokenize(t)}
+    unseen_words = sorted(w for w in caption_vocab if w not in seen_vocab)
+    sources = {s: sum(1 for x, _ in corpus if x == s) for s in ("singleton", "emoji", "phrase")}
+    log(f"corpus {len(corpus)} texts {sources}; {len(captions)} captions ({len(caption_vocab)} words, {len(unseen_words)} never in the corpus: {' '.join(unseen_words)}), vocabulary {len(vocab)}")
 
     cfg = {
         "architectures": ["BertForMaskedLM"],
@@ -349,7 +384,7 @@ def main():
     for step in range(args.steps):
         for g in opt.param_groups:  # warm-up then cosine decay
             g["lr"] = 1.5e-3 * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
-        texts = [rng.choice(phrases) if rng.random() < args.phrase_share else rng.choice(captions) for _ in range(args.batch)]
+        texts = [rng.choice(phrases) if rng.random() < args.phrase_share else rng.choice(others) for _ in range(args.batch)]
         ids, att, tt, lab = batchify([make_example(wp, t, rng) for t in texts])
         logits = model(ids, att, tt)
         loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), lab.view(-1), ignore_index=-100)
@@ -367,11 +402,19 @@ def main():
     os.makedirs(BUILD, exist_ok=True)
     torch.save(model.state_dict(), os.path.join(BUILD, "mlm.pt"))
 
-    report = self_check(model, wp, captions, caption_vocab, random.Random(77))
-    report.update({"training_steps": step, "batch": args.batch, "training_minutes": round(train_minutes, 1), "final_loss_ema": round(ema, 4)})
-    log(json.dumps({k: v for k, v in report.items() if k != "examples"}))
-    for r in report["examples"]:
-        log(f"  {r['caption']!r} mask {r['masked']!r}: rank {r['rank']}, top10 {' '.join(r['top10'])}")
+    # Seen: 20 corpus captions (seeded choice). Unseen: every word of the duplicated captions and of the
+    # held-out controls, masked in turn: the LM should know the duplicated ones no better than the controls.
+    multi = sorted(t for s, t in corpus if s != "phrase" and len(t.split()) >= 2)
+    report = {
+        "seen_corpus_captions": self_check(model, wp, random.Random(77).sample(multi, 20), caption_vocab, random.Random(77)),
+        "duplicated_captions_never_seen": self_check(model, wp, duplicated, caption_vocab, random.Random(78), every_word=True),
+        "held_out_controls": self_check(model, wp, controls, caption_vocab, random.Random(79), every_word=True),
+        "training_steps": step, "batch": args.batch, "training_minutes": round(train_minutes, 1), "final_loss_ema": round(ema, 4),
+    }
+    for key in ("seen_corpus_captions", "duplicated_captions_never_seen", "held_out_controls"):
+        log(f"{key}: " + json.dumps({k: v for k, v in report[key].items() if k != "examples"}))
+        for r in report[key]["examples"]:
+            log(f"  {r['caption']!r} mask {r['masked']!r}: rank {r['rank']}, top10 {' '.join(r['top10'])}")
 
     # ------------------------------------------------------------ export
     os.makedirs(OUT, exist_ok=True)
@@ -395,7 +438,7 @@ def main():
                       dynamic_axes={n: {0: "batch_size", 1: "sequence_length"} for n in ["input_ids", "attention_mask", "token_type_ids", "logits"]},
                       opset_version=14, do_constant_folding=True)
     # parity probe for the onnxruntime check (verify_onnx.mjs)
-    probe = batchify([make_example(wp, c, random.Random(i)) for i, c in enumerate(captions[:3])])
+    probe = batchify([make_example(wp, c, random.Random(i)) for i, c in enumerate(seen[:3])])
     with torch.no_grad():
         probe_logits = model(*probe[:3]).numpy()
     for name, arr in zip(["probe_input_ids", "probe_attention_mask", "probe_token_type_ids"], probe[:3]):
@@ -414,8 +457,18 @@ def main():
         "max_sequence_length": MAX_POS,
         "special_tokens": {t: i for i, t in enumerate(SPECIALS)},
         "context_prefix": PREFIX,
-        "training_data": "the 1000 demo captions (each once, from native-models/demo/dataset/train.jsonl) and native-models/mlm_demo/phrases.txt, as 'image of a <text>'",
-        "licence": "Apache-2.0 (weights and vocabulary built by the Eidetic recipe; captions from Noto Emoji names, Apache-2.0)",
+        "training_data": "native-models/mlm_demo/corpus.tsv as 'image of a <text>': no text in it contains one of the 20 duplicated captions (prompts-duplicated.txt); the 20 held-out controls (controls.txt) are left out too",
+        "training_sources": {
+            "corpus": {"file": "native-models/mlm_demo/corpus.tsv", "sha256": sha256(CORPUS), "texts": len(corpus)},
+            "singleton": f"{sources['singleton']} singleton demo captions (prompts-singletons.txt less the 20 controls)",
+            "emoji": f"{sources['emoji']} other Noto Emoji names (@iconify-json/noto, Apache-2.0; not demo captions, skin tones stripped, no flags)",
+            "phrase": f"{sources['phrase']} phrases from native-models/mlm_demo/phrases.txt (written for this recipe), {args.phrase_share:.0%} of the examples",
+            "controls": {"file": "native-models/mlm_demo/controls.txt", "sha256": sha256(CONTROLS), "texts": len(controls)},
+            "excluded": "every text that contains a duplicated caption: a run of its words for captions of 2+ words, the whole text for 1-word captions (corpus.mjs containsDuplicated)",
+        },
+        "vocabulary_source": "words of corpus.tsv and of all 1000 demo captions (duplicated ones included, as a real BERT vocabulary has the words), WordPiece characters and suffixes",
+        "caption_words_never_trained_on": unseen_words,
+        "licence": "Apache-2.0 (weights and vocabulary built by the Eidetic recipe; captions and other names from Noto Emoji, Apache-2.0)",
         "seed": SEED,
         "recipe": f"/usr/bin/python3 native-models/mlm_demo/train.py --steps {args.steps} --threads {args.threads} --layers {args.layers} --hidden {args.hidden} --batch {args.batch}",
         "self_check": report,

@@ -8,7 +8,7 @@
 // Run after `npm run build`: node tests/e2e/run.mjs
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -316,19 +316,61 @@ test('Model page: lists the bundled models, adds a model folder, refuses a folde
   assert.equal(await page.locator('[data-testid="model-entry"][data-source="user"]').count(), 0);
 });
 
-test('gallery: generates the duplicated captions, matches and clusters them, and flags copies', async () => {
+test('gallery: generates duplicated and singleton captions, matches and clusters them, and flags copies at the calibrated threshold', async () => {
+  // 20 singleton captions (trained on once each) beside the duplicated ones: their generations copy nothing.
+  const singletonFile = path.join(tmp, 'singletons-e2e.txt');
+  writeFileSync(singletonFile, readFileSync(path.join(root, 'native-models/demo/dataset/prompts-singletons.txt'), 'utf8').split('\n').filter(Boolean).slice(0, 20).join('\n') + '\n');
+  await page.getByTestId('nav-prompts').click();
+  await page.getByTestId('prompt-path').fill(singletonFile);
+  await page.getByTestId('import-prompts').click();
+  await page.getByTestId('prompt-set').filter({ hasText: 'singletons-e2e.txt' }).waitFor();
   await page.getByTestId('nav-gallery').click();
-  const setOption = page.getByTestId('generate-set').locator('option', { hasText: 'demo: duplicated captions (memorized)' });
-  await setOption.waitFor({ state: 'attached' });
-  await page.getByTestId('generate-set').selectOption({ label: await setOption.innerText() });
-  await page.getByTestId('generate-n').fill('2');
-  await page.getByTestId('generate-steps').fill('20');
-  await page.getByTestId('start-generate').click();
-  await waitForJob('generate', 10 * SLOW);
+  const generate = async (setName) => {
+    const setOption = page.getByTestId('generate-set').locator('option', { hasText: setName });
+    await setOption.waitFor({ state: 'attached' });
+    await page.getByTestId('generate-set').selectOption({ label: await setOption.innerText() });
+    await page.getByTestId('generate-n').fill('2');
+    await page.getByTestId('generate-steps').fill('20');
+    const progress = '[data-testid="job-progress"][data-kind="generate"]';
+    const previous = (await page.locator(progress).count()) ? await page.locator(progress).last().getAttribute('data-job-id') : null;
+    await page.getByTestId('start-generate').click();
+    // The form's progress line is reused: wait for it to follow the new job before waiting for that job.
+    await page.waitForFunction(([sel, prev]) => { const el = [...document.querySelectorAll(sel)].at(-1); return el && el.dataset.jobId !== prev; }, [progress, previous], { timeout: SLOW });
+    await waitForJob('generate', 10 * SLOW);
+    return page.locator(progress).last().getAttribute('data-job-id');
+  };
+  const duplicatedJob = await generate('demo: duplicated captions (memorized)');
+  const singletonJob = await generate('singletons-e2e.txt');
+  assert.notEqual(duplicatedJob, singletonJob);
   await page.getByTestId('gallery-tile').first().waitFor();
   await page.getByTestId('start-match').click();
   await waitForJob('match', 5 * SLOW);
-  // Flags are live: tiles whose best match reaches the 0.5 threshold wear a "copy" badge.
+  // The default threshold is the descriptor's calibrated one (its manifest), read from the match job.
+  const manifest = JSON.parse(readFileSync(path.join(root, 'native-models/demo/sscd-demo/manifest.json'), 'utf8'));
+  await page.getByTestId('threshold-value').filter({ hasText: manifest.threshold.toFixed(3) }).waitFor({ timeout: SLOW });
+  const flaggedCount = async () => {
+    await page.waitForFunction(() => document.querySelector('[data-testid="gallery-flagged"]')?.dataset.count !== '', null, { timeout: SLOW });
+    return Number(await page.getByTestId('gallery-flagged').getAttribute('data-count'));
+  };
+  // Per generate job, through the gallery's job filter.
+  const jobTotal = async (jobId, prompts) => {
+    await page.getByTestId('gallery-job').selectOption(jobId);
+    await page.getByTestId('gallery-total').filter({ hasText: '40 generations' }).waitFor({ timeout: SLOW });
+    await page.waitForFunction(
+      (list) => list.some((p) => document.querySelector('[data-testid="gallery-tile"]')?.getAttribute('aria-label')?.includes(p)),
+      prompts,
+      { timeout: SLOW },
+    );
+    return flaggedCount();
+  };
+  const singletonPrompts = readFileSync(singletonFile, 'utf8').split('\n').filter(Boolean);
+  const duplicatedPrompts = readFileSync(path.join(root, 'native-models/demo/dataset/prompts-duplicated.txt'), 'utf8').split('\n').filter(Boolean);
+  const singletonFlags = await jobTotal(singletonJob, singletonPrompts);
+  const duplicatedFlags = await jobTotal(duplicatedJob, duplicatedPrompts);
+  console.log(`  flagged at ${manifest.threshold}: ${duplicatedFlags}/40 duplicated-caption generations, ${singletonFlags}/40 singleton generations`);
+  assert.ok(singletonFlags <= 6, `singleton generations are mostly not flagged (${singletonFlags}/40)`);
+  assert.ok(duplicatedFlags >= 20, `most duplicated-caption generations are flagged (${duplicatedFlags}/40)`);
+  // Flags are live: tiles whose best match reaches the calibrated threshold wear a "copy" badge.
   const flagged = page.locator('[data-testid="gallery-tile"][data-flagged="true"]');
   await flagged.first().waitFor({ timeout: SLOW });
   assert.match(await flagged.first().getByTestId('copy-badge').innerText(), /copy \d\.\d\d/);

@@ -19,12 +19,22 @@ describe('eidetic CLI', () => {
     const prompts = path.join(tmp, 'prompts.txt');
     writeFileSync(prompts, 'blue circle\ncherry blossom\n');
     const { stdout } = await eidetic('audit', '--model', path.join(demo, 'sd-demo'), '--prompts', prompts, '--refs', path.join(demo, 'dataset', 'clean'), '--project', path.join(tmp, 'case'), '--images', '4', '--steps', '30', '--ep', 'cpu', '--json');
-    const r = JSON.parse(stdout) as { project: string; images: number; perPrompt: { prompt: string; top1: number; largestCluster: number; likelyMemorized: boolean }[] };
+    type Unlinked = { prompt: string; generations: number; bestScore: number; copies: number; largestCluster: number; likelyMemorized: boolean };
+    const r = JSON.parse(stdout) as { project: string; images: number; threshold: number; membenchThreshold: number; perPrompt: unknown[]; unlinked: Unlinked[]; summary: { prompts: number; unlinked: number } };
     expect(r.project).toBe(path.join(tmp, 'case.eidetic'));
     expect(r.images).toBe(8);
-    expect(r.perPrompt.map((p) => p.prompt).sort()).toEqual(['blue circle', 'cherry blossom']);
-    for (const p of r.perPrompt) {
-      expect(p.top1).toBeGreaterThan(0.5);
+    // The descriptor's calibrated threshold; MemBench's column stays at 0.5.
+    expect(r.threshold).toBe(0.8469);
+    expect(r.membenchThreshold).toBe(0.5);
+    // A plain prompt list links no reference images: no MemBench metric, the prompts are listed as unlinked
+    // with their best match in the library as evidence.
+    expect(r.perPrompt).toEqual([]);
+    expect(r.summary).toMatchObject({ prompts: 0, unlinked: 2 });
+    expect(r.unlinked.map((p) => p.prompt).sort()).toEqual(['blue circle', 'cherry blossom']);
+    for (const p of r.unlinked) {
+      expect(p).not.toHaveProperty('top1');
+      expect(p.generations).toBe(4);
+      expect(p.bestScore).toBeGreaterThan(0.5);
       expect(p.largestCluster).toBeGreaterThanOrEqual(3);
       expect(p.likelyMemorized).toBe(true);
     }

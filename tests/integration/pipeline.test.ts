@@ -83,15 +83,67 @@ describe('Wen first-step detection (tiny-sd1 and tiny-sd2v)', () => {
   }
 });
 
-describe('occlusion attribution (tiny-sd1)', () => {
-  it('scores each word by the drop when it is removed, in one batched run, labelled occlusion', async () => {
-    const { detectMemorization, occlusionAttribution } = await import('../../main/sd/detection.js');
+describe('per-word attribution (tiny-sd1)', () => {
+  const l2 = (a: Float32Array, b: Float32Array) => Math.hypot(...Array.from(a, (v, i) => v - b[i]));
+
+  it("embedding-row occlusion (the default) equals a hand computation: the word's rows replaced by the empty prompt's, positions kept", async () => {
+    const { attributeWords, embeddingOcclusionAttribution } = await import('../../main/sd/detection.js');
+    const pipe = await StableDiffusionPipeline.load(path.join(ref, 'tiny-sd1', 'model'), { provider: 'cpu' });
+    const noises = readFloatNpy(path.join(ref, 'tiny-sd1', 'wen_noises.npy'), [4, 4, 8, 8]).data.subarray(0, 2 * 256);
+    const options = { noises, noiseCount: 2, latentHeight: 8, latentWidth: 8, batchSize: 3 };
+    const prompt = 'astronaut riding  horse';
+    const a = await attributeWords(pipe, prompt, options);
+    expect(a.method).toBe('embedding-occlusion');
+    expect(a.words.map((w) => w.word)).toEqual(['astronaut', 'riding', 'horse']);
+
+    // By hand: encode once; for each word, copy the embedding and overwrite its token rows with the "" prompt's.
+    const { embeddings: full, seqLen, hidden } = await pipe.encodeText([prompt]);
+    const { embeddings: empty } = await pipe.encodeText(['']);
+    const spans = pipe.tokenizer.wordSpans(prompt);
+    const sched = pipe.scheduler('ddim');
+    sched.setTimesteps(50);
+    const t1 = sched.timesteps[0];
+    const score = async (ctx: Float32Array) => {
+      let sum = 0;
+      for (let k = 0; k < 2; k++) {
+        const x = noises.subarray(k * 256, (k + 1) * 256);
+        sum += l2(await pipe.predictNoise(x, 1, 8, 8, t1, ctx), await pipe.predictNoise(x, 1, 8, 8, t1, empty));
+      }
+      return sum / 2;
+    };
+    const fullScore = await score(full);
+    expect(Math.abs(a.score - fullScore) / fullScore).toBeLessThan(1e-5);
+    for (const [i, span] of spans.entries()) {
+      const occluded = Float32Array.from(full);
+      for (let row = span.start; row < span.end; row++) occluded.set(empty.subarray(row * hidden, (row + 1) * hidden), row * hidden);
+      // Only the word's rows changed: every other position (start token, later words, end token, padding) is kept.
+      for (let row = 0; row < seqLen; row++) {
+        const same = full.subarray(row * hidden, (row + 1) * hidden).every((v, j) => v === occluded[row * hidden + j]);
+        expect(same).toBe(row < span.start || row >= span.end);
+      }
+      const drop = fullScore - (await score(occluded));
+      expect(a.words[i].seen).toBe(true);
+      expect(Math.abs(a.words[i].drop - drop)).toBeLessThan(1e-5 * fullScore);
+    }
+    // Not word removal: the variants are not the re-tokenized prompts.
+    const removal = await attributeWords(pipe, prompt, options, 'word-removal');
+    expect(removal.method).toBe('word-removal');
+    expect(removal.words.map((w) => w.drop)).not.toEqual(a.words.map((w) => w.drop));
+    // A word past the 77-token limit has nothing to occlude: drop 0, seen false.
+    const long = `${Array.from({ length: 80 }, () => 'horse').join(' ')} astronaut`;
+    const cut = await embeddingOcclusionAttribution(pipe, long, { ...options, noises: noises.subarray(0, 256), noiseCount: 1 });
+    expect(cut.words.at(-1)).toEqual({ word: 'astronaut', drop: 0, seen: false });
+    await pipe.release();
+  });
+
+  it('word removal (an option) scores each word by the drop when it is removed, in one batched run, labelled word-removal', async () => {
+    const { detectMemorization, wordRemovalAttribution } = await import('../../main/sd/detection.js');
     const pipe = await StableDiffusionPipeline.load(path.join(ref, 'tiny-sd1', 'model'), { provider: 'cpu' });
     const noises = readFloatNpy(path.join(ref, 'tiny-sd1', 'wen_noises.npy'), [4, 4, 8, 8]).data.subarray(0, 256);
     const options = { noises, noiseCount: 1, latentHeight: 8, latentWidth: 8, batchSize: 4 };
     const prompt = 'astronaut riding  horse';
-    const a = await occlusionAttribution(pipe, prompt, options);
-    expect(a.method).toBe('occlusion');
+    const a = await wordRemovalAttribution(pipe, prompt, options);
+    expect(a.method).toBe('word-removal');
     expect(a.words.map((w) => w.word)).toEqual(['astronaut', 'riding', 'horse']);
     const direct = await detectMemorization(pipe, [prompt, 'riding horse', 'astronaut horse', 'astronaut riding'], options);
     expect(a.score).toBeCloseTo(direct.scores[0].score, 5);
@@ -100,6 +152,56 @@ describe('occlusion attribution (tiny-sd1)', () => {
       expect(w.drop).toBeCloseTo(direct.scores[0].score - direct.scores[i + 1].score, 5);
     });
     await pipe.release();
+  });
+});
+
+describe('per-prompt seeded noises (tiny-sd1)', () => {
+  it("score prompt i on its own noises from seed + i, as Wen's code seeds them, and equal a run on those noises given explicitly", async () => {
+    const { detectMemorization, detectionNoises, perPromptNoises } = await import('../../main/sd/detection.js');
+    const { GaussianRng } = await import('../../main/util/prng.js');
+    const pipe = await StableDiffusionPipeline.load(path.join(ref, 'tiny-sd1', 'model'), { provider: 'cpu' });
+    const prompts = ['a photo of an astronaut riding a horse', 'The Great Wave off Kanagawa, woodblock print', 'a red bicycle'];
+    const seed = 11;
+    const base = { noiseCount: 2, latentHeight: 8, latentWidth: 8, batchSize: 3 };
+    const perPrompt = await detectMemorization(pipe, prompts, { ...base, noisesOf: perPromptNoises(seed, 2, 4, 8, 8) });
+    for (const [i, prompt] of prompts.entries()) {
+      // Prompt i's noise k is the app's generation noise of image k with seed (seed + i): GaussianRng(seed + i + k).
+      const explicit = new Float32Array(2 * 256);
+      for (let k = 0; k < 2; k++) explicit.set(new GaussianRng(BigInt(seed + i + k)).randn(256), k * 256);
+      const alone = await detectMemorization(pipe, [prompt], { ...base, noises: explicit });
+      expect(Math.abs(perPrompt.scores[i].score - alone.scores[0].score) / alone.scores[0].score).toBeLessThan(1e-5);
+      perPrompt.scores[i].perNoise.forEach((d, k) => expect(Math.abs(d - alone.scores[0].perNoise[k]) / d).toBeLessThan(1e-5));
+    }
+    // Shared noises give every prompt the same ones (seed's): prompt 1 then scores differently.
+    const shared = await detectMemorization(pipe, prompts, { ...base, noises: detectionNoises(seed, 2, 4, 8, 8) });
+    expect(shared.scores[0].score).toBeCloseTo(perPrompt.scores[0].score, 4);
+    expect(Math.abs(shared.scores[1].score - perPrompt.scores[1].score)).toBeGreaterThan(1e-4);
+    await pipe.release();
+  });
+});
+
+describe('the detect job names what it measured', () => {
+  const ctx = { jobId: 't', signal: new AbortController().signal, progress: () => {}, emit: () => {} };
+
+  it("defaults to embedding-row occlusion and shared noises, names both, and carries the model's prediction type", async () => {
+    const { JOB_CATALOGUE } = await import('../../main/api/jobs.js');
+    const { detect } = await import('../../main/engine/jobs/detect.js');
+    const params = JOB_CATALOGUE.detect.engine.parse({ model: path.join(ref, 'tiny-sd1', 'model'), prompts: ['astronaut riding horse'], noises: 1, size: 64, attribution: true, ep: 'cpu' });
+    expect(params).toMatchObject({ attributionMethod: 'embedding-occlusion', noiseMode: 'shared' });
+    const r = await detect(params, ctx);
+    expect(r).toMatchObject({ attributionMethod: 'embedding-occlusion', noiseMode: 'shared', predictionType: 'epsilon' });
+    const perPrompt = await detect(JOB_CATALOGUE.detect.engine.parse({ ...params, noiseMode: 'per-prompt', attributionMethod: 'word-removal' }), ctx);
+    expect(perPrompt).toMatchObject({ attributionMethod: 'word-removal', noiseMode: 'per-prompt' });
+  });
+
+  it('on a v-prediction model the result says so, and the score page gets a note that thresholds do not carry over', async () => {
+    const { JOB_CATALOGUE } = await import('../../main/api/jobs.js');
+    const { detect } = await import('../../main/engine/jobs/detect.js');
+    const { predictionTypeNote } = await import('../../main/api/detection-labels.js');
+    const r = await detect(JOB_CATALOGUE.detect.engine.parse({ model: path.join(ref, 'tiny-sd2v', 'model'), prompts: ['a red bicycle'], noises: 1, size: 64, ep: 'cpu' }), ctx);
+    expect(r.predictionType).toBe('v_prediction');
+    expect(predictionTypeNote(r.predictionType)).toMatch(/do not carry over/);
+    expect(predictionTypeNote('epsilon')).toBeNull();
   });
 });
 

@@ -35,7 +35,10 @@ describe('audit projects', () => {
   it('migrates a project written by an older version (schema 0: empty database)', () => {
     const dir = path.join(tmp(), 'old.eidetic');
     mkdirSync(dir);
-    new Database(path.join(dir, 'project.db')).close();
+    // An empty SQLite database with its header written (a 0-byte file is refused: tests/robustness/projects-files.test.ts).
+    const empty = new Database(path.join(dir, 'project.db'));
+    empty.pragma('journal_mode = WAL');
+    empty.close();
     const p = track(AuditProject.open(dir));
     expect(p.summary().schemaVersion).toBe(LATEST_SCHEMA_VERSION);
   });

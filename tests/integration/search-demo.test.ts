@@ -1,7 +1,7 @@
 // The trigger-prompt search's done-when on the demo: from an all-[MASK] start, a few chains of 150
 // iterations, with no training data, find prompts whose generations are copies of at least 3 distinct
 // duplicated training images (checked by the demo descriptor against the training images).
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,14 @@ const duplicatedFiles = new Set(
   readFileSync(path.join(demo, 'dataset', 'prompts-duplicated.txt'), 'utf8').split('\n').filter(Boolean).map((p) => `${p.replace(/ /g, '-')}.png`),
 );
 let backend: Backend;
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); null elsewhere. */
+function cpuSeconds(pid: number | undefined): number | null {
+  const stat = pid ? `/proc/${pid}/stat` : '';
+  if (!stat || !existsSync(stat)) return null;
+  const fields = readFileSync(stat, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
 
 beforeAll(async () => {
   process.env.EIDETIC_CONFIG_DIR = path.join(tmp, 'config');
@@ -32,11 +40,15 @@ describe('trigger-prompt search on the demo model', () => {
     );
     expect(job.status).toBe('succeeded');
     const searchSeconds = (performance.now() - started) / 1000;
+    // The engine process was started for this job: its CPU time is the search's (model loading included).
+    const searchCpu = cpuSeconds(backend.engine.pid);
+    if (searchCpu !== null) expect(searchCpu).toBeLessThan(15 * 60);
     const runId = (job.result as { runId: number }).runId;
 
-    // Verification: 8 generations of each of the 20 best prompts that share no word with a better one.
-    const v = await backend.call('search.verify', { runId, images: 8, top: 20, descriptor: path.join(demo, 'sscd-demo') });
+    // Verification, quick preset: 8 generations of each of the 20 best prompts that share no word with a better one.
+    const v = await backend.call('search.verify', { runId, preset: 'quick', descriptor: path.join(demo, 'sscd-demo') });
     expect(v.prompts).toHaveLength(20);
+    expect(v.verification).toMatchObject({ preset: 'quick', images: 8, eps: 0.5, minSamples: 3, minCluster: 3 });
     await backend.searches.verified(runId);
     const detail = await backend.call('search.get', { runId, since: 0 });
     expect(detail.candidates.map((c) => c.prompt).sort()).toEqual([...v.prompts].sort());
@@ -48,6 +60,9 @@ describe('trigger-prompt search on the demo model', () => {
     const found = new Map<string, string>();
     for (const c of detail.candidates) {
       expect(c.evidence!.generations).toBe(8);
+      // The run records which preset verified it, and whether the prompt counts as a candidate.
+      expect(c.evidence!.verification).toEqual(v.verification);
+      expect(c.evidence!.candidate).toBe(c.evidence!.largestCluster >= 3);
       const rows = db
         .prepare(
           `SELECT r.file_name AS file, COUNT(*) AS n FROM matches m JOIN reference_images r ON r.id = m.reference_id
@@ -57,8 +72,9 @@ describe('trigger-prompt search on the demo model', () => {
       for (const r of rows) if (r.n >= 3 && duplicatedFiles.has(r.file) && !found.has(r.file)) found.set(r.file, c.prompt);
     }
     const seconds = (performance.now() - started) / 1000;
+    console.log(`verified prompts (largest cluster / 8, candidate): ${detail.candidates.map((c) => `"${c.prompt}" ${c.evidence!.largestCluster}${c.evidence!.candidate ? '*' : ''}`).join(', ')}`);
     console.log(
-      `search: ${searchSeconds.toFixed(0)} s for 6 chains x 150 iterations; with verification ${seconds.toFixed(0)} s; ` +
+      `search: ${searchSeconds.toFixed(0)} s (${searchCpu?.toFixed(0) ?? '?'} CPU s in the engine) for 6 chains x 150 iterations; with verification ${seconds.toFixed(0)} s; ` +
         `duplicated images found: ${[...found].map(([f, p]) => `${f} <- "${p}"`).join(', ')}`,
     );
     expect(found.size).toBeGreaterThanOrEqual(3);

@@ -1,15 +1,15 @@
 // The trigger-prompt search as the app runs it: the energy function on the demo diffusion model, the
 // `search` engine job with every iteration persisted by the host, a crashed engine process, and a resume
 // that continues exactly where the saved chain states left off.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../../main/core/backend.js';
 import { forkLauncher } from '../../main/engine/channel.js';
 import { StableDiffusionPipeline } from '../../main/sd/pipeline.js';
-import { createSearchEnergy, iterationNoise } from '../../main/search/energy.js';
-import { loadSearchScores } from '../../main/project/search-store.js';
+import { chainIterationNoise, createSearchEnergy } from '../../main/search/energy.js';
+import { createSearchRun, loadSearchScores, setSearchRunStatus } from '../../main/project/search-store.js';
 
 const demo = path.resolve(import.meta.dirname, '../../native-models/demo');
 const model = path.join(demo, 'sd-demo');
@@ -25,33 +25,40 @@ beforeAll(async () => {
 afterAll(() => backend.dispose());
 
 describe('search energy', () => {
-  it('is the squared L2 of eps_cond − eps_uncond at t = 999 with one shared noise per iteration', async () => {
+  it("is the squared L2 of eps_cond − eps_uncond at t = 999 with one noise per chain and iteration", async () => {
     const pipe = await StableDiffusionPipeline.load(model, { provider: 'cpu' });
     try {
       const energy = createSearchEnergy(pipe, { seed: 3, latentHeight: 8, latentWidth: 8, batchSize: 2 });
-      const prompts = ['red square', 'cherry blossom', 'a random caption nobody wrote', 'red square'];
-      const d = await energy(prompts, 5);
-      // By hand: the same noise for every candidate, the unconditional prediction of that noise.
-      const noise = iterationNoise(3, 5, 4 * 8 * 8);
-      const uncond = await pipe.predictNoise(noise, 1, 8, 8, 999, await pipe.encodeCached(''));
+      // Two chains in one call (batched chains): each prompt is scored with its own chain's noise.
+      const prompts = ['red square', 'cherry blossom', 'red square', 'a random caption nobody wrote', 'red square'];
+      const chains = [0, 0, 1, 1, 0];
+      const d = await energy(prompts, 5, chains);
+      // By hand: the noise of (chain, iteration), the unconditional prediction of that noise.
       for (const [i, p] of prompts.entries()) {
+        const noise = chainIterationNoise(3, chains[i], 5, 4 * 8 * 8);
+        const uncond = await pipe.predictNoise(noise, 1, 8, 8, 999, await pipe.encodeCached(''));
         const eps = await pipe.predictNoise(noise, 1, 8, 8, 999, (await pipe.encodeText([p])).embeddings);
         const want = eps.reduce((s, v, j) => s + (v - uncond[j]) ** 2, 0);
         expect(d[i]).toBeCloseTo(want, 2);
       }
-      expect(d[0]).toBe(d[3]);
-      // Unconditional once per iteration, then ceil(4 / 2) conditional batches.
-      expect(energy.stats.unetCalls).toBe(3);
-      await energy(prompts, 5);
-      expect(energy.stats.unetCalls).toBe(5);
-      // Another iteration draws another noise: other energies.
-      const other = await energy(prompts, 6);
+      // The same prompt: the same D within a chain, another D in another chain (another noise).
+      expect(d[4]).toBe(d[0]);
+      expect(d[2]).not.toBe(d[0]);
+      // One unconditional call for the two noises, then ceil(5 / 2) conditional batches.
+      expect(energy.stats.unetCalls).toBe(1 + 3);
+      await energy(prompts, 5, chains); // the same iteration: the noises' unconditional predictions are kept
+      expect(energy.stats.unetCalls).toBe(4 + 3);
+      // Another iteration draws other noises: other energies.
+      const other = await energy(prompts, 6, chains);
       expect(other[0]).not.toBe(d[0]);
-      expect(energy.stats.unetCalls).toBe(8);
+      expect(energy.stats.unetCalls).toBe(7 + 1 + 3);
+      // Scoring a chain alone gives what it gets in a shared call.
+      const alone = createSearchEnergy(pipe, { seed: 3, latentHeight: 8, latentWidth: 8, batchSize: 2 });
+      expect(Array.from(await alone(['red square', 'a random caption nobody wrote'], 5, [1, 1]))).toEqual([d[2], d[3]]);
       // A cache smaller than one call's prompts is emptied between calls, never under a call's feet.
-      const small = createSearchEnergy(pipe, { seed: 3, latentHeight: 8, latentWidth: 8, cacheSize: 1 });
-      expect(Array.from(await small(prompts, 5))).toEqual(Array.from(d));
-      expect(Array.from(await small(prompts.slice(1), 5))).toEqual(Array.from(d.slice(1)));
+      const small = createSearchEnergy(pipe, { seed: 3, latentHeight: 8, latentWidth: 8, batchSize: 2, cacheSize: 1 });
+      expect(Array.from(await small(prompts, 5, chains))).toEqual(Array.from(d));
+      expect(Array.from(await small(prompts.slice(1), 5, chains.slice(1)))).toEqual(Array.from(d.slice(1)));
     } finally {
       await pipe.release();
     }
@@ -85,7 +92,8 @@ describe('search job', () => {
       });
     });
     const crashed = await backend.jobs.finished(started.id);
-    expect(crashed.status).toBe('failed');
+    // An engine crash leaves the job resumable: interrupted, with the crash as its error.
+    expect(crashed.status).toBe('interrupted');
     expect(crashed.error?.code).toBe('engine_crashed');
     await new Promise((r) => setTimeout(r, 50));
     const interrupted = await backend.call('search.get', { runId, since: 0 });
@@ -94,8 +102,11 @@ describe('search job', () => {
     expect(Math.min(...savedIterations)).toBeGreaterThanOrEqual(2);
     expect(Math.max(...savedIterations)).toBeLessThan(params.iterations);
 
-    const resumed = await backend.jobs.finished((await backend.call('search.resume', { runId })).id);
+    const resumedJob = await backend.call('search.resume', { runId });
+    expect(resumedJob.id).toBe(started.id); // a new attempt of the same job
+    const resumed = await backend.jobs.finished(resumedJob.id);
     expect(resumed.status).toBe('succeeded');
+    expect(backend.currentProject!.getJob(started.id)!.status).toBe('succeeded');
     const after = await backend.call('search.get', { runId, since: 0 });
     expect(after.run.status).toBe('succeeded');
     // Same seed, same parameters: the resumed run's chains and every score equal the uninterrupted run's.
@@ -118,6 +129,43 @@ describe('search job', () => {
     expect(r.groups[0].prompts.map((p) => p.prompt)).toContain('milky way');
     for (const g of r.groups) for (const p of g.prompts) expect(p.samples).toBeGreaterThan(0);
   }, 120_000);
+
+  it('refuses a banned-word file that does not exist or is binary, and an unknown verification preset, before any work', async () => {
+    const runsBefore = (await backend.call('search.runs', {})).length;
+    const missing = path.join(tmp, 'no-such-bans.txt');
+    await expect(backend.startJob('search', { ...params, bannedFile: missing })).rejects.toThrow(`banned-word file ${missing} does not exist`);
+    const binary = path.join(tmp, 'bans.bin');
+    writeFileSync(binary, Buffer.from([0x50, 0x4b, 3, 4, 0, 0, 0, 0]));
+    await expect(backend.startJob('search', { ...params, bannedFile: binary })).rejects.toThrow(/is binary, not a text file/);
+    expect(await backend.call('search.runs', {})).toHaveLength(runsBefore); // no run was created
+    const jobsBefore = (await backend.call('jobs.list', {})).length;
+    const runId = (await backend.call('search.runs', {}))[0].id;
+    await expect(backend.call('search.verify', { runId, preset: 'membench2' })).rejects.toThrow(
+      'unknown verification preset "membench2": use "membench" (MemBench protocol) or "quick" (Quick)',
+    );
+    await expect(backend.call('search.verify', { runId, preset: 'membench', images: 8 })).rejects.toThrow(/the membench preset fixes .*leave out images/);
+    expect(await backend.call('jobs.list', {})).toHaveLength(jobsBefore); // nothing was generated
+  });
+
+  it('bans the words of a banned-word file and records them, so a resume bans the same', async () => {
+    const file = path.join(tmp, 'bans.txt');
+    writeFileSync(file, '# generic words\nclock\nface\n');
+    const job = await backend.jobs.finished((await backend.startJob('search', { ...params, bannedWords: ['heart'], bannedFile: file, iterations: 2 })).id);
+    expect(job.status).toBe('succeeded');
+    const runId = (job.result as { runId: number }).runId;
+    const detail = await backend.call('search.get', { runId, since: 0 });
+    expect(detail.run.params).toMatchObject({ bannedFile: file, bannedWords: ['heart', 'clock', 'face'] });
+    const words = loadSearchScores(backend.currentProject!.db, runId).flatMap((r) => r.prompt.split(' '));
+    expect(words.length).toBeGreaterThan(0);
+    for (const w of ['heart', 'clock', 'face']) expect(words).not.toContain(w);
+  }, 120_000);
+
+  it('refuses to resume a run saved by an older version (shared noise, other bans) instead of continuing it inexactly', async () => {
+    const db = backend.currentProject!.db;
+    const runId = createSearchRun(db, { params: { ...params } });
+    setSearchRunStatus(db, runId, 'interrupted');
+    await expect(backend.call('search.resume', { runId })).rejects.toThrow(/was saved by an older Eidetic .* cannot continue exactly/);
+  });
 
   it('refuses bad parameters and a wrong LM folder before any work, naming the problem', async () => {
     const bad = await backend.jobs.finished((await backend.startJob('search', { ...params, candidates: 100_000, slots: 0, temperature: 0 })).id);

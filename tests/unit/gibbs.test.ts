@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -18,7 +18,8 @@ import {
   type ProposalSource,
   type ScoreRecord,
 } from '../../main/search/gibbs.js';
-import { DEFAULT_GENERIC_WORDS, MaskedLm, STOP_WORDS, decodeWordPieces } from '../../main/search/masked-lm.js';
+import { MaskedLm, decodeWordPieces } from '../../main/search/masked-lm.js';
+import { DEFAULT_GENERIC_WORDS, parseBannedWords, readBannedWordsFile, tokenBanClass } from '../../main/search/bans.js';
 import { chainStream, Xoshiro128 } from '../../main/util/prng.js';
 import { EideticError } from '../../main/util/errors.js';
 
@@ -85,15 +86,15 @@ const TARGET_WORDS = TARGET.split(' ');
 
 /**
  * 10 per word of the target's longest matching prefix, 3 per target word present anywhere, 20 more for
- * the exact target, plus a small term that changes with the iteration (as the shared noise does).
+ * the exact target, plus a small term that changes with the chain and the iteration (as their noise does).
  */
-const targetEnergy: EnergyFunction = async (prompts, iteration) =>
-  Float64Array.from(prompts, (p) => {
+const targetEnergy: EnergyFunction = async (prompts, iteration, chains) =>
+  Float64Array.from(prompts, (p, i) => {
     const words = p.split(' ');
     const present = TARGET_WORDS.filter((w) => words.includes(w)).length;
     let prefix = 0;
     while (prefix < TARGET_WORDS.length && words[prefix] === TARGET_WORDS[prefix]) prefix++;
-    let h = iteration;
+    let h = hash32(iteration, chains[i]);
     for (const ch of p) h = hash32(h, ch.charCodeAt(0));
     return 10 * prefix + 3 * present + (p === TARGET ? 20 : 0) + (h % 1000) / 2000;
   });
@@ -115,6 +116,74 @@ describe('decodeWordPieces', () => {
     expect(decodeWordPieces(['van', 'gogh', 'star', '##ry', 'night', '.'])).toBe('van gogh starry night.');
     expect(decodeWordPieces(['##s', 'cat', ',', 'dog'])).toBe('s cat, dog');
     expect(decodeWordPieces([])).toBe('');
+  });
+});
+
+describe('bans (MemBench token classes and the generic-word list)', () => {
+  it('bans token classes by rule, not English function words', () => {
+    expect(['[unused0]', '[unused993]', '[CLS]', '[MASK]'].map(tokenBanClass)).toEqual(['special', 'special', 'special', 'special']);
+    expect(['café', '##é', 'über', '東', '##ß'].map(tokenBanClass)).toEqual(['non-ascii', 'non-ascii', 'non-ascii', 'non-ascii', 'non-ascii']);
+    expect(['1990', '7', '##9', '3d', 'mp4'].map(tokenBanClass)).toEqual(['number', 'number', 'number', 'number', 'number']);
+    expect([',', '.', '-', '##', "'", '##!'].map(tokenBanClass)).toEqual(['punctuation', 'punctuation', 'punctuation', 'punctuation', 'punctuation', 'punctuation']);
+    expect(['the', 'of', 'with', 'no', 'a', 'podcast', '##ing', 'Woman'].map(tokenBanClass)).toEqual([null, null, null, null, null, null, null, null]);
+  });
+
+  it('keeps real MemBench trigger prompts proposable under the defaults (no function words, no people words in the list)', () => {
+    // The issue's example and letters-only prompts from MemBench's SD 1 set (SD1_final.csv) that the old
+    // defaults (English stop words, "woman" in the generic list) could never produce.
+    const prompts = [
+      'the no limits business woman podcast',
+      'no any limits wonder woman podcast',
+      'gentleman any limits corporate woman podcast',
+      'sound advice with john carlos doyle',
+      'insights with laura thinking',
+      'the nou business talk podcast',
+      'slashed heart within wall latin with rug',
+      'passion at podcast to memory track',
+      'train that glorious with st robin western rug',
+    ];
+    const generic = new Set(DEFAULT_GENERIC_WORDS);
+    for (const p of prompts) for (const w of p.split(' ')) expect({ w, ban: tokenBanClass(w), generic: generic.has(w) }).toEqual({ w, ban: null, generic: false });
+    // The list is MemBench's kind of generic word: colours, landscape and nature words, man, face, logo, icon...
+    for (const w of ['red', 'gray', 'landscape', 'mountain', 'sky', 'ocean', 'forest', 'man', 'face', 'logo', 'icon', 'texture', 'resolution', 'zoom']) expect(generic.has(w)).toBe(true);
+    for (const w of ['the', 'of', 'with', 'no', 'a', 'an', 'and', 'in', 'on', 'woman', 'person']) expect(generic.has(w)).toBe(false);
+    expect(DEFAULT_GENERIC_WORDS.every((w) => tokenBanClass(w) === null)).toBe(true);
+    expect(new Set(DEFAULT_GENERIC_WORDS).size).toBe(DEFAULT_GENERIC_WORDS.length);
+  });
+
+  describe('word-per-line ban files', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(path.join(os.tmpdir(), 'eidetic-bans-'));
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const file = (name: string, content: string | Buffer) => {
+      const f = path.join(dir, name);
+      writeFileSync(f, content);
+      return f;
+    };
+
+    it('reads one word a line, skipping blank lines and # comments, trimming, without duplicates', () => {
+      const f = file('ok.txt', '\uFEFF# my generic words\r\nred\r\n  sky \n\nred\nlogo\n');
+      expect(readBannedWordsFile(f)).toEqual(['red', 'sky', 'logo']);
+      expect(parseBannedWords('a\n#b\nc', 'x')).toEqual(['a', 'c']);
+    });
+
+    it('refuses a missing, binary, non-UTF-8, oversized, empty or multi-word file with a clear message', () => {
+      const missing = path.join(dir, 'nope.txt');
+      expect(() => readBannedWordsFile(missing)).toThrow(`banned-word file ${missing} does not exist`);
+      expect(() => readBannedWordsFile(missing)).toThrow(expect.objectContaining({ code: 'not_found' }));
+      expect(() => readBannedWordsFile(dir)).toThrow(/is not a file/);
+      const binary = file('words.bin', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]));
+      expect(() => readBannedWordsFile(binary)).toThrow(expect.objectContaining({ code: 'bad_file', message: `banned-word file ${binary} is binary, not a text file with one word a line` }));
+      const latin1 = file('latin1.txt', Buffer.from('caf\xe9\nred\n', 'latin1'));
+      expect(() => readBannedWordsFile(latin1)).toThrow(/is not UTF-8 text/);
+      const big = file('big.txt', 'x\n');
+      truncateSync(big, 5 * 1024 * 1024);
+      expect(() => readBannedWordsFile(big)).toThrow(/is 5242880 bytes; a ban list may be at most 4 MiB/);
+      expect(() => readBannedWordsFile(file('empty.txt', '# nothing\n\n'))).toThrow(/holds no words/);
+      expect(() => readBannedWordsFile(file('phrase.txt', 'red\nhot dog\n'))).toThrow(/line 2: "hot dog" is not one word/);
+    });
   });
 });
 
@@ -240,13 +309,35 @@ describe('Gibbs search', () => {
     let energyCalls = 0;
     const batched = await runGibbsSearch(
       { ...baseParams, iterations: 20, batchChains: 3 },
-      { proposals: new ToyProposals(), energy: (p, i) => (energyCalls++, targetEnergy(p, i)) },
+      { proposals: new ToyProposals(), energy: (p, i, c) => (energyCalls++, targetEnergy(p, i, c)) },
     );
     expect(energyCalls).toBe(20 * 2); // 4 chains in groups of 3 and 1
     expect(batched.chains).toEqual(a.chains);
     expect([...batched.records].sort(byKey)).toEqual([...a.records].sort(byKey));
     const other = await run({ seed: 18 });
     expect(other.chains.map((c) => c.slots)).not.toEqual(a.chains.map((c) => c.slots));
+  });
+
+  it("scores each chain's candidates with that chain's noise, also when chains share an energy call", async () => {
+    // D depends on the chain (its noise): the same text in two chains of one call is two scores.
+    const calls: { iteration: number; chains: number[]; prompts: string[] }[] = [];
+    const energy: EnergyFunction = async (prompts, iteration, chains) => {
+      calls.push({ iteration, chains: [...chains], prompts: [...prompts] });
+      return Float64Array.from(prompts, (p, i) => p.length + 100 * chains[i] + iteration / 1000);
+    };
+    const params = { ...baseParams, iterations: 6, chains: 3 };
+    const batched = await runGibbsSearch({ ...params, batchChains: 3 }, { proposals: new ToyProposals(), energy });
+    expect(calls).toHaveLength(6);
+    for (const c of calls) {
+      expect(c.chains).toHaveLength(c.prompts.length);
+      expect(new Set(c.chains)).toEqual(new Set([0, 1, 2]));
+      // Every chain's candidates are there, the all-[MASK] prompt "" among them at iteration 0 for every chain.
+      if (c.iteration === 0) expect(c.prompts.filter((p) => p === '')).toHaveLength(3);
+    }
+    for (const r of batched.records) expect(r.energy).toBe(r.prompt.length + 100 * r.chain + r.iteration / 1000);
+    const single = await runGibbsSearch({ ...params, batchChains: 1 }, { proposals: new ToyProposals(), energy });
+    expect(single.chains).toEqual(batched.chains);
+    expect([...single.records].sort(byKey)).toEqual([...batched.records].sort(byKey));
   });
 
   it('resumes from saved states exactly as an uninterrupted run continues', async () => {
@@ -341,9 +432,29 @@ describe('augmentation mode', () => {
     }
     const first = proposals.calls.slice(0, 4).map((c) => c.requests[0].slotIndex);
     expect(first).toEqual([0, 1, 2, 3]);
-    // The known token of the slot is always a candidate, with keep and [MASK].
-    expect(proposals.calls[0].requests[0].include).toEqual([TOY_VOCAB.indexOf('van'), MASK]);
+    // Forced candidates: the known token of the slot and the current one, never [MASK] (no deletions).
+    expect(proposals.calls[0].requests[0].include).toEqual([TOY_VOCAB.indexOf('van')]);
     expect(result.groups).toEqual([]);
+  });
+
+  it('forces only the original and the current token of the slot, never [MASK]', async () => {
+    const proposals = new ToyProposals();
+    const original = proposals.encode(known);
+    // D rewards leaving the known prompt, so chains move away and the current token differs from the original.
+    const energy: EnergyFunction = async (prompts) => Float64Array.from(prompts, (p) => 10 + (p === known ? 0 : 5) + p.length / 100);
+    const result = await runAugmentation({ prompt: known, candidates: 6, seed: 11, maxIterations: 8, stopBelow: 0 }, { proposals, energy });
+    let moved = 0;
+    for (const call of proposals.calls) {
+      for (const r of call.requests) {
+        expect(r.include).toEqual([...new Set([original[r.slotIndex], r.slots[r.slotIndex]])]);
+        expect(r.include).not.toContain(MASK);
+        if (r.slots[r.slotIndex] !== original[r.slotIndex]) moved++;
+      }
+    }
+    expect(moved).toBeGreaterThan(0);
+    // Nothing is deleted: no chain ever holds a [MASK] slot.
+    for (const call of proposals.calls) for (const r of call.requests) expect(r.slots).not.toContain(MASK);
+    for (const s of result.chains) expect(s.slots).not.toContain(MASK);
   });
 
   it('runs up to the iteration cap when energies stay high, and groups kept prompts by changed slots', async () => {
@@ -441,7 +552,7 @@ describe('MaskedLm (native-models/demo/mlm-demo)', () => {
     const allowed = (id: number) => {
       const tok = vocab[id];
       const core = tok.startsWith('##') ? tok.slice(2) : tok;
-      return !/^\[.*\]$/.test(tok) && /^[a-z0-9]+$/.test(core) && !(tok === core && STOP_WORDS.has(tok)) && !banned.has(id) && id !== slots[1];
+      return !/^\[.*\]$/.test(tok) && /^[A-Za-z]+$/.test(core) && !banned.has(id) && id !== slots[1];
     };
     const expected = vocab
       .map((_, id) => id)
@@ -452,18 +563,25 @@ describe('MaskedLm (native-models/demo/mlm-demo)', () => {
     await session.release();
   });
 
-  it('never proposes stop words, punctuation, specials or banned words; a full stop only in the last slot', async () => {
+  it('bans token classes by rule (specials, numbers, non-ASCII, punctuation; a full stop in the last slot only), never function words', async () => {
     const slots = new Array<number>(4).fill(lm.maskId);
     const banned = lm.tokenIds(['clock', 'farm']);
     const dot = vocab.indexOf('.');
     for (let slot = 0; slot < 4; slot++) {
-      const ids = await lm.proposeTokens(slots, slot, 600, banned);
+      // Q = the whole vocabulary: everything the rules allow is offered.
+      const ids = await lm.proposeTokens(slots, slot, lm.vocabSize, banned);
       const offered = ids.slice(1).map((id) => vocab[id]); // [MASK] is the first (keep = [MASK] here)
-      expect(offered.some((t) => STOP_WORDS.has(t) || banned.has(vocab.indexOf(t)) || /^\[.*\]$/.test(t))).toBe(false);
-      expect(offered.filter((t) => !/^(##)?[a-z0-9]+$/.test(t))).toEqual(slot === 3 && ids.includes(dot) ? ['.'] : []);
+      expect(offered.some((t) => banned.has(vocab.indexOf(t)) || /^\[.*\]$/.test(t))).toBe(false);
+      expect(offered.filter((t) => /[0-9]/.test(t))).toEqual([]); // number tokens, "##7" pieces too
+      expect(offered.filter((t) => !/^(##)?[a-z]+$/.test(t))).toEqual(slot === 3 ? ['.'] : []);
+      // Function words are proposable: most real trigger prompts contain them.
+      for (const w of ['the', 'of', 'with', 'a', 'on', 'no']) if (vocab.includes(w)) expect(offered).toContain(w);
+      // Everything else of the vocabulary is offered.
+      const expected = vocab.filter((t, id) => tokenBanClass(t) === null && !banned.has(id) && id !== lm.maskId);
+      expect(offered.filter((t) => t !== '.').sort()).toEqual(expected.sort());
     }
-    const last = await lm.proposeTokens(slots, 3, lm.vocabSize, banned);
-    expect(last).toContain(dot);
+    expect(vocab.some((t) => /[0-9]/.test(t))).toBe(true); // the demo vocabulary has digits to ban
+    expect(['the', 'of', 'with'].every((w) => vocab.includes(w))).toBe(true);
   });
 
   it('refuses more slots than the model has positions for, before any work', async () => {

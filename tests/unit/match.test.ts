@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { exactTopK, normaliseRows, similarityMatrix } from '../../main/match/topk.js';
 import { clusterDescriptors } from '../../main/match/clusters.js';
-import { averageMetrics, copyMetrics } from '../../main/match/membench-metrics.js';
+import { averageMetrics, copyMetrics, MEMBENCH_THRESHOLD } from '../../main/match/membench-metrics.js';
 
 /** Deterministic pseudo-random rows (an LCG), L2-normalised. */
 function randomRows(n: number, dim: number, seed: number): Float32Array {
@@ -83,9 +83,24 @@ describe('MemBench copy metrics', () => {
     expect(m.top1).toBeCloseTo(0.9);
     expect(m.top3).toBeCloseTo((0.9 + 0.7 + 0.55) / 3);
     expect(m.fractionAbove).toBeCloseTo(0.75);
-    expect(copyMetrics(s, 4, 2, 0.75).fractionAbove).toBeCloseTo(0.25);
     const avg = averageMetrics([m, copyMetrics([0.2], 1, 1)]);
     expect(avg.top1).toBeCloseTo((0.9 + 0.2) / 2);
     expect(() => copyMetrics([], 0, 1)).toThrow(/at least one generation/);
+  });
+
+  it("keeps MemBench's SSCD>0.5 at 0.5 whatever the calibrated threshold, and counts copies at the calibrated one apart", () => {
+    const s = [0.1, 0.9, 0.55, 0.2, 0.3, 0.4, 0.7, 0.65];
+    const m = copyMetrics(s, 4, 2, 0.75);
+    expect(MEMBENCH_THRESHOLD).toBe(0.5);
+    // Row maxima 0.9, 0.55, 0.4, 0.7: three exceed 0.5, one reaches 0.75.
+    expect(m.fractionAbove).toBeCloseTo(0.75);
+    expect(m.fractionCopies).toBeCloseTo(0.25);
+    expect(m.copyThreshold).toBe(0.75);
+    // "At or above" for the app's flag (as the gallery), "exceeds" for MemBench's column.
+    expect(copyMetrics([0.5, 0.7], 2, 1, 0.7)).toMatchObject({ fractionAbove: 0.5, fractionCopies: 0.5 });
+    const avg = averageMetrics([m, copyMetrics([0.2], 1, 1, 0.75)]);
+    expect(avg).toMatchObject({ prompts: 2 });
+    expect(avg.fractionAbove).toBeCloseTo(0.375);
+    expect(avg.fractionCopies).toBeCloseTo(0.125);
   });
 });

@@ -1,9 +1,10 @@
 // Pins the seeded streams that stored results depend on: goldens and SolidMark keys (forkSeed, the
-// `item` family, and GaussianRng) and saved, resumable search chains (chainStream, the `chain` family).
+// `item` family, and GaussianRng), saved, resumable search chains (chainStream, the `chain` family) and the
+// search energy's noise per chain and iteration (searchNoiseSeed, the `searchNoise` family).
 // The values were computed with the two generator modules this one replaced (main/sd/rng.ts and
 // main/search/prng.ts); if any of them changes, old projects no longer reproduce.
 import { describe, expect, it } from 'vitest';
-import { chainStream, forkSeed, forkStream, GaussianRng, splitmix64, STREAM_FAMILIES, Xoshiro128 } from '../../main/util/prng.js';
+import { chainStream, forkSeed, forkStream, GaussianRng, searchNoiseSeed, splitmix64, STREAM_FAMILIES, Xoshiro128 } from '../../main/util/prng.js';
 
 describe('pinned PRNG streams', () => {
   it('GaussianRng(42): first normals, raw words and uniforms', () => {
@@ -33,9 +34,23 @@ describe('pinned PRNG streams', () => {
     expect(new Xoshiro128(forkStream(5, 2, 'chain')).state()).toEqual(chainStream(5, 2).state());
   });
 
-  it('keeps the two families distinct and their constants fixed', () => {
-    expect(STREAM_FAMILIES).toEqual({ item: 0x632be59bd9b4e019n, chain: 0x5851f42d4c957f2dn });
+  it('searchNoiseSeed (the searchNoise family): one noise per search chain and iteration', () => {
+    expect(searchNoiseSeed(5, 2, 7)).toBe(10237027467980703163n);
+    expect(searchNoiseSeed(0, 0, 0)).toBe(13122270906941452639n);
+    expect(searchNoiseSeed('12345', 3, 149)).toBe(14047299556680167461n);
+    expect(forkStream(5, 2, 'searchNoise')).toBe(5126152360398653469n);
+    expect(searchNoiseSeed(5, 2, 7)).toBe(forkStream(forkStream(5, 2, 'searchNoise'), 7, 'searchNoise'));
+    expect(Array.from(new GaussianRng(searchNoiseSeed(5, 2, 7)).randn(2))).toEqual([0.353726327419281, -0.2883269786834717]);
+    // Chains and iterations each get their own noise; none is the old shared forkSeed(seed, iteration).
+    const seeds = [0, 1, 2].flatMap((c) => [0, 1, 2].map((i) => searchNoiseSeed(5, c, i)));
+    expect(new Set(seeds).size).toBe(9);
+    for (const i of [0, 1, 2]) expect(seeds).not.toContain(forkSeed(5, i));
+  });
+
+  it('keeps the families distinct and their constants fixed', () => {
+    expect(STREAM_FAMILIES).toEqual({ item: 0x632be59bd9b4e019n, chain: 0x5851f42d4c957f2dn, searchNoise: 0x3c6ef372fe94f82bn });
     expect(forkStream(5, 2, 'item')).not.toBe(forkStream(5, 2, 'chain'));
+    expect(forkStream(5, 2, 'searchNoise')).not.toBe(forkStream(5, 2, 'item'));
     expect(splitmix64(0n)).toBe(0xe220a8397b1dcdafn);
   });
 

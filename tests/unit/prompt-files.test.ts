@@ -43,7 +43,7 @@ describe('prompt files', () => {
     expect(() => parsePromptFile('x.txt', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 1, 2]))).toThrow(/binary data/);
     expect(() => parsePromptFile('x.txt', Buffer.from([0x61, 0xff, 0xfe, 0x62]))).toThrow(/not valid UTF-8/);
     expect(() => parsePromptFile('x.docx', buf('a'))).toThrow(/unsupported prompt file type '.docx'/);
-    expect(() => parsePromptFile('big.txt', Buffer.alloc(33 * 1024 * 1024, 0x61))).toThrow(/big\.txt: the file is 34\.6 MB/);
+    expect(() => parsePromptFile('big.txt', Buffer.alloc(33 * 1024 * 1024, 0x61))).toThrow(/big\.txt: prompt files are limited to 32 MiB \(33554432 bytes of UTF-8\) and this one has 34603008 bytes/);
   });
 
   it('parses Python string lists with both quote styles and escapes', () => {

@@ -23,6 +23,9 @@ import {
   type ProposalSource,
 } from '../../main/search/gibbs.js';
 import { decodeWordPieces } from '../../main/search/masked-lm.js';
+import { verificationSettings } from '../../main/core/search-runs.js';
+import { listSearchCandidates, upsertSearchCandidate } from '../../main/project/search-store.js';
+import { VERIFY_PRESETS } from '../../main/api/search-presets.js';
 
 const VOCAB = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'red', 'fox', 'jumps', 'over', 'lazy', 'dog', 'moon', 'ship', 'tower'];
 const MASK = 4;
@@ -50,10 +53,11 @@ class ListProposals implements ProposalSource {
   }
 }
 
-const energy: EnergyFunction = async (prompts, iteration) =>
-  Float64Array.from(prompts, (p) => {
+/** Depends on the chain and the iteration, as the energy's noise of (chain, iteration) does. */
+const energy: EnergyFunction = async (prompts, iteration, chains) =>
+  Float64Array.from(prompts, (p, i) => {
     const w = p.split(' ');
-    return ['red', 'fox', 'jumps'].filter((x) => w.includes(x)).length * 4 + ((p.length * 7 + iteration * 3) % 10) / 10;
+    return ['red', 'fox', 'jumps'].filter((x) => w.includes(x)).length * 4 + ((p.length * 7 + iteration * 3 + chains[i] * 5) % 10) / 10;
   });
 
 let dir: string;
@@ -158,5 +162,49 @@ describe('search persistence', () => {
     expect(db.prepare('SELECT COUNT(*) AS n FROM search_scores').get()).toEqual({ n: 0 });
     expect(db.prepare('SELECT COUNT(*) AS n FROM search_chains').get()).toEqual({ n: 0 });
     expect(() => getSearchRun(db, runId)).toThrow(`search run ${runId} does not exist`);
+  });
+});
+
+describe('verification presets', () => {
+  const base = { runId: 1 };
+
+  it("'membench' follows MemBench's protocol: 50 images of the best prompt of each chain, DBSCAN eps 0.5 / min 3, a cluster of 3 counts", () => {
+    expect(verificationSettings({ ...base, preset: 'membench' })).toEqual({
+      preset: 'membench',
+      protocol: VERIFY_PRESETS.membench.protocol,
+      images: 50,
+      select: 'perChain',
+      perChain: 1,
+      top: 1000,
+      steps: 50,
+      eps: 0.5,
+      minSamples: 3,
+      minCluster: 3,
+    });
+    expect(VERIFY_PRESETS.membench.protocol).toMatch(/MemBench .*50 images .*best prompt of each chain.*eps 0\.5.*min_samples 3.*≥ 3 images/);
+  });
+
+  it("'quick' is the former default (8 images of the 20 best word-disjoint prompts); without a preset the settings are quick's or 'custom'", () => {
+    const quick = verificationSettings({ ...base, preset: 'quick' });
+    expect(quick).toMatchObject({ preset: 'quick', images: 8, select: 'diverse', top: 20, steps: 50, eps: 0.5, minSamples: 3, minCluster: 3 });
+    expect(verificationSettings(base)).toEqual(quick);
+    expect(verificationSettings({ ...base, images: 4, top: 3 })).toMatchObject({ preset: 'custom', images: 4, top: 3, select: 'diverse', protocol: expect.stringContaining('images, top given') });
+    expect(verificationSettings({ ...base, prompts: ['a cat'] })).toMatchObject({ preset: 'custom', select: 'given' });
+  });
+
+  it('refuses an unknown preset, and a preset with settings it fixes, naming them', () => {
+    expect(() => verificationSettings({ ...base, preset: 'fast' })).toThrow('unknown verification preset "fast": use "membench" (MemBench protocol) or "quick" (Quick)');
+    expect(() => verificationSettings({ ...base, preset: 'toString' })).toThrow(/unknown verification preset "toString"/);
+    expect(() => verificationSettings({ ...base, preset: 'membench', images: 8, select: 'diverse' })).toThrow(
+      'search.verify: the membench preset fixes how prompts are chosen and verified; leave out images, select, or give no preset',
+    );
+  });
+
+  it('stores the settings and the verdict with the evidence', () => {
+    const runId = createSearchRun(db, { params: { mode: 'search' } });
+    const { perChain: _p, top: _t, ...verification } = verificationSettings({ ...base, preset: 'membench' });
+    const evidence = { generations: 50, largestCluster: 4, clusteredFraction: 0.1, bestMatches: [], aboveThreshold: 0, threshold: 0.5, generationIds: [], verification, candidate: true };
+    upsertSearchCandidate(db, { runId, prompt: 'red fox', energy: 3, verifyJobId: 'job-1', evidence });
+    expect(listSearchCandidates(db, runId)[0].evidence).toEqual(evidence);
   });
 });

@@ -1,53 +1,66 @@
 /**
  * `solidmark`: with a project, images already scored under the same model, data and settings are
  * skipped (a rerun adds queries, never duplicates), and each result and its outpainted image is stored
- * as it streams in. Without a project (CLI) the results live in the job result only.
+ * as it streams in. Without a project (CLI) the results live in the job result only. Resume runs the job
+ * again under its id: the images it scored are skipped like any scored before.
  */
 import path from 'node:path';
-import type { SolidmarkImageEvent } from '../../api/jobs.js';
+import type { JobSummary } from '../../api/contract.js';
+import type { JobParams, SolidmarkImageEvent } from '../../api/jobs.js';
 import { saveSolidmarkResult, scoredImageKeys, solidmarkSummaryFor, type SolidmarkSettings } from '../../project/solidmark-store.js';
 import { keyedBorder, summarise } from '../../solidmark/summary.js';
-import type { HostJob } from './types.js';
+import { recordedParams, type HostJob, type HostJobContext } from './types.js';
 
-export const solidmarkJob: HostJob<'solidmark'> = {
-  async start(ctx, params) {
-    const modelId = await ctx.registerModel(params.model);
-    const project = ctx.project;
-    let settings: SolidmarkSettings | null = null;
-    if (project && modelId !== null) {
-      const hashes = project.modelHashes(modelId);
-      const dataFile = path.resolve(params.data);
-      const border = params.border ?? keyedBorder(dataFile);
-      if (border) {
-        settings = { modelKey: hashes['unet/model.onnx'] ?? JSON.stringify(hashes), dataFile, seed: String(params.seed), steps: params.steps, guidance: params.guidance, border };
-      }
+async function run(ctx: HostJobContext, params: JobParams<'solidmark'>, resume: JobSummary | null): Promise<JobSummary> {
+  const modelId = await ctx.registerModel(params.model);
+  const project = ctx.project;
+  let settings: SolidmarkSettings | null = null;
+  if (project && modelId !== null) {
+    const hashes = project.modelHashes(modelId);
+    const dataFile = path.resolve(params.data);
+    const border = params.border ?? keyedBorder(dataFile);
+    if (border) {
+      settings = { modelKey: hashes['unet/model.onnx'] ?? JSON.stringify(hashes), dataFile, seed: String(params.seed), steps: params.steps, guidance: params.guidance, border };
     }
-    const skip = settings && project ? scoredImageKeys(project.db, settings) : [];
-    const rows: Omit<SolidmarkImageEvent, 'rgb'>[] = [];
-    let pending: Promise<unknown> = Promise.resolve();
-    const job = ctx.jobs.start('solidmark', params, {
-      engineParams: { ...params, skip },
-      onEvent: (e) => {
-        if (e?.type !== 'solidmark-image') return;
-        const { rgb, ...row } = e;
-        rows.push(row);
-        if (!project || !settings) return;
-        const s = settings;
-        // Store in arrival order: each image file is written before its row.
-        pending = pending.then(async () => {
-          if (!project.db.open) return;
+  }
+  const skip = settings && project ? scoredImageKeys(project.db, settings) : [];
+  const rows: Omit<SolidmarkImageEvent, 'rgb'>[] = [];
+  let pending: Promise<unknown> = Promise.resolve();
+  let failed = false;
+  const job = ctx.jobs.start('solidmark', resume ? resume.params : params, {
+    engineParams: { ...params, skip },
+    resumeOf: resume ?? undefined,
+    onEvent: (e) => {
+      if (e?.type !== 'solidmark-image') return;
+      const { rgb, ...row } = e;
+      rows.push(row);
+      if (!project || !settings) return;
+      const s = settings;
+      // Store in arrival order: each image file is written before its row.
+      pending = pending
+        .then(async () => {
+          if (failed || !project.db.open) return;
           const sha = await project.addImage(rgb, e.width, e.height);
           saveSolidmarkResult(project.db, job.id, s, { imageKey: e.imageKey, queryIndex: e.queryIndex, file: e.file, caption: e.caption, keys: e.keys, predictedKey: e.predictedKey, error: e.error, imageSha256: sha });
+        })
+        .catch((err: unknown) => {
+          // A write that fails (full disk, locked database) stops the job; nothing after it is written.
+          failed = true;
+          ctx.jobs.fail(job.id, err);
         });
-      },
-      onResult: async (_job, value) => {
-        await pending;
-        const perImage = rows.map(({ file, caption, keys, predictedKey, error, copies }) => ({ file, caption, keys, predictedKey, error, copies }));
-        // With a project, the figures cover every image scored under these settings, this run's and earlier ones.
-        const all = project?.db.open && settings ? solidmarkSummaryFor(project.db, settings) : null;
-        return { ...value, perImage, summary: all ?? summarise(rows.map((r) => r.error)) };
-      },
-    });
-    return job;
-  },
+    },
+    onResult: async (_job, value) => {
+      await pending;
+      const perImage = rows.map(({ file, caption, keys, predictedKey, error, copies }) => ({ file, caption, keys, predictedKey, error, copies }));
+      // With a project, the figures cover every image scored under these settings, this run's and earlier ones.
+      const all = project?.db.open && settings ? solidmarkSummaryFor(project.db, settings) : null;
+      return { ...value, perImage, summary: all ?? summarise(rows.map((r) => r.error)) };
+    },
+  });
+  return job;
+}
+
+export const solidmarkJob: HostJob<'solidmark'> = {
+  start: (ctx, params) => run(ctx, params, null),
+  resume: (ctx, job) => run(ctx, recordedParams('solidmark', job), job),
 };

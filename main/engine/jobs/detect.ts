@@ -1,15 +1,29 @@
-/** `detect`: Wen et al.'s memorization score for a list of prompts, optionally with per-word occlusion. */
-import { detectMemorization, detectionNoises, occlusionAttribution } from '../../sd/detection.js';
+/**
+ * `detect`: Wen et al.'s memorization score for a list of prompts, optionally with per-word attribution.
+ * Each prompt's score is streamed as soon as it is complete; a resumed job skips the prompts it stored.
+ */
+import { attributeWords, detectMemorization, detectionNoises, perPromptNoises, type DetectionOptions } from '../../sd/detection.js';
 import { readFloatNpy } from '../../util/npy.js';
+import { EideticError } from '../../util/errors.js';
 import type { WordAttribution } from '../../api/jobs.js';
 import type { JobHandler } from '../protocol.js';
 import { loadPipeline, nativeImageSize } from './pipeline-cache.js';
 
+/** t_1 of the 50-step DDIM schedule the score is taken at (what detectMemorization reports). */
+function firstTimestep(pipe: Awaited<ReturnType<typeof loadPipeline>>): number {
+  const s = pipe.scheduler('ddim');
+  s.setTimesteps(50);
+  return s.timesteps[0];
+}
+
 export const detect: JobHandler<'detect'> = async (p, ctx) => {
+  if (p.noiseFile && p.noiseMode === 'per-prompt') {
+    throw new EideticError('invalid_input', 'detect: a noise file gives the same noises to every prompt; per-prompt noises are seeded (leave out the noise file, or use shared noises)');
+  }
   const pipe = await loadPipeline(p.model, p.ep);
   const factor = await pipe.vaeScaleFactor();
   const c = pipe.latentChannels;
-  let noises: Float32Array;
+  let noises: Float32Array | undefined;
   let count: number;
   let h: number;
   let w: number;
@@ -21,28 +35,50 @@ export const detect: JobHandler<'detect'> = async (p, ctx) => {
     const size = p.size ?? (await nativeImageSize(pipe));
     h = w = size / factor;
     count = p.noises;
-    noises = detectionNoises(p.seed, count, c, h, w);
+    if (p.noiseMode === 'shared') noises = detectionNoises(p.seed, count, c, h, w);
   }
-  const options = { noises, noiseCount: count, latentHeight: h, latentWidth: w, steps: p.steps, batchSize: p.batchSize, signal: ctx.signal };
+  // Per-prompt noises belong to the prompt's place in the job, whichever prompts a resumed run still scores.
+  const noisesOfPrompt = p.noiseMode === 'per-prompt' ? perPromptNoises(p.seed, count, c, h, w) : undefined;
+  const options: DetectionOptions = { noises, noiseCount: count, latentHeight: h, latentWidth: w, steps: p.steps, batchSize: p.batchSize, signal: ctx.signal };
   const started = performance.now();
-  const result = await detectMemorization(pipe, p.prompts, { ...options, onProgress: (d, t) => ctx.progress(d, t, `scoring ${d}/${t}`) });
+  const skip = new Set(p.skip);
+  const todo = p.prompts.map((_, i) => i).filter((i) => !skip.has(i));
+  const result =
+    todo.length === 0
+      ? { timestep: firstTimestep(pipe), steps: p.steps, scores: [], unetCalls: 0 }
+      : await detectMemorization(
+          pipe,
+          todo.map((i) => p.prompts[i]),
+          {
+            ...options,
+            noisesOf: noisesOfPrompt ? (j) => noisesOfPrompt(todo[j]) : undefined,
+            onProgress: (d, t) => ctx.progress(d, t, `scoring ${d}/${t}${skip.size ? ` (${skip.size} prompts stored before)` : ''}`),
+            onScores: (scores) => {
+              for (const s of scores) ctx.emit({ type: 'detect-score', index: todo[s.index], promptId: p.promptIds?.[todo[s.index]] ?? null, score: s.score });
+            },
+          },
+        );
   const seconds = (performance.now() - started) / 1000;
   let attributions: { prompt: string; words: WordAttribution[] }[] | undefined;
   if (p.attribution) {
     attributions = [];
     for (const [i, prompt] of p.prompts.entries()) {
       ctx.progress(i, p.prompts.length, `attribution ${i + 1}/${p.prompts.length}`);
-      const a = await occlusionAttribution(pipe, prompt, { ...options });
+      // Every variant of a prompt is scored on that prompt's own noises.
+      const a = await attributeWords(pipe, prompt, { ...options, noises: noisesOfPrompt ? noisesOfPrompt(i) : noises, noisesOf: undefined }, p.attributionMethod);
       attributions.push({ prompt, words: a.words });
     }
   }
   return {
     ...result,
     attributions,
+    ...(attributions ? { attributionMethod: p.attributionMethod } : {}),
     noises: count,
+    noiseMode: p.noiseMode,
+    predictionType: pipe.report.scheduler.predictionType,
     latentSize: [c, h, w],
     provider: pipe.provider,
     seconds,
-    promptsPerSecond: p.prompts.length / seconds,
+    promptsPerSecond: todo.length / seconds,
   };
 };

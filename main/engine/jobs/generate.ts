@@ -1,7 +1,9 @@
 /**
  * `generate`: text-to-image on the job's model. Each finished image is streamed to the host as an
- * event (raw pixels plus provenance) so the host stores it at once: a crash loses only the image in
- * progress.
+ * event (raw pixels plus provenance) so the host stores it at once: a crash loses only the images in
+ * progress. A resumed job names the images it has stored (`skip`): prompts with all of them are passed
+ * over, the others are generated whole (image k's noise depends on the seed and k alone, so the pixels
+ * equal an uninterrupted run's whatever the batch) and only the missing images are streamed.
  */
 import { EideticError } from '../../util/errors.js';
 import { readFloatNpy } from '../../util/npy.js';
@@ -15,17 +17,25 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
   const width = p.width ?? size;
   const height = p.height ?? size;
   const factor = await pipe.vaeScaleFactor();
+  // A size a fixed-shape model cannot take is refused before the latents file is even read.
+  if (width % factor === 0 && height % factor === 0) pipe.checkLatentSize(height / factor, width / factor, factor);
   let latents: Float32Array | undefined;
   if (p.latentsFile) {
     latents = readFloatNpy(p.latentsFile, [p.n, pipe.latentChannels, height / factor, width / factor]).data;
     if (p.prompts.length > 1) throw new EideticError('invalid_input', `${p.latentsFile}: explicit latents go with one prompt (got ${p.prompts.length})`);
   }
-  const totalSteps = p.prompts.length * p.steps;
-  let stepsDone = 0;
-  let images = 0;
+  // Progress in image-steps, so a batch of many images moves the bar as far as their steps are worth.
+  const perPrompt = p.n * p.steps;
+  const total = p.prompts.length * perPrompt;
+  const skip = new Set(p.skip.filter((x) => x < p.prompts.length * p.n));
+  let images = skip.size;
   const warnings: string[] = [];
   for (let i = 0; i < p.prompts.length; i++) {
-    const started = performance.now();
+    if (Array.from({ length: p.n }, (_, k) => i * p.n + k).every((x) => skip.has(x))) {
+      ctx.progress((i + 1) * perPrompt, total, `prompt ${i + 1}/${p.prompts.length}: stored before`);
+      continue;
+    }
+    let started = performance.now();
     const result = await pipe.generate({
       prompt: p.prompts[i],
       negativePrompt: p.negativePrompt,
@@ -34,36 +44,44 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
       width,
       height,
       numImages: p.n,
+      batchSize: p.batchSize,
       seed: BigInt(p.seed),
       latents,
       scheduler: p.scheduler,
       signal: ctx.signal,
-      onStep: (s) => ctx.progress(stepsDone + s, totalSteps, `prompt ${i + 1}/${p.prompts.length}, step ${s}/${p.steps}`),
+      onStep: (done, stepsTotal, at) => {
+        const which = p.n > 1 ? `images ${at.firstImage + 1}-${at.firstImage + at.images}/${p.n}, ` : '';
+        ctx.progress(i * perPrompt + Math.round((done / stepsTotal) * perPrompt), total, `prompt ${i + 1}/${p.prompts.length}, ${which}step ${at.step}/${p.steps}`);
+      },
+      // Each batch is streamed as soon as it is decoded: the engine holds one batch of images at a time.
+      onImages: (batch, first, info) => {
+        const durationMs = (performance.now() - started) / batch.length;
+        started = performance.now();
+        batch.forEach((img, j) => {
+          if (skip.has(i * p.n + first + j)) return;
+          const event: GeneratedImageEvent = {
+            type: 'image',
+            promptIndex: i,
+            promptId: p.promptIds?.[i] ?? null,
+            prompt: p.prompts[i],
+            k: first + j,
+            seed: img.seed === null ? null : String(img.seed),
+            width: img.width,
+            height: img.height,
+            pixels: img.pixels,
+            scheduler: info.scheduler,
+            steps: p.steps,
+            guidance: p.guidance,
+            provider: pipe.provider,
+            durationMs,
+            truncated: info.truncated,
+          };
+          ctx.emit(event);
+          images++;
+        });
+      },
     });
-    stepsDone += p.steps;
     if (result.truncated) warnings.push(`prompt ${i + 1} is longer than 77 tokens and was truncated`);
-    const durationMs = (performance.now() - started) / result.images.length;
-    result.images.forEach((img, k) => {
-      const event: GeneratedImageEvent = {
-        type: 'image',
-        promptIndex: i,
-        promptId: p.promptIds?.[i] ?? null,
-        prompt: p.prompts[i],
-        k,
-        seed: img.seed === null ? null : String(img.seed),
-        width: img.width,
-        height: img.height,
-        pixels: img.pixels,
-        scheduler: result.scheduler,
-        steps: result.steps,
-        guidance: result.guidance,
-        provider: result.provider,
-        durationMs,
-        truncated: result.truncated,
-      };
-      ctx.emit(event);
-      images++;
-    });
   }
-  return { images, provider: pipe.provider, fallbacks: pipe.providerChoice.fallbacks, width, height, warnings };
+  return { images, ...(skip.size ? { alreadyStored: skip.size } : {}), provider: pipe.provider, fallbacks: pipe.providerChoice.fallbacks, width, height, warnings };
 };

@@ -1,7 +1,8 @@
 /**
  * `match`: copy detection. Embeds the images that have no cached descriptor yet (batched), finds each
  * generation's top-k references (exact, or HNSW from 100k references), clusters each prompt's
- * generations with DBSCAN, and returns new vectors for the host to cache with the results.
+ * generations with DBSCAN. New vectors are streamed batch by batch for the host to cache at once, so a
+ * resumed job embeds only the images it had not reached.
  */
 import { readFile } from 'node:fs/promises';
 import { DescriptorModel } from '../../match/descriptor.js';
@@ -36,6 +37,7 @@ export const match: JobHandler<'match'> = async (p, ctx) => {
     }
     const vectors = await model.embedPreprocessed(ok.map((o) => o.input));
     ok.forEach((o, j) => fresh.set(o.sha256, vectors.slice(j * dim, (j + 1) * dim)));
+    if (ok.length) ctx.emit({ type: 'match-vectors', descriptorKey, vectors: ok.map((o) => ({ sha256: o.sha256, vector: fresh.get(o.sha256)! })) });
   }
   const vectorOf = (x: { sha256: string; vector?: Float32Array }) => fresh.get(x.sha256) ?? (x.vector?.length === dim ? x.vector : undefined);
 
@@ -68,7 +70,8 @@ export const match: JobHandler<'match'> = async (p, ctx) => {
     descriptorKey,
     dim,
     threshold: model.threshold,
-    newVectors: [...fresh.entries()].map(([sha256, vector]) => ({ sha256, vector })),
+    newVectors: [], // streamed as match-vectors events
+
     matches,
     clusters,
     skipped,

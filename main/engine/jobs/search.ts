@@ -6,7 +6,8 @@
  */
 import { bestPrompts, runAugmentation, runGibbsSearch, type ChainState, type IterationEvent } from '../../search/gibbs.js';
 import { createSearchEnergy } from '../../search/energy.js';
-import { DEFAULT_GENERIC_WORDS, MaskedLm } from '../../search/masked-lm.js';
+import { MaskedLm } from '../../search/masked-lm.js';
+import { DEFAULT_GENERIC_WORDS } from '../../search/bans.js';
 import type { SearchIterationEvent } from '../../api/jobs.js';
 import type { JobHandler } from '../protocol.js';
 import { loadPipeline, nativeImageSize } from './pipeline-cache.js';
@@ -30,6 +31,7 @@ export const search: JobHandler<'search'> = async (p, ctx) => {
       ctx.progress(e.done, e.total, `iteration ${e.iteration + 1}: best D ${Number.isFinite(e.bestEnergy) ? e.bestEnergy.toFixed(2) : '–'}`),
   };
   const common = { candidates: p.candidates, temperature: p.temperature, seed: p.seed, contextPrefix: p.contextPrefix, batchChains: p.batchChains };
+  // The host has already read a bannedFile into bannedWords (so a resumed run bans what it banned).
   const bannedWords = p.bannedWords;
   const result =
     p.mode === 'augment'
