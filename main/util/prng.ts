@@ -37,9 +37,10 @@ function toSeed(seed: Seed): bigint {
 
 /**
  * Stream families: each forks a run seed into independent per-index streams with its own constant.
- * There are two because two generator modules used to exist, each with its own constant, and stored
+ * The first two exist because two generator modules used to exist, each with its own constant, and stored
  * results depend on both: `item` streams give the per-image noise and the per-entry SolidMark keys
- * (goldens, keyed datasets), `chain` streams give the Gibbs search chains (saved, resumable runs).
+ * (goldens, keyed datasets), `chain` streams give the Gibbs search chains (saved, resumable runs);
+ * `sample` streams draw which items a job queries (SolidMark's query sample).
  * Never change a constant; add a family for a new purpose instead.
  */
 export const STREAM_FAMILIES = {
@@ -47,6 +48,8 @@ export const STREAM_FAMILIES = {
   item: 0x632be59bd9b4e019n,
   /** Chain c of a trigger-prompt search. */
   chain: 0x5851f42d4c957f2dn,
+  /** Which items a job draws from a list (SolidMark's seeded query sample). */
+  sample: 0xd1b54a32d192ed03n,
 } as const;
 export type StreamFamily = keyof typeof STREAM_FAMILIES;
 
@@ -64,6 +67,11 @@ export function forkSeed(seed: Seed, index: number): bigint {
 /** The generator of chain `index` of a search seeded with `seed`. */
 export function chainStream(seed: Seed, index: number): Xoshiro128 {
   return new Xoshiro128(forkStream(seed, index, 'chain'));
+}
+
+/** The generator that draws a seeded sample of items for a job seeded with `seed` (stream `index`). */
+export function sampleStream(seed: Seed, index: number): Xoshiro128 {
+  return new Xoshiro128(forkStream(seed, index, 'sample'));
 }
 
 /** The serialisable state: four unsigned 32-bit words, not all zero. */

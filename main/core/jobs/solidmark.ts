@@ -1,11 +1,14 @@
 /**
- * `solidmark`: with a project, images already scored under the same model, data and settings are
- * skipped (a rerun adds queries, never duplicates), and each result and its outpainted image is stored
- * as it streams in. Without a project (CLI) the results live in the job result only.
+ * `solidmark`: the request arrives with its preset resolved by the catalogue (steps, guidance and repeats
+ * recorded in the job's params). With a project, queries already scored under the same model, data and
+ * settings are skipped (a rerun adds images or repeats, never duplicates), and each result and its
+ * outpainted image is stored as it streams in. Without a project (CLI) the results live in the job
+ * result only. The result holds this run's figures (`run`) and, with a project, the figures over every
+ * query scored under these settings (`summary`), all and by group, against chance from each image's keys.
  */
 import path from 'node:path';
 import type { SolidmarkImageEvent } from '../../api/jobs.js';
-import { saveSolidmarkResult, scoredImageKeys, solidmarkSummaryFor, type SolidmarkSettings } from '../../project/solidmark-store.js';
+import { saveSolidmarkResult, scoredQueries, solidmarkSummaryFor, type SolidmarkSettings } from '../../project/solidmark-store.js';
 import { keyedBorder, summarise } from '../../solidmark/summary.js';
 import type { HostJob } from './types.js';
 
@@ -22,7 +25,7 @@ export const solidmarkJob: HostJob<'solidmark'> = {
         settings = { modelKey: hashes['unet/model.onnx'] ?? JSON.stringify(hashes), dataFile, seed: String(params.seed), steps: params.steps, guidance: params.guidance, border };
       }
     }
-    const skip = settings && project ? scoredImageKeys(project.db, settings) : [];
+    const skip = settings && project ? scoredQueries(project.db, settings) : [];
     const rows: Omit<SolidmarkImageEvent, 'rgb'>[] = [];
     let pending: Promise<unknown> = Promise.resolve();
     const job = ctx.jobs.start('solidmark', params, {
@@ -37,15 +40,19 @@ export const solidmarkJob: HostJob<'solidmark'> = {
         pending = pending.then(async () => {
           if (!project.db.open) return;
           const sha = await project.addImage(rgb, e.width, e.height);
-          saveSolidmarkResult(project.db, job.id, s, { imageKey: e.imageKey, queryIndex: e.queryIndex, file: e.file, caption: e.caption, keys: e.keys, predictedKey: e.predictedKey, error: e.error, imageSha256: sha });
+          saveSolidmarkResult(project.db, job.id, s, {
+            imageKey: e.imageKey, queryIndex: e.queryIndex, repeat: e.repeat, copies: e.copies, file: e.file, caption: e.caption,
+            keys: e.keys, predictedKey: e.predictedKey, error: e.error, imageSha256: sha,
+          });
         });
       },
       onResult: async (_job, value) => {
         await pending;
-        const perImage = rows.map(({ file, caption, keys, predictedKey, error, copies }) => ({ file, caption, keys, predictedKey, error, copies }));
-        // With a project, the figures cover every image scored under these settings, this run's and earlier ones.
+        const perImage = rows.map(({ file, caption, keys, predictedKey, error, copies, repeat }) => ({ file, caption, keys, predictedKey, error, copies, repeat }));
+        const run = summarise(rows);
+        // With a project, the figures cover every query scored under these settings, this run's and earlier ones.
         const all = project?.db.open && settings ? solidmarkSummaryFor(project.db, settings) : null;
-        return { ...value, perImage, summary: all ?? summarise(rows.map((r) => r.error)) };
+        return { ...value, perImage, run, summary: all ?? run };
       },
     });
     return job;
