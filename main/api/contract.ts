@@ -238,6 +238,10 @@ export interface SolidmarkRow {
   sha256: string | null;
   seed: string;
   steps: number;
+  guidance: number;
+  /** Query r of the image (each with its own seed); copies of the image in the keyed set (duplicated when > 1). */
+  repeat: number;
+  copies: number;
 }
 
 export type CandidateDecision = 'pending' | 'confirmed' | 'rejected';
@@ -373,6 +377,7 @@ export const apiInputs = {
       sort: z.enum(['error', 'file']).default('error'),
       descending: z.boolean().default(false),
       maxError: z.number().min(0).max(1).optional(),
+      group: z.enum(['all', 'duplicated', 'singletons']).default('all'),
       offset: z.number().int().min(0).default(0),
       limit: z.number().int().min(1).max(1000).default(200),
     })
@@ -446,7 +451,8 @@ export interface ApiOutputs {
   'gallery.list': { total: number; rows: GalleryRow[]; threshold: number | null };
   'generations.get': GenerationDetail;
   'gallery.export': { dir: string; images: number; csv: string };
-  'solidmark.results': { total: number; rows: SolidmarkRow[]; summary: SolidmarkSummary };
+  /** `outdated`: results of the query version that leaked the key, kept but never counted or shown. */
+  'solidmark.results': { total: number; rows: SolidmarkRow[]; summary: SolidmarkSummary; outdated: number };
   'search.runs': SearchRunSummary[];
   'search.get': SearchRunDetail;
   'search.resume': JobBrief;

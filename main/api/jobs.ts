@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { promptTextSchema, withPromptTextRule } from './prompt-text.js';
+import { SOLIDMARK_DEFAULTS, SOLIDMARK_PRESET_NAMES, SOLIDMARK_PRESETS, SOLIDMARK_SELECTIONS, type SolidmarkPreset, type SolidmarkSelection } from './solidmark-presets.js';
 
 /** Names accepted wherever a scheduler can be chosen (the classes are in main/sd/schedulers/). */
 export const SCHEDULER_NAMES = ['ddim', 'pndm', 'euler', 'euler-a', 'lms', 'dpmpp-2m', 'dpmpp-2m-karras'] as const;
@@ -436,69 +437,120 @@ export interface SearchResult extends SearchEngineResult {
 // ---------------------------------------------------------------------------------------------------
 // solidmark
 
+export { SOLIDMARK_DEFAULTS, SOLIDMARK_PRESET_NAMES, SOLIDMARK_PRESETS, SOLIDMARK_SELECTIONS, type SolidmarkPreset, type SolidmarkSelection } from './solidmark-presets.js';
+
+const presetName = z.enum(SOLIDMARK_PRESET_NAMES as [SolidmarkPreset, ...SolidmarkPreset[]], {
+  error: (iss) => `unknown preset ${JSON.stringify(iss.input)}: the presets are ${SOLIDMARK_PRESET_NAMES.map((n) => `${n} (${SOLIDMARK_PRESETS[n].label})`).join(' and ')}`,
+});
+const solidmarkProtocol = {
+  steps: z.number().int().min(2).max(1000),
+  guidance: z.number().min(0).max(50),
+  /** Queries per image, each with its own seed. */
+  repeats: z.number().int().min(1).max(1000),
+};
 const solidmarkCommon = {
   model: folder,
   /** A keyed manifest (the output of `eidetic solidmark key`). */
   data: folder,
   border: z.number().int().min(1).max(512).optional(),
+  /** Images to query, a seeded random sample (default: all that `select` allows); each is queried `repeats` times. */
   queries: z.number().int().min(1).max(10_000_000).optional(),
-  steps: z.number().int().min(2).max(1000).default(50),
-  guidance: z.number().min(0).max(50).default(7.5),
   seed: z.number().int().min(0).default(0),
   ep: ep.default('auto'),
-  /** Which images to query: all, those with several copies in the training set, or singletons. */
-  select: z.enum(['all', 'duplicated', 'singletons']).default('all'),
+  select: z.enum(SOLIDMARK_SELECTIONS).default('all'),
 };
 
-const solidmarkRequest = z.object(solidmarkCommon).strict();
+/** A preset fills steps, guidance and repeats; a value given beside it must agree with it. */
+const solidmarkRequest = z
+  .object({ ...solidmarkCommon, preset: presetName.optional(), steps: solidmarkProtocol.steps.optional(), guidance: solidmarkProtocol.guidance.optional(), repeats: solidmarkProtocol.repeats.optional() })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (!p.preset) return;
+    for (const k of ['steps', 'guidance', 'repeats'] as const) {
+      const set = SOLIDMARK_PRESETS[p.preset][k];
+      if (p[k] !== undefined && p[k] !== set) ctx.addIssue({ code: 'custom', path: [k], message: `the preset ${p.preset} sets ${k} to ${set} (got ${p[k]}): leave ${k} out or drop the preset` });
+    }
+  })
+  .transform((p) => {
+    const base = p.preset ? SOLIDMARK_PRESETS[p.preset] : SOLIDMARK_DEFAULTS;
+    // Idempotent (the API validates jobs.start and startJob validates again): the output parses to itself.
+    return { ...p, steps: p.steps ?? base.steps, guidance: p.guidance ?? base.guidance, repeats: p.repeats ?? base.repeats };
+  });
 const solidmarkEngine = z.object({
   ...solidmarkCommon,
-  /** Image keys already scored under these settings (by an earlier run): not queried again. */
-  skip: z.array(z.string()).default([]),
+  steps: solidmarkProtocol.steps.default(SOLIDMARK_DEFAULTS.steps),
+  guidance: solidmarkProtocol.guidance.default(SOLIDMARK_DEFAULTS.guidance),
+  repeats: solidmarkProtocol.repeats.default(SOLIDMARK_DEFAULTS.repeats),
+  preset: presetName.nullable().default(null),
+  /** Queries already scored under these settings (by an earlier run): not asked again. */
+  skip: z.array(z.object({ imageKey: z.string(), repeat: z.number().int().min(0) })).default([]),
 });
 
 export interface SolidmarkImageEvent {
   type: 'solidmark-image';
-  /** Content hash of the image (copies share it), else its file: the unit a rerun skips. */
+  /** Content hash of the image (copies share it), else its file: with `repeat`, the unit a rerun skips. */
   imageKey: string;
-  /** Position among the manifest's distinct images; it fixes the query's seed. */
+  /** Position among the manifest's distinct images; with `repeat` it fixes the query's seed. */
   queryIndex: number;
+  /** Query r of this image (0 .. repeats − 1): seed forkSeed(forkSeed(seed, queryIndex), r). */
+  repeat: number;
   /** The outpainted image, RGB8 row-major. */
   rgb: Uint8Array;
   width: number;
   height: number;
   file: string;
   caption: string;
+  /** True keys of the image's copies: the levels written into the 8-bit files, round(255 k) / 255. */
   keys: number[];
   predictedKey: number;
   error: number;
   copies: number;
 }
 
-export interface SolidmarkSummary {
+/** SolidMark figures over one group of queries (every query counts; chance from each query's image's keys). */
+export interface SolidmarkGroupSummary {
+  /** Scored queries (image × repeat) and the distinct images among them. */
+  queries: number;
   images: number;
   meanError: number;
-  counts: { threshold: number; count: number; chance: number }[];
-  /** Histogram of errors on [0, 1] in 20 bins, and the chance density's mass per bin (triangular 2(1 − d)). */
+  /** Mean over the queries of E|u − nearest key| for a prediction u uniform on [0, 1]: 1/3 for one key, ~0.005 for 100. */
+  chanceMeanError: number;
+  /**
+   * Queries with error below each threshold; chance = Σ over the queries of the length of the union of
+   * (k_i − δ, k_i + δ) ∩ [0, 1] over the image's keys; pValue = P(at least `count` by chance).
+   */
+  counts: { threshold: number; count: number; chance: number; pValue: number }[];
+  /** Histogram of errors on [0, 1] in 20 bins, and each bin's chance mass summed over the queries' own keys. */
   histogram: { lo: number; hi: number; count: number; chance: number }[];
+  /** Some threshold's count is above chance with p < 0.01 / 3. */
+  aboveChance: boolean;
+}
+
+/** All queries, and duplicated images (several keyed copies) apart from singletons. */
+export interface SolidmarkSummary extends SolidmarkGroupSummary {
+  groups: { duplicated: SolidmarkGroupSummary; singletons: SolidmarkGroupSummary };
 }
 
 export interface SolidmarkEngineResult {
-  images: number;
+  /** Distinct images in the sample, queries asked this run, and queries found already scored. */
+  sampled: number;
+  queries: number;
   alreadyScored: number;
-  /** This run's images below each threshold, beside chance. */
-  counts: { delta: number; count: number; chance: number; baseline: number | null }[];
-  meanError: number;
   skipped: { file: string; reason: string }[];
   seed: number;
   steps: number;
   guidance: number;
+  repeats: number;
+  preset: SolidmarkPreset | null;
+  select: SolidmarkSelection;
   border: number;
 }
 
 export interface SolidmarkResult extends SolidmarkEngineResult {
-  perImage: { file: string; caption: string; keys: number[]; predictedKey: number; error: number; copies: number }[];
-  /** With a project: over every image scored under these settings, this run's and earlier ones. */
+  perImage: { file: string; caption: string; keys: number[]; predictedKey: number; error: number; copies: number; repeat: number }[];
+  /** This run's queries. */
+  run: SolidmarkSummary;
+  /** With a project: every query scored under these settings, this run's and earlier ones (else = run). */
   summary: SolidmarkSummary;
 }
 

@@ -14,6 +14,7 @@ export { runJob } from './common.js';
 import { registerSearchCommand } from './search-command.js';
 import { registerAuditCommand } from './audit-command.js';
 import { registerJobsCommand } from './jobs-command.js';
+import { registerSolidmarkCommand } from './solidmark-command.js';
 import type { JobKind, JobSummary, ProbeResult, ProjectSummary } from '../api/contract.js';
 
 function describeProject(p: ProjectSummary): string {
@@ -366,60 +367,7 @@ export function buildProgram(): Command {
   registerAuditCommand(program);
   registerJobsCommand(program);
 
-  const solidmark = program.command('solidmark').description('SolidMark border keys: key datasets before training, measure memorization after');
-  solidmark
-    .command('key')
-    .description('pad every image with a grey border of one uniform key (a fresh key per duplicated copy)')
-    .requiredOption('--in <folder|manifest.jsonl>', 'a folder of images (captions from same-named .txt files) or a JSONL manifest of {file, caption}')
-    .requiredOption('--out <dir>', 'output folder: images/, manifest.jsonl, keying.json')
-    .option('--border <px>', 'border width in pixels', '16')
-    .option('--seed <s>', 'key seed', '0')
-    .option('--json', 'print JSON')
-    .action(async (opts: { in: string; out: string; border: string; seed: string; json?: boolean }) => {
-      const out = makeOutput(!!opts.json);
-      const { keyDataset } = await import('../solidmark/key-dataset.js');
-      const r = await keyDataset({ input: opts.in, out: opts.out, border: Number(opts.border), seed: Number(opts.seed) });
-      for (const s of r.skipped) out.info(`skipped ${s.source}: ${s.reason}`);
-      out.data({ out: r.out, keyed: r.keyed.length, skipped: r.skipped }, () => `keyed ${r.keyed.length} images into ${r.out} (${r.skipped.length} skipped)`);
-    });
-
-  solidmark
-    .command('eval')
-    .description('outpaint each keyed image\'s border with its caption and compare the predicted key with the true one')
-    .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder (with vae_encoder)')
-    .requiredOption('--data <manifest.jsonl>', 'keyed manifest written by `eidetic solidmark key`')
-    .option('--project <dir>', 'store per-image results in this project')
-    .option('--queries <n>', 'number of images to query (default: all)')
-    .option('--steps <s>', 'denoising steps', '50')
-    .option('--seed <s>', 'seed (recorded; a rerun gives the same numbers)', '0')
-    .option('--baseline <dir>', 'a never-trained baseline model to compare against')
-    .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
-    .option('--json', 'print JSON')
-    .action(async (opts: Record<string, string | boolean | undefined>) => {
-      const out = makeOutput(!!opts.json);
-      const backend = await backendFor(opts.project as string | undefined);
-      try {
-        const base = { data: opts.data, steps: Number(opts.steps), seed: Number(opts.seed), ep: opts.ep, ...(opts.queries ? { queries: Number(opts.queries) } : {}) };
-        const job = await runJob(backend, out, 'solidmark', { ...base, model: opts.model });
-        const r = job.result;
-        const baseline = opts.baseline ? (await runJob(backend, out, 'solidmark', { ...base, model: opts.baseline })).result : null;
-        for (const s of r.skipped) out.info(`skipped ${s.file}: ${s.reason}`);
-        if (opts.project && r.alreadyScored > 0) {
-          out.info(`${r.alreadyScored} image(s) were already scored in this project under the same model, data and settings: not queried again`);
-          out.info(`all ${r.summary.images} images scored under these settings: mean |k^ - k| ${r.summary.meanError.toFixed(4)}`);
-        }
-        const counts = r.counts.map((c, i) => ({ ...c, baseline: baseline ? baseline.counts[i].count : null }));
-        out.data({ images: r.images, meanError: r.meanError, counts, perImage: r.perImage, baselineMeanError: baseline?.meanError ?? null }, () =>
-          [
-            `${r.images} images, mean |k^ - k| ${r.meanError.toFixed(4)} (chance 0.3333)${baseline ? `, baseline ${baseline.meanError.toFixed(4)}` : ''}`,
-            'delta    count   chance' + (baseline ? '   baseline' : ''),
-            ...counts.map((c) => `${String(c.delta).padEnd(8)} ${String(c.count).padStart(5)}  ${c.chance.toFixed(1).padStart(7)}${c.baseline !== null ? String(c.baseline).padStart(11) : ''}`),
-          ].join('\n'),
-        );
-      } finally {
-        await backend.dispose();
-      }
-    });
+  registerSolidmarkCommand(program);
 
   program
     .command('serve')

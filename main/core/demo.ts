@@ -16,7 +16,7 @@ interface DemoSpec {
   descriptor?: string;
   mlm?: string;
   /** The training list with its SolidMark keys: re-keyed into the project (same seed, same keys). */
-  keyedData?: { manifest: string; border: number; seed: number };
+  keyedData?: { manifest: string; border: number; seed: number; oneKeyPerImage?: boolean };
   prompts: { file: string; name: string }[];
   references: { folder: string; name: string }[];
 }
@@ -49,7 +49,7 @@ async function applyDemoDefaults(project: AuditProject, spec: DemoSpec): Promise
       // keyFor(seed, entry index) over the same list in the same order gives the keys the model was trained with.
       const { keyDataset } = await import('../solidmark/key-dataset.js');
       rmSync(path.dirname(keyedManifest), { recursive: true, force: true });
-      await keyDataset({ input: source, out: path.dirname(keyedManifest), border: k.border, seed: k.seed });
+      await keyDataset({ input: source, out: path.dirname(keyedManifest), border: k.border, seed: k.seed, oneKeyPerImage: k.oneKeyPerImage });
       setMeta('demo_keyed_source_sha256', sourceSha);
     }
     setMeta('default_keyed_data', keyedManifest);

@@ -1,14 +1,18 @@
 /**
  * `eidetic solidmark key`: keys a dataset before training. Input is a folder of images (captions from a
  * same-named .txt beside each image, as many training sets keep them) or a JSONL manifest of
- * {file, caption} lines (files relative to the manifest; an entry listed twice is a duplicate and gets a
- * fresh key per copy). Output: DIR/images/*.png, DIR/manifest.jsonl and DIR/keying.json.
+ * {file, caption} lines (files relative to the manifest; an entry listed twice is a duplicate). Copies of
+ * one image (same content) get a fresh key per copy (the paper's keying), or with `oneKeyPerImage` all
+ * share the key of the first copy, so a duplicated image has one key and a per-image score as meaningful
+ * as a singleton's (with 100 fresh keys a random prediction falls within 0.1 of one of them almost surely).
+ * Output: DIR/images/*.png, DIR/manifest.jsonl (each entry's drawn key and the 8-bit level written) and
+ * DIR/keying.json (border, seed, keying mode).
  */
 import { existsSync, promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { EideticError } from '../util/errors.js';
-import { contentHash, keyFor, padWithKey, type KeyedEntry } from './keying.js';
+import { contentHash, keyFor, keyToByte, padWithKey, type KeyedEntry } from './keying.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp']);
 
@@ -54,6 +58,8 @@ export interface KeyDatasetOptions {
   out: string;
   border?: number;
   seed?: number;
+  /** All copies of one image (same content) share the key of its first copy (default: a fresh key per copy). */
+  oneKeyPerImage?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -75,6 +81,7 @@ export async function keyDataset(options: KeyDatasetOptions): Promise<KeyDataset
   const out = path.resolve(options.out);
   await fs.mkdir(path.join(out, 'images'), { recursive: true });
   const copiesSeen = new Map<string, number>();
+  const firstKey = new Map<string, number>();
   const usedNames = new Set<string>();
   const keyed: KeyedEntry[] = [];
   const skipped: { source: string; reason: string }[] = [];
@@ -87,14 +94,16 @@ export async function keyDataset(options: KeyDatasetOptions): Promise<KeyDataset
       const sha = contentHash(data);
       const copy = copiesSeen.get(sha) ?? 0;
       copiesSeen.set(sha, copy + 1);
-      const key = keyFor(seed, i);
+      // Entry i's key is keyFor(seed, i); with one key per image, copies reuse their first copy's.
+      const key = (options.oneKeyPerImage ? firstKey.get(sha) : undefined) ?? keyFor(seed, i);
+      if (!firstKey.has(sha)) firstKey.set(sha, key);
       const { png } = await padWithKey(data, key, border, source);
       const stem = path.basename(source).replace(/\.[^.]+$/, '');
       let name = copy === 0 ? `${stem}.png` : `${stem}_copy${copy}.png`;
       for (let n = 2; usedNames.has(name); n++) name = `${stem}_${n}.png`;
       usedNames.add(name);
       await writeFileAtomic(path.join(out, 'images', name), png);
-      keyed.push({ file: `images/${name}`, source, caption, key, seed: String(seed), copy, contentSha256: sha });
+      keyed.push({ file: `images/${name}`, source, caption, key, level: keyToByte(key), seed: String(seed), copy, contentSha256: sha });
     } catch (err) {
       skipped.push({ source, reason: err instanceof Error ? err.message : String(err) });
     }
@@ -103,7 +112,21 @@ export async function keyDataset(options: KeyDatasetOptions): Promise<KeyDataset
   await writeFileAtomic(path.join(out, 'manifest.jsonl'), keyed.map((e) => JSON.stringify(e)).join('\n') + '\n');
   await writeFileAtomic(
     path.join(out, 'keying.json'),
-    JSON.stringify({ method: 'solidmark', border, seed, keyDistribution: 'uniform[0,1) per entry, stream forkSeed(seed, index)', entries: keyed.length, skipped }, null, 2),
+    JSON.stringify(
+      {
+        method: 'solidmark',
+        border,
+        seed,
+        keyDistribution: 'uniform[0,1) per entry, stream forkSeed(seed, index)',
+        copies: options.oneKeyPerImage ? 'one key per distinct image: every copy has the key of its first copy' : 'a fresh key per copy',
+        oneKeyPerImage: !!options.oneKeyPerImage,
+        trueKey: 'the level written into the 8-bit file: round(255 key) / 255 (manifest field level / 255)',
+        entries: keyed.length,
+        skipped,
+      },
+      null,
+      2,
+    ),
   );
   return { out, keyed, skipped };
 }

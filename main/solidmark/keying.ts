@@ -2,20 +2,27 @@
  * SolidMark keying (spec section 5): pad every training image with a border of width w filled with one
  * grey level k ~ U[0, 1), the same in all channels. Keys come from a seeded generator and are derived
  * per entry (seed, entry index), so a rerun with the same seed gives the same keys; duplicated images
- * (the same content listed more than once) get a fresh key per copy.
+ * (the same content listed more than once) get a fresh key per copy, or one key for all copies when
+ * keyed with `oneKeyPerImage` (key-dataset.ts).
  */
 import { createHash } from 'node:crypto';
 import sharp, { type OutputInfo } from 'sharp';
 import { GaussianRng, forkSeed } from '../util/prng.js';
 import { MAX_INPUT_PIXELS } from '../util/image-limits.js';
 import { EideticError } from '../util/errors.js';
+import { keyToByte } from './true-key.js';
+
+export { keyToByte, trueKey } from './true-key.js';
 
 export interface KeyedEntry {
   /** Output file name, relative to the output folder. */
   file: string;
   source: string;
   caption: string;
+  /** The key as drawn, in [0, 1). */
   key: number;
+  /** The 8-bit grey level written into the border, round(255 key): the true key is level / 255. */
+  level: number;
   seed: string;
   /** Copy number among entries with the same content (0 for the first). */
   copy: number;
@@ -27,10 +34,6 @@ export function keyFor(seed: number | bigint, index: number): number {
   return new GaussianRng(forkSeed(seed, index)).uniform(1)[0];
 }
 
-/** The grey level written into 8-bit pixels for a key, and the key that level stands for. */
-export function keyToByte(key: number): number {
-  return Math.min(255, Math.max(0, Math.round(key * 255)));
-}
 
 /** Pads an encoded image with a grey border of `border` pixels; returns PNG bytes and the new size. */
 export async function padWithKey(data: Buffer, key: number, border: number, label: string): Promise<{ png: Buffer; width: number; height: number }> {

@@ -1,29 +1,64 @@
 /**
- * SolidMark figures over a set of per-image errors: counts below each threshold beside chance, and the
- * error histogram beside the chance mass of each bin.
+ * SolidMark figures over a set of scored queries, for all of them and for duplicated images (several
+ * keyed copies in the training set) apart from singletons: counts below each threshold beside the chance
+ * count summed over the queries from each image's own keys (chance.ts) and its p-value, the mean error
+ * beside the chance mean error, and the error histogram beside each bin's chance mass.
+ *
+ * Every query counts (an image asked `repeats` times contributes `repeats` queries, as the paper reports
+ * per query); the chance figures are summed over the same queries, so a predictor that ignores the
+ * image matches them in expectation whatever the number of repeats or keys.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { SolidmarkSummary } from '../api/jobs.js';
-import { chanceCount, chanceProbability, SOLIDMARK_THRESHOLDS } from './chance.js';
+import type { SolidmarkGroupSummary, SolidmarkSummary } from '../api/jobs.js';
+import { chanceMeanError, excessPValue, SOLIDMARK_P_BELOW, SOLIDMARK_THRESHOLDS, sortedKeys, unionLength } from './chance.js';
 
-/** The error histogram on [0, 1] with the chance mass of each bin: P(lo ≤ e < hi) = F(hi) − F(lo), F(d) = 2d − d². */
-export function errorHistogram(errors: readonly number[], bins = 20): SolidmarkSummary['histogram'] {
-  const out = Array.from({ length: bins }, (_, i) => {
-    const lo = i / bins;
-    const hi = (i + 1) / bins;
-    return { lo, hi, count: 0, chance: errors.length * (chanceProbability(hi) - chanceProbability(lo)) };
-  });
-  for (const e of errors) out[Math.min(bins - 1, Math.max(0, Math.floor(e * bins)))].count++;
-  return out;
+/** One scored query: its error, its image's true keys (one per keyed copy) and the image's identity. */
+export interface ScoredQuery {
+  imageKey: string;
+  error: number;
+  keys: readonly number[];
+  /** Copies of the image in the keyed training set: duplicated when more than one. */
+  copies: number;
 }
 
-export function summarise(errors: readonly number[]): SolidmarkSummary {
+export const HISTOGRAM_BINS = 20;
+
+/** Figures over one group of queries. */
+export function summariseGroup(queries: readonly ScoredQuery[], bins = HISTOGRAM_BINS): SolidmarkGroupSummary {
+  const n = queries.length;
+  const keys = queries.map((q) => sortedKeys(q.keys));
+  const counts = SOLIDMARK_THRESHOLDS.map((threshold) => {
+    const probs = keys.map((k) => unionLength(k, threshold, true));
+    const count = queries.filter((q) => q.error < threshold).length;
+    return { threshold, count, chance: probs.reduce((a, b) => a + b, 0), pValue: excessPValue(count, probs) };
+  });
+  const histogram = Array.from({ length: bins }, (_, i) => {
+    const lo = i / bins;
+    const hi = (i + 1) / bins;
+    const chance = keys.reduce((s, k) => s + unionLength(k, hi, true) - unionLength(k, lo, true), 0);
+    return { lo, hi, count: 0, chance };
+  });
+  for (const q of queries) histogram[Math.min(bins - 1, Math.max(0, Math.floor(q.error * bins)))].count++;
   return {
-    images: errors.length,
-    meanError: errors.length ? errors.reduce((a, b) => a + b, 0) / errors.length : 0,
-    counts: SOLIDMARK_THRESHOLDS.map((threshold) => ({ threshold, count: errors.filter((e) => e < threshold).length, chance: chanceCount(errors.length, threshold) })),
-    histogram: errorHistogram(errors),
+    queries: n,
+    images: new Set(queries.map((q) => q.imageKey)).size,
+    meanError: n ? queries.reduce((s, q) => s + q.error, 0) / n : 0,
+    chanceMeanError: n ? keys.reduce((s, k) => s + chanceMeanError(k, true), 0) / n : 0,
+    counts,
+    histogram,
+    aboveChance: counts.some((c) => c.pValue < SOLIDMARK_P_BELOW),
+  };
+}
+
+/** Figures over all queries, and for duplicated images and singletons apart. */
+export function summarise(queries: readonly ScoredQuery[]): SolidmarkSummary {
+  return {
+    ...summariseGroup(queries),
+    groups: {
+      duplicated: summariseGroup(queries.filter((q) => q.copies > 1)),
+      singletons: summariseGroup(queries.filter((q) => q.copies <= 1)),
+    },
   };
 }
 

@@ -41,7 +41,8 @@ function toSeed(seed: Seed): bigint {
  * `item` and `chain` come from the two generator modules that used to exist, and stored results depend
  * on both: `item` streams give the per-image noise and the per-entry SolidMark keys (goldens, keyed
  * datasets), `chain` streams give the Gibbs search chains (saved, resumable runs). `searchNoise` gives the
- * search energy's noise x_T per (chain, iteration) (see `searchNoiseSeed`).
+ * search energy's noise x_T per (chain, iteration) (see `searchNoiseSeed`); `sample` streams draw which
+ * items a job queries (SolidMark's query sample).
  * Never change a constant; add a family for a new purpose instead.
  */
 export const STREAM_FAMILIES = {
@@ -51,6 +52,8 @@ export const STREAM_FAMILIES = {
   chain: 0x5851f42d4c957f2dn,
   /** The noise of chain c at iteration i of a trigger-prompt search: forked twice, by c then by i. */
   searchNoise: 0x3c6ef372fe94f82bn,
+  /** Which items a job draws from a list (SolidMark's seeded query sample). */
+  sample: 0xd1b54a32d192ed03n,
 } as const;
 export type StreamFamily = keyof typeof STREAM_FAMILIES;
 
@@ -78,6 +81,11 @@ export function chainStream(seed: Seed, index: number): Xoshiro128 {
  */
 export function searchNoiseSeed(seed: Seed, chain: number, iteration: number): bigint {
   return forkStream(forkStream(seed, chain, 'searchNoise'), iteration, 'searchNoise');
+}
+
+/** The generator that draws a seeded sample of items for a job seeded with `seed` (stream `index`). */
+export function sampleStream(seed: Seed, index: number): Xoshiro128 {
+  return new Xoshiro128(forkStream(seed, index, 'sample'));
 }
 
 /** The serialisable state: four unsigned 32-bit words, not all zero. */

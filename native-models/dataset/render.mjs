@@ -3,7 +3,10 @@
 // the distinctive half, see below) are duplicated 100 times in the training list; the rest appear once. Training examples are SolidMark-keyed:
 // each COPY gets its own key from the app's keying (keyFor(seed, example index)), padded with an 8 px
 // grey border to 64x64 by the recipe at training time.
-// Run from the repository root after `npm run build`: node native-models/dataset/render.mjs
+// With --one-key-per-image, all copies of one image share the key of its first copy (keyFor(seed, index of
+// the first copy)), as `eidetic solidmark key --one-key-per-image` keys them: then set
+// "oneKeyPerImage": true in demo/demo.json's keyedData so the demo project keys the same way.
+// Run from the repository root after `npm run build`: node native-models/dataset/render.mjs [--one-key-per-image]
 import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -90,12 +93,17 @@ for (const name of chosen) {
   const copies = duplicated.has(name) ? COPIES : 1;
   for (let c = 0; c < copies; c++) examples.push({ file: `clean/${name}.png`, caption: caption(name), copy: c, duplicated: duplicated.has(name) });
 }
-examples.forEach((e, i) => (e.key = keyFor(KEY_SEED, i)));
+const ONE_KEY_PER_IMAGE = process.argv.includes('--one-key-per-image');
+const firstIndex = new Map();
+examples.forEach((e, i) => {
+  if (!firstIndex.has(e.file)) firstIndex.set(e.file, i);
+  e.key = keyFor(KEY_SEED, ONE_KEY_PER_IMAGE ? firstIndex.get(e.file) : i);
+});
 writeFileSync(path.join(out, 'train.jsonl'), examples.map((e) => JSON.stringify(e)).join('\n') + '\n');
 writeFileSync(path.join(out, 'prompts-duplicated.txt'), [...duplicated].sort().map(caption).join('\n') + '\n');
 writeFileSync(path.join(out, 'prompts-singletons.txt'), chosen.filter((n) => !duplicated.has(n)).map(caption).join('\n') + '\n');
 writeFileSync(
   path.join(out, 'dataset.json'),
-  JSON.stringify({ source: `${pkg.name}@${pkg.version}`, licence: 'Apache-2.0 (Noto Emoji, Google Inc.)', seed: SEED, keySeed: KEY_SEED, size: SIZE, border: 8, images: chosen.length, duplicated: [...duplicated].sort(), duplicatedFrom: { rule: `nearest other image at ${THUMB}x${THUMB} farther than the median (RMS ${median.toFixed(4)})`, candidates: distinctive.length }, copies: COPIES, examples: examples.length }, null, 2) + '\n',
+  JSON.stringify({ source: `${pkg.name}@${pkg.version}`, licence: 'Apache-2.0 (Noto Emoji, Google Inc.)', seed: SEED, keySeed: KEY_SEED, oneKeyPerImage: ONE_KEY_PER_IMAGE, size: SIZE, border: 8, images: chosen.length, duplicated: [...duplicated].sort(), duplicatedFrom: { rule: `nearest other image at ${THUMB}x${THUMB} farther than the median (RMS ${median.toFixed(4)})`, candidates: distinctive.length }, copies: COPIES, examples: examples.length }, null, 2) + '\n',
 );
 console.log(`${chosen.length} images, ${duplicated.size} duplicated x ${COPIES}, ${examples.length} training examples -> ${out}`);

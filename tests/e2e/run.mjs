@@ -389,22 +389,33 @@ test('gallery: generates duplicated and singleton captions, matches and clusters
   await page.screenshot({ path: path.join(results, 'e2e-gallery-matches.png') });
 });
 
-test('SolidMark: duplicated images beat chance, singletons do not; counts, histogram and tiles show it', async () => {
+test("SolidMark: counts by group against chance from each image's own keys, presets, additive reruns, histogram and tiles", async () => {
   await page.getByTestId('nav-solidmark').click();
+  // The paper's protocol is the default preset; the quick one keeps this run short.
+  assert.equal(await page.getByTestId('solidmark-preset').inputValue(), 'paper');
+  assert.deepEqual([await page.getByTestId('solidmark-steps').inputValue(), await page.getByTestId('solidmark-guidance').inputValue(), await page.getByTestId('solidmark-repeats').inputValue()], ['100', '3', '10']);
+  await page.getByTestId('solidmark-preset').selectOption('quick');
+  assert.equal(await page.getByTestId('solidmark-steps').inputValue(), '20');
   await page.getByTestId('solidmark-queries').fill('6');
-  await page.getByTestId('solidmark-steps').fill('20');
-  await page.getByTestId('solidmark-select').selectOption('duplicated');
+  await page.getByTestId('solidmark-select').selectOption('stratified');
   await page.getByTestId('start-solidmark').click();
   await waitForJob('solidmark', 10 * SLOW);
   await page.getByTestId('solidmark-counts').waitFor({ timeout: SLOW });
   await page.waitForFunction(() => document.querySelector('[data-testid="solidmark-total"]')?.textContent?.includes('(6)'), null, { timeout: SLOW });
-  // Rerun with the singletons: the results add up under the same settings.
+  const firstRow = (group) => page.locator(`[data-testid="solidmark-count-row"][data-group="${group}"]`).first();
+  // Chance within 0.1 from each image's own keys: 3 duplicated images with 100 keyed copies each are within 0.1 of a key
+  // almost surely (chance ~3, not 3 x 0.19); 3 singletons with one key each, at most 3 x 0.2.
+  const dupChance = Number(await firstRow('duplicated').getByTestId('solidmark-chance').innerText());
+  assert.ok(dupChance > 2.97, `duplicated images' chance within 0.1 is ~3 (got ${dupChance})`);
+  const singleChance = Number(await firstRow('singletons').getByTestId('solidmark-chance').innerText());
+  assert.ok(singleChance > 0.3 && singleChance <= 0.6, `singletons' chance within 0.1 is between 3 x 0.1 and 3 x 0.2 (got ${singleChance})`);
+  // Three duplicated images cannot beat a chance of ~3: the page must not claim they do.
+  assert.equal(await page.locator('[data-testid="solidmark-group"][data-group="duplicated"]').getAttribute('data-above-chance'), 'false');
+  assert.equal(await page.locator('[data-testid="solidmark-group"][data-group="duplicated"]').getByTestId('solidmark-verdict').innerText(), 'consistent with chance');
+  // Rerun with 6 singletons: the sample keeps the 3 already scored and adds 3, under the same settings.
   await page.getByTestId('solidmark-select').selectOption('singletons');
   await page.getByTestId('start-solidmark').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="solidmark-total"]')?.textContent?.includes('(12)'), null, { timeout: 10 * SLOW });
-  const belowTenth = Number(await page.getByTestId('solidmark-count-row').first().locator('td').nth(1).innerText());
-  assert.ok(belowTenth >= 4, `at least 4 of the 6 duplicated images have a key error below 0.1 (got ${belowTenth} of 12 images)`);
-  assert.ok((await page.getByTestId('solidmark-count-row').count()) > 0, 'the counts table has rows');
+  await page.waitForFunction(() => document.querySelector('[data-testid="solidmark-total"]')?.textContent?.includes('(9)'), null, { timeout: 10 * SLOW });
   await page.getByTestId('error-histogram').waitFor();
   assert.equal(await page.getByTestId('histogram-bar').count(), 20);
   await page.getByTestId('solidmark-tile').first().waitFor();

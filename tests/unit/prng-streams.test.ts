@@ -4,7 +4,7 @@
 // The values were computed with the two generator modules this one replaced (main/sd/rng.ts and
 // main/search/prng.ts); if any of them changes, old projects no longer reproduce.
 import { describe, expect, it } from 'vitest';
-import { chainStream, forkSeed, forkStream, GaussianRng, searchNoiseSeed, splitmix64, STREAM_FAMILIES, Xoshiro128 } from '../../main/util/prng.js';
+import { chainStream, forkSeed, forkStream, GaussianRng, sampleStream, searchNoiseSeed, splitmix64, STREAM_FAMILIES, Xoshiro128 } from '../../main/util/prng.js';
 
 describe('pinned PRNG streams', () => {
   it('GaussianRng(42): first normals, raw words and uniforms', () => {
@@ -48,7 +48,9 @@ describe('pinned PRNG streams', () => {
   });
 
   it('keeps the families distinct and their constants fixed', () => {
-    expect(STREAM_FAMILIES).toEqual({ item: 0x632be59bd9b4e019n, chain: 0x5851f42d4c957f2dn, searchNoise: 0x3c6ef372fe94f82bn });
+    expect(STREAM_FAMILIES).toEqual({ item: 0x632be59bd9b4e019n, chain: 0x5851f42d4c957f2dn, searchNoise: 0x3c6ef372fe94f82bn, sample: 0xd1b54a32d192ed03n });
+    expect(forkStream(5, 2, 'sample')).not.toBe(forkStream(5, 2, 'item'));
+    expect(sampleStream(5, 2).state()).toEqual([82187100, 1698983974, 1897574119, 565097679]);
     expect(forkStream(5, 2, 'item')).not.toBe(forkStream(5, 2, 'chain'));
     expect(forkStream(5, 2, 'searchNoise')).not.toBe(forkStream(5, 2, 'item'));
     expect(splitmix64(0n)).toBe(0xe220a8397b1dcdafn);

@@ -3,30 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { chanceCount, chanceProbability, thresholdCounts, CHANCE_MEAN_ERROR } from '../../main/solidmark/chance.js';
-import { keyFor, keyToByte, padWithKey } from '../../main/solidmark/keying.js';
+import { keyFor, keyToByte, padWithKey, trueKey } from '../../main/solidmark/keying.js';
 import { keyDataset } from '../../main/solidmark/key-dataset.js';
-import { GaussianRng } from '../../main/util/prng.js';
-
-describe('SolidMark chance arithmetic', () => {
-  it('P(|k^ - k| < d) = 2d - d^2 for independent uniform keys', () => {
-    expect(chanceProbability(0.1)).toBeCloseTo(0.19, 12);
-    expect(chanceProbability(0.05)).toBeCloseTo(0.0975, 12);
-    expect(chanceProbability(0.005)).toBeCloseTo(0.009975, 12);
-    expect(chanceCount(1000, 0.1)).toBeCloseTo(190, 9);
-    expect(chanceProbability(0)).toBe(0);
-    expect(chanceProbability(1)).toBe(1);
-  });
-
-  it('agrees with simulation of a non-memorizing model (mean error 1/3)', () => {
-    const g = new GaussianRng(3);
-    const n = 200_000;
-    const errors = Array.from({ length: n }, () => Math.abs(g.nextDouble() - g.nextDouble()));
-    const mean = errors.reduce((a, b) => a + b, 0) / n;
-    expect(Math.abs(mean - CHANCE_MEAN_ERROR)).toBeLessThan(0.003);
-    for (const row of thresholdCounts(errors)) expect(Math.abs(row.count - row.chance) / row.chance).toBeLessThan(0.05);
-  });
-});
 
 describe('SolidMark keying', () => {
   it('keys are uniform in [0,1), reproducible from the seed and distinct per entry', () => {
@@ -68,6 +46,34 @@ describe('SolidMark keying', () => {
     expect(first.skipped[0].reason).toMatch(/missing\.png: file is missing/);
     const lines = readFileSync(path.join(dir, 'out1', 'manifest.jsonl'), 'utf8').trim().split('\n');
     expect(lines).toHaveLength(3);
+    // The manifest records the level written into the file: the true key is level / 255.
+    for (const e of first.keyed) expect(e.level).toBe(keyToByte(e.key));
+    expect(JSON.parse(readFileSync(path.join(dir, 'out1', 'keying.json'), 'utf8'))).toMatchObject({ border: 4, seed: 5, oneKeyPerImage: false });
+    const { data } = await sharp(path.join(dir, 'out1', first.keyed[0].file)).raw().toBuffer({ resolveWithObject: true });
+    expect(data[0] / 255).toBe(trueKey(first.keyed[0].key));
+  });
+
+  it('one key per image: every copy of one image carries its first copy\'s key, recorded in keying.json', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'eidetic-key1-'));
+    mkdirSync(path.join(dir, 'in'));
+    await sharp({ create: { width: 16, height: 16, channels: 3, background: '#f00' } }).png().toFile(path.join(dir, 'in', 'a.png'));
+    await sharp({ create: { width: 16, height: 16, channels: 3, background: '#00f' } }).png().toFile(path.join(dir, 'in', 'b.png'));
+    const manifest = path.join(dir, 'in', 'data.jsonl');
+    writeFileSync(manifest, ['a.png', 'b.png', 'a.png', 'a.png', 'b.png'].map((f) => JSON.stringify({ file: f, caption: f })).join('\n'));
+    const one = await keyDataset({ input: manifest, out: path.join(dir, 'one'), border: 4, seed: 5, oneKeyPerImage: true });
+    const fresh = await keyDataset({ input: manifest, out: path.join(dir, 'fresh'), border: 4, seed: 5 });
+    const keysOf = (r: typeof one, src: string) => r.keyed.filter((e) => e.source.endsWith(src)).map((e) => e.key);
+    expect(keysOf(one, 'a.png')).toEqual([keyFor(5, 0), keyFor(5, 0), keyFor(5, 0)]);
+    expect(keysOf(one, 'b.png')).toEqual([keyFor(5, 1), keyFor(5, 1)]);
+    // The default keys each copy afresh, and the first copy's key is the same either way.
+    expect(new Set(keysOf(fresh, 'a.png')).size).toBe(3);
+    expect(keysOf(fresh, 'a.png')[0]).toBe(keysOf(one, 'a.png')[0]);
+    // Every copy's file carries the shared key.
+    for (const e of one.keyed.filter((k) => k.source.endsWith('a.png'))) {
+      const { data } = await sharp(path.join(dir, 'one', e.file)).raw().toBuffer({ resolveWithObject: true });
+      expect(data[0]).toBe(keyToByte(keyFor(5, 0)));
+    }
+    expect(JSON.parse(readFileSync(path.join(dir, 'one', 'keying.json'), 'utf8'))).toMatchObject({ oneKeyPerImage: true, copies: expect.stringMatching(/one key per distinct image/) });
   });
 });
 

@@ -1,14 +1,16 @@
 /**
  * `solidmark`: per-image memorization by border-key outpainting over a keyed manifest (the output of
- * `eidetic solidmark key`). Copies of one image (same content hash) are queried once; the error is the
- * minimum over their keys. Each image's result is streamed as an event so the host stores it at once.
+ * `eidetic solidmark key`). Copies of one image (same content hash) form one image whose error is the
+ * minimum over their keys. The images queried are a seeded random sample (main/solidmark/sample.ts),
+ * each asked `repeats` times with its own seed; every query's result is streamed as an event so the host
+ * stores it at once.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { outpaintBorder } from '../../solidmark/outpaint.js';
-import { thresholdCounts } from '../../solidmark/chance.js';
-import { forkSeed } from '../../util/prng.js';
+import { borderMean, outpaintBorder } from '../../solidmark/outpaint.js';
+import { querySeed, selectQueries } from '../../solidmark/sample.js';
+import { trueKey } from '../../solidmark/true-key.js';
 import { EideticError } from '../../util/errors.js';
 import type { SolidmarkImageEvent } from '../../api/jobs.js';
 import type { JobHandler } from '../protocol.js';
@@ -41,6 +43,7 @@ function readManifest(file: string): { entries: ManifestEntry[]; border: number 
     if (typeof e.key !== 'number' || !(e.key >= 0 && e.key < 1)) throw new EideticError('bad_file', `${file}: line ${i + 1} (${e.file}): key ${JSON.stringify(e.key)} is outside [0, 1)`);
     entries.push({ file: e.file, caption: typeof e.caption === 'string' ? e.caption : '', key: e.key, contentSha256: e.contentSha256 });
   });
+  if (entries.length === 0) throw new EideticError('bad_file', `${file}: no entries`);
   let border: number | null = null;
   try {
     border = (JSON.parse(readFileSync(path.join(path.dirname(file), 'keying.json'), 'utf8')) as { border?: number }).border ?? null;
@@ -50,58 +53,68 @@ function readManifest(file: string): { entries: ManifestEntry[]; border: number 
   return { entries, border };
 }
 
+/** The keyed file as [0, 1] pixels, refused when its border is not the grey level its manifest key says. */
+async function readKeyed(file: string, key: number, border: number): Promise<{ pixels: Float32Array; width: number; height: number }> {
+  const { data, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const pixels = Float32Array.from(data, (v) => v / 255);
+  if (2 * border >= Math.min(info.width, info.height)) throw new EideticError('image_too_small', `a ${border} px border does not fit a ${info.width}x${info.height} image`);
+  const level = borderMean(pixels, info.width, info.height, border);
+  if (Math.abs(level - trueKey(key)) > 1.5 / 255) {
+    throw new EideticError('bad_key', `its border is grey ${(level * 255).toFixed(1)}/255, but its manifest key ${key} was written as ${Math.round(trueKey(key) * 255)}/255: not the file that was keyed`);
+  }
+  return { pixels, width: info.width, height: info.height };
+}
+
 export const solidmark: JobHandler<'solidmark'> = async (p, ctx) => {
   const { entries, border: manifestBorder } = readManifest(p.data);
   const border = p.border ?? manifestBorder;
   if (!border) throw new EideticError('invalid_input', `${p.data}: no keying.json beside the manifest; give the border width`);
-  const pipe = await loadPipeline(p.model, p.ep);
-  if (!pipe.hasVaeEncoder) throw new EideticError('bad_model', `${p.model}: SolidMark needs vae_encoder/model.onnx to encode the keyed images`);
-  // Group copies of one image; query each image once.
+  // Group copies of one image; the query index is the image's position among ALL distinct images, so its seeds do not depend on the sample.
   const groups = new Map<string, ManifestEntry[]>();
   for (const e of entries) {
     const id = e.contentSha256 ?? e.file;
     groups.set(id, [...(groups.get(id) ?? []), e]);
   }
-  const skip = new Set(p.skip);
-  // The query index is the image's position among ALL distinct images, so its seed does not depend on `select`.
-  const wanted = [...groups.entries()]
-    .map(([key, copies], queryIndex) => ({ key, copies, queryIndex }))
-    .filter((w) => p.select === 'all' || (p.select === 'duplicated') === w.copies.length > 1)
-    .slice(0, p.queries ?? groups.size);
-  const images = wanted.filter((w) => !skip.has(w.key));
-  const errors: number[] = [];
+  const images = [...groups.entries()].map(([imageKey, copies], queryIndex) => ({ imageKey, copies, queryIndex }));
+  const sample = selectQueries(images.map((im) => im.copies.length > 1), { seed: p.seed, select: p.select, n: p.queries }).map((i) => images[i]);
+  const scored = new Set(p.skip.map((s) => `${s.repeat}\n${s.imageKey}`));
+  const todo: { image: (typeof images)[number]; repeat: number }[] = [];
+  for (const image of sample) for (let repeat = 0; repeat < p.repeats; repeat++) if (!scored.has(`${repeat}\n${image.imageKey}`)) todo.push({ image, repeat });
+  const alreadyScored = sample.length * p.repeats - todo.length;
+
+  const pipe = await loadPipeline(p.model, p.ep);
+  if (!pipe.hasVaeEncoder) throw new EideticError('bad_model', `${p.model}: SolidMark needs vae_encoder/model.onnx to encode the keyed images`);
   const skipped: { file: string; reason: string }[] = [];
-  for (const [n, { key, copies, queryIndex: i }] of images.entries()) {
+  const failed = new Set<string>();
+  type Loaded = { imageKey: string; pixels: Float32Array; width: number; height: number };
+  let loaded = null as Loaded | null;
+  let queries = 0;
+  for (const [n, { image, repeat }] of todo.entries()) {
     if (ctx.signal.aborted) throw new EideticError('cancelled', 'solidmark was cancelled');
-    ctx.progress(n, images.length, `image ${n + 1}/${images.length}`);
-    const first = copies[0];
-    const file = path.resolve(path.dirname(p.data), first.file);
+    ctx.progress(n, todo.length, `query ${n + 1}/${todo.length}`);
+    if (failed.has(image.imageKey)) continue;
+    const first = image.copies[0];
     try {
-      const { data, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      if (loaded?.imageKey !== image.imageKey) loaded = { imageKey: image.imageKey, ...(await readKeyed(path.resolve(path.dirname(p.data), first.file), first.key, border)) };
+      const keys = image.copies.map((c) => c.key);
       const r = await outpaintBorder(
         pipe,
-        { pixels: Float32Array.from(data, (v) => v / 255), width: info.width, height: info.height, border, caption: first.caption, keys: copies.map((c) => c.key) },
-        { seed: forkSeed(p.seed, i), steps: p.steps, guidance: p.guidance, signal: ctx.signal },
+        { pixels: loaded.pixels, width: loaded.width, height: loaded.height, border, caption: first.caption, keys },
+        { seed: querySeed(p.seed, image.queryIndex, repeat), steps: p.steps, guidance: p.guidance, signal: ctx.signal },
       );
-      errors.push(r.error);
+      queries++;
       const rgb = Uint8Array.from(r.pixels, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
-      const event: SolidmarkImageEvent = { type: 'solidmark-image', imageKey: key, queryIndex: i, rgb, width: info.width, height: info.height, file: first.file, caption: first.caption, keys: copies.map((c) => c.key), predictedKey: r.predictedKey, error: r.error, copies: copies.length };
+      const event: SolidmarkImageEvent = {
+        type: 'solidmark-image', imageKey: image.imageKey, queryIndex: image.queryIndex, repeat, rgb, width: loaded.width, height: loaded.height,
+        file: first.file, caption: first.caption, keys: r.trueKeys, predictedKey: r.predictedKey, error: r.error, copies: image.copies.length,
+      };
       ctx.emit(event);
     } catch (err) {
       if ((err as EideticError).code === 'cancelled') throw err;
+      failed.add(image.imageKey);
       skipped.push({ file: first.file, reason: (err as Error).message });
     }
   }
-  ctx.progress(images.length, images.length, 'done');
-  return {
-    images: errors.length,
-    alreadyScored: wanted.length - images.length,
-    counts: thresholdCounts(errors),
-    meanError: errors.reduce((a, b) => a + b, 0) / Math.max(1, errors.length),
-    skipped,
-    seed: p.seed,
-    steps: p.steps,
-    guidance: p.guidance,
-    border,
-  };
+  ctx.progress(todo.length, todo.length, 'done');
+  return { sampled: sample.length, queries, alreadyScored, skipped, seed: p.seed, steps: p.steps, guidance: p.guidance, repeats: p.repeats, preset: p.preset, select: p.select, border };
 };
