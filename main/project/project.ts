@@ -85,9 +85,21 @@ export interface ReadOnlyState {
   holder: LockInfo | null;
 }
 
-/** The tables each schema version has (from the migrations' CREATE TABLE statements). */
-function tablesAt(version: number): string[] {
-  return MIGRATIONS.filter((m) => m.version <= version).flatMap((m) => [...m.sql.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/gi)].map((x) => x[1]));
+/** The tables each schema version has: the migrations' CREATE, DROP and RENAME TO statements, replayed in order. */
+export function tablesAt(version: number): string[] {
+  const tables = new Set<string>();
+  const statement = /CREATE TABLE (?:IF NOT EXISTS )?(\w+)|DROP TABLE (?:IF EXISTS )?(\w+)|ALTER TABLE (\w+) RENAME TO (\w+)/gi;
+  for (const m of MIGRATIONS.filter((x) => x.version <= version)) {
+    for (const [, created, dropped, from, to] of m.sql.matchAll(statement)) {
+      if (created) tables.add(created);
+      else if (dropped) tables.delete(dropped);
+      else if (from && to) {
+        tables.delete(from);
+        tables.add(to);
+      }
+    }
+  }
+  return [...tables];
 }
 
 /** A thrown error while opening or using `file`, as a user error naming the file. */

@@ -14,3 +14,16 @@ describe('schema migrations', () => {
     expect(() => checkContiguous([m(1), m(2), m(2)])).toThrow(/position 3 holds version 2/);
   });
 });
+
+describe('the tables a schema version has', () => {
+  it('equal what migrating a new database really creates (CREATE, DROP and RENAME replayed)', async () => {
+    const Database = (await import('better-sqlite3')).default;
+    const { migrate } = await import('../../main/project/migrations/index.js');
+    const { tablesAt } = await import('../../main/project/project.js');
+    const db = new Database(':memory:');
+    migrate(db, ':memory:');
+    const present = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name).sort();
+    expect([...tablesAt(LATEST_SCHEMA_VERSION)].sort()).toEqual(present);
+    db.close();
+  });
+});
