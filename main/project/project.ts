@@ -85,6 +85,22 @@ export interface ReadOnlyState {
   holder: LockInfo | null;
 }
 
+/** A job's state as the jobs table's named parameters (everything but kind, params and creation time). */
+function jobStateColumns(job: Omit<JobSummary, 'params'>) {
+  return {
+    id: job.id,
+    status: job.status,
+    done: job.progress.done,
+    total: job.progress.total,
+    message: job.progress.message,
+    errorCode: job.error?.code ?? null,
+    errorMessage: job.error?.message ?? null,
+    result: job.result === undefined || job.result === null ? null : JSON.stringify(job.result),
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+  };
+}
+
 /** The tables each schema version has: the migrations' CREATE, DROP and RENAME TO statements, replayed in order. */
 export function tablesAt(version: number): string[] {
   const tables = new Set<string>();
@@ -765,21 +781,7 @@ export class AuditProject {
            error_code = excluded.error_code, error_message = excluded.error_message, result_json = excluded.result_json,
            started_at = excluded.started_at, finished_at = excluded.finished_at`,
       )
-      .run({
-        id: job.id,
-        kind: job.kind,
-        params: JSON.stringify(job.params),
-        status: job.status,
-        done: job.progress.done,
-        total: job.progress.total,
-        message: job.progress.message,
-        errorCode: job.error?.code ?? null,
-        errorMessage: job.error?.message ?? null,
-        result: job.result === undefined || job.result === null ? null : JSON.stringify(job.result),
-        createdAt: job.createdAt,
-        startedAt: job.startedAt,
-        finishedAt: job.finishedAt,
-      });
+      .run({ ...jobStateColumns(job), kind: job.kind, params: JSON.stringify(job.params), createdAt: job.createdAt });
   }
 
   /**
@@ -795,18 +797,7 @@ export class AuditProject {
            started_at = @startedAt, finished_at = @finishedAt
          WHERE id = @id`,
       )
-      .run({
-        id: job.id,
-        status: job.status,
-        done: job.progress.done,
-        total: job.progress.total,
-        message: job.progress.message,
-        errorCode: job.error?.code ?? null,
-        errorMessage: job.error?.message ?? null,
-        result: job.result === undefined || job.result === null ? null : JSON.stringify(job.result),
-        startedAt: job.startedAt,
-        finishedAt: job.finishedAt,
-      });
+      .run(jobStateColumns(job));
   }
 
   /** What a generate job has stored: enough to tell which of its images are done (resume). */

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { keyFor } from '../../dist/main/solidmark/keying.js';
+import { mulberry32 } from './mulberry32.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const out = path.join(root, 'native-models', 'demo', 'dataset');
@@ -27,17 +28,6 @@ const COPIES = 100;
 const THUMB = 12; // the demo model's 8x8 latents keep about this much detail
 const SIZE = 48;
 const KEY_SEED = 7;
-
-/** mulberry32: a tiny seeded PRNG for the subset choice (documented, stable). */
-function mulberry32(a) {
-  return () => {
-    a |= 0;
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffle(list, rand) {
   const a = [...list];

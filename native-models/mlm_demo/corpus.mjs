@@ -22,6 +22,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../dataset/mulberry32.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -51,17 +52,6 @@ export function containsDuplicated(text, duplicated) {
     for (let i = 0; i + c.length <= w.length; i++) if (c.every((x, j) => w[i + j] === x)) return true;
     return false;
   });
-}
-
-/** mulberry32: the small seeded generator the dataset recipe uses too. */
-function mulberry32(a) {
-  return () => {
-    a |= 0;
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function datasetCaptions() {
