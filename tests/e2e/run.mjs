@@ -370,6 +370,13 @@ test('gallery: generates duplicated and singleton captions, matches and clusters
   console.log(`  flagged at ${manifest.threshold}: ${duplicatedFlags}/40 duplicated-caption generations, ${singletonFlags}/40 singleton generations`);
   assert.ok(singletonFlags <= 6, `singleton generations are mostly not flagged (${singletonFlags}/40)`);
   assert.ok(duplicatedFlags >= 20, `most duplicated-caption generations are flagged (${duplicatedFlags}/40)`);
+  // "Prompt contains" filters the grid (it once sent no request at all): one caption's 2 generations, then all 40 again.
+  const probe = duplicatedPrompts[0];
+  const containing = duplicatedPrompts.filter((p) => p.toLowerCase().includes(probe.toLowerCase())).length;
+  await page.getByTestId('gallery-filter').fill(probe);
+  await page.getByTestId('gallery-total').filter({ hasText: `${2 * containing} generations` }).waitFor({ timeout: SLOW });
+  await page.getByTestId('gallery-filter').fill('');
+  await page.getByTestId('gallery-total').filter({ hasText: '40 generations' }).waitFor({ timeout: SLOW });
   // Flags are live: tiles whose best match reaches the calibrated threshold wear a "copy" badge.
   const flagged = page.locator('[data-testid="gallery-tile"][data-flagged="true"]');
   await flagged.first().waitFor({ timeout: SLOW });
