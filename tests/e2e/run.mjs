@@ -147,6 +147,13 @@ test('a bad prompt file is refused with a readable message, and the app keeps wo
   assert.match(await toast.innerText(), /bad\.csv/);
   await toast.getByRole('button', { name: 'Dismiss message' }).click();
   await toast.waitFor({ state: 'detached' });
+  // An error does not follow the user to another page.
+  await page.getByTestId('import-prompts').click();
+  await page.getByTestId('error-toast').first().waitFor();
+  await page.getByTestId('nav-references').click();
+  await page.getByTestId('page-references').waitFor();
+  assert.equal(await page.getByTestId('error-toast').count(), 0, 'errors are cleared on a page change');
+  await page.getByTestId('nav-prompts').click();
   assert.equal(await page.getByTestId('prompt-set').count(), 2);
   await page.getByTestId('prompt-set').filter({ hasText: 'membench.csv' }).click();
   await page.getByTestId('prompt-total').filter({ hasText: `${PROMPTS} prompts` }).waitFor();
@@ -215,6 +222,10 @@ test('runs the probe job: the jobs panel follows it to success and CPU is availa
   assert.ok(states.some((s) => /^(queued|running) /.test(s)), 'the panel showed the job before it finished');
   assert.match(states.at(-1), /^succeeded /);
   await page.getByTestId('probe-result').waitFor();
+  // An unavailable provider gets one readable line: no C++ source locations, no stack.
+  for (const detail of await page.locator('[data-testid^="provider-"][data-available="false"] [data-testid="provider-detail"]').allInnerTexts()) {
+    assert.doesNotMatch(detail, /\.(cc|cpp|h):\d|\n|onnxruntime::/, `readable provider error: ${detail}`);
+  }
   assert.match(await page.getByTestId('ort-version').innerText(), /^\d+\.\d+/);
   assert.equal(await page.getByTestId('provider-cpu').getAttribute('data-available'), 'true');
   assert.match(await page.getByTestId('provider-cpu').innerText(), /available/);
@@ -283,6 +294,15 @@ test('Model page: lists the bundled models, adds a model folder, refuses a folde
   const hash = sd.getByTestId('model-hashes').locator('td[title]').first();
   assert.match(await hash.getAttribute('title'), /^[0-9a-f]{64}$/);
   assert.match(await hash.innerText(), /^[0-9a-f]{16}…$/);
+
+  // A folder that does not exist: the message alone, said once (no empty component table, no "pad token null").
+  const missing = path.join(tmp, 'no-such-model');
+  await page.getByTestId('model-validate-path').fill(missing);
+  await page.getByTestId('model-validate').click();
+  await page.getByTestId('model-problem').waitFor({ timeout: SLOW });
+  assert.equal(await page.getByTestId('model-problem').innerText(), '✗ no such folder');
+  assert.equal(await page.getByTestId('model-report').locator('table').count(), 0);
+  assert.equal(await page.getByTestId('model-report-facts').count(), 0);
 
   // The committed reference data (tests/fixtures/reference, the path tests/helpers/reference.ts resolves).
   const tinySd = path.join(root, 'tests', 'fixtures', 'reference', 'tiny-sd1', 'model');
