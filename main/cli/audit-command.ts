@@ -7,7 +7,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { PROJECT_SUFFIX } from '../project/project.js';
 import { EideticError } from '../util/errors.js';
 import { newBackend, runJob } from './common.js';
 import { likelyMemorized, matchReport } from './match-report.js';
@@ -35,7 +34,8 @@ export function registerAuditCommand(program: Command): void {
       const descriptor = (opts.descriptor as string | undefined) ?? path.join(demoAssetsDir(), 'sscd-demo');
       const k = Number(opts.images);
       if (!Number.isInteger(k) || k < 1) throw new EideticError('invalid_input', `--images must be a positive integer (got ${opts.images})`);
-      const backend = newBackend();
+      const { PROJECT_SUFFIX } = await import('../project/project.js');
+      const backend = await newBackend();
       try {
         let dir = opts.project as string;
         const existing = [dir, dir + PROJECT_SUFFIX].find((d) => existsSync(path.join(d, 'project.db')));

@@ -1,13 +1,17 @@
 /** What every CLI command shares: a backend on a forked engine, running a job to its end, prompt files. */
-import { Backend } from '../core/backend.js';
-import { forkLauncher } from '../engine/channel.js';
+import type { Backend } from '../core/backend.js';
 import { EideticError } from '../util/errors.js';
 import { progressLine, type Output } from './output.js';
 import type { JobSummary } from '../api/contract.js';
 import type { StartOptions } from '../core/jobs/index.js';
 import type { JobKind, JobRequest, JobResults } from '../api/jobs.js';
 
-export function newBackend(): Backend {
+/**
+ * A backend on a forked engine. Imported when a command runs, so `eidetic --version` and `--help` load
+ * neither SQLite, ONNX Runtime nor sharp.
+ */
+export async function newBackend(): Promise<Backend> {
+  const [{ Backend }, { forkLauncher }] = await Promise.all([import('../core/backend.js'), import('../engine/channel.js')]);
   return new Backend({ host: 'browser', launcher: forkLauncher() });
 }
 
@@ -54,14 +58,14 @@ export async function promptsFromFile(file: string): Promise<string[]> {
 
 /** A backend with --project opened when given. */
 export async function backendFor(projectDir: string | undefined): Promise<Backend> {
-  const backend = newBackend();
+  const backend = await newBackend();
   if (projectDir) await backend.call('project.open', { dir: projectDir });
   return backend;
 }
 
 /** Opens the project named by --project for the duration of `fn`. */
 export async function withProject<T>(dir: string, fn: (backend: Backend) => Promise<T>): Promise<T> {
-  const backend = newBackend();
+  const backend = await newBackend();
   try {
     await backend.call('project.open', { dir });
     return await fn(backend);

@@ -4,8 +4,6 @@
  */
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { keepServingOnUncaught, serve } from '../server/serve.js';
-import { ensureDemoProject } from '../core/demo.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { packageVersion } from '../util/app-paths.js';
 import { makeOutput, sanitizeForTerminal } from './output.js';
@@ -70,7 +68,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (dir: string, opts: { name?: string; json?: boolean }) => {
       const out = makeOutput(!!opts.json);
-      const backend = newBackend();
+      const backend = await newBackend();
       try {
         const summary = await backend.call('project.create', { dir, name: opts.name });
         out.data(summary, () => `created ${summary.dir}`);
@@ -113,7 +111,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
       const out = makeOutput(!!opts.json);
-      const backend = newBackend();
+      const backend = await newBackend();
       try {
         const list = await backend.call('models.registry', {});
         out.data(list, () =>
@@ -132,7 +130,7 @@ export function buildProgram(): Command {
       .option('--json', 'print JSON')
       .action(async (dir: string, opts: { json?: boolean }) => {
         const out = makeOutput(!!opts.json);
-        const backend = newBackend();
+        const backend = await newBackend();
         try {
           const r = await backend.call(method, { path: dir });
           out.data(r, () => (r ? `${r.name}: ${r.kind}, serves ${r.features.join(', ') || 'nothing'}${r.problems.length ? ` (problems: ${r.problems.join('; ')})` : ''}` : `removed ${dir}`));
@@ -185,7 +183,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { benchmarkMs: string; json?: boolean }) => {
       const out = makeOutput(!!opts.json);
-      const backend = newBackend();
+      const backend = await newBackend();
       try {
         const job = await runJob(backend, out, 'probe', { benchmarkMs: Number(opts.benchmarkMs) });
         out.data(job.result, () => describeProbe(job.result));
@@ -304,7 +302,7 @@ export function buildProgram(): Command {
       const out = makeOutput(!!opts.json);
       const positive = await promptsFromFile(opts.positive as string);
       const negative = await promptsFromFile(opts.negative as string);
-      const backend = newBackend();
+      const backend = await newBackend();
       try {
         const job = await runJob(backend, out, 'detect', {
           model: opts.model,
@@ -318,8 +316,11 @@ export function buildProgram(): Command {
         const { rocCurve } = await import('../api/roc.js');
         const scores = job.result.scores.map((s) => s.score);
         const roc = rocCurve(scores.slice(0, positive.length), scores.slice(positive.length));
+        // Below 100 negatives, 1% FPR is less than one negative prompt: the figure is the TPR at 0 false positives.
+        const tprAt1FprReliable = roc.negatives >= 100;
+        if (!tprAt1FprReliable) out.info(`warning: TPR at 1% FPR needs at least 100 negative prompts (got ${roc.negatives}); read it as the TPR at zero false positives`);
         out.data(
-          { auc: roc.auc, tpr_at_1_fpr: roc.tprAt1Fpr, positives: roc.positives, negatives: roc.negatives, fpr: roc.fpr, tpr: roc.tpr, thresholds: roc.thresholds.map((t) => (Number.isFinite(t) ? t : null)) },
+          { auc: roc.auc, tpr_at_1_fpr: roc.tprAt1Fpr, tprAt1FprReliable, positives: roc.positives, negatives: roc.negatives, fpr: roc.fpr, tpr: roc.tpr, thresholds: roc.thresholds.map((t) => (Number.isFinite(t) ? t : null)) },
           () => `AUC ${roc.auc.toFixed(4)}, TPR@1%FPR ${roc.tprAt1Fpr.toFixed(4)} (${roc.positives} positive, ${roc.negatives} negative prompts; ${job.result.noiseMode ?? 'shared'} noises, ${job.result.predictionType ?? 'epsilon'} model)`,
         );
       } finally {
@@ -377,7 +378,8 @@ export function buildProgram(): Command {
     .option('--demo', 'open the bundled demo project (created on first use)')
     .option('--json', 'print {url, port, token} as one JSON line when listening')
     .action(async (opts: { port: string; project?: string; demo?: boolean; json?: boolean }) => {
-      const backend = newBackend();
+      const [{ keepServingOnUncaught, serve }, { ensureDemoProject }] = await Promise.all([import('../server/serve.js'), import('../core/demo.js')]);
+      const backend = await newBackend();
       if (opts.demo && !opts.project) process.stderr.write('Opening the demo project (created on first start, which takes a few seconds)…\n');
       const projectDir = opts.project ?? (opts.demo ? await ensureDemoProject() : undefined);
       if (projectDir) await backend.call('project.open', { dir: projectDir });
@@ -404,7 +406,8 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
+    // A command that does not exist is a usage error (commander has printed "unknown command 'x'").
+    if (err instanceof CommanderError) return err.code === 'commander.unknownCommand' ? 2 : err.exitCode;
     const e = toApiError(err);
     process.stderr.write(`eidetic: ${sanitizeForTerminal(e.message, { multiline: true })}\n`);
     return e.code === 'invalid_input' ? 2 : 1;

@@ -1,6 +1,7 @@
 /** `eidetic search`: MemBench's trigger-prompt search from the command line, with optional verification. */
 import { jobResult } from '../api/job-result.js';
 import type { Command } from 'commander';
+import type { Backend } from '../core/backend.js';
 import type { SearchRunDetail } from '../api/contract.js';
 import { EideticError } from '../util/errors.js';
 import { unknownPresetMessage, VERIFY_PRESET_NAMES, VERIFY_PRESETS } from '../api/search-presets.js';
@@ -54,6 +55,10 @@ export function registerSearchCommand(program: Command): void {
         throw new EideticError('invalid_input', `--verify-preset ${preset} fixes the images and the prompts verified: leave out --verify and --verify-per-chain`);
       }
       await withProject(opts.project as string, async (backend) => {
+        // The descriptor of a verification is settled before the search runs, so a missing one fails now,
+        // not after the search's minutes: --descriptor, else the project's default, else the registry's.
+        const verifying = preset !== undefined || !!opts.verify;
+        const descriptor = verifying ? await verifyDescriptor(backend, opts.descriptor as string | undefined) : undefined;
         let job;
         if (opts.resume) {
           const started = await backend.call('search.resume', { runId: int('resume', opts.resume as string) });
@@ -82,10 +87,10 @@ export function registerSearchCommand(program: Command): void {
         const result = jobResult(job, 'search')!;
         const runId = result.runId;
         if (preset !== undefined) {
-          await backend.call('search.verify', { runId, preset, ...(opts.descriptor ? { descriptor: opts.descriptor } : {}) });
+          await backend.call('search.verify', { runId, preset, descriptor });
           await backend.searches.verified(runId);
         } else if (opts.verify) {
-          await backend.call('search.verify', { runId, images: int('verify', opts.verify as string), ...(opts.verifyPerChain ? { select: 'perChain' as const, perChain: int('verify-per-chain', opts.verifyPerChain as string), top: 1000 } : { select: 'diverse' as const, top: int('verify-top', opts.verifyTop as string) }), ...(opts.descriptor ? { descriptor: opts.descriptor } : {}) });
+          await backend.call('search.verify', { runId, images: int('verify', opts.verify as string), ...(opts.verifyPerChain ? { select: 'perChain' as const, perChain: int('verify-per-chain', opts.verifyPerChain as string), top: 1000 } : { select: 'diverse' as const, top: int('verify-top', opts.verifyTop as string) }), descriptor });
           await backend.searches.verified(runId);
         }
         const detail: SearchRunDetail = await backend.call('search.get', { runId, since: Number.MAX_SAFE_INTEGER });
@@ -109,6 +114,21 @@ export function registerSearchCommand(program: Command): void {
         );
       });
     });
+}
+
+/** The descriptor folder for --verify: the one given (it must exist), the project's default, or the registry's first usable one. */
+async function verifyDescriptor(backend: Backend, given: string | undefined): Promise<string> {
+  if (given !== undefined) {
+    const { existsSync } = await import('node:fs');
+    if (!existsSync(given)) throw new EideticError('not_found', `--descriptor ${given}: no such folder`);
+    return given;
+  }
+  const project = await backend.call('project.info', {});
+  if (project?.defaultDescriptor) return project.defaultDescriptor;
+  const registry = await backend.call('models.registry', {});
+  const found = registry.find((m) => m.kind === 'descriptor' && m.problems.length === 0);
+  if (!found) throw new EideticError('invalid_input', '--verify needs a descriptor model: give --descriptor <dir> (the project has no default one and the model registry holds none)');
+  return found.path;
 }
 
 /** ' with the membench preset: ...' from the stored settings of the run's verification, if any. */

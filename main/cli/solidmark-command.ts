@@ -53,6 +53,7 @@ export function registerSolidmarkCommand(program: Command): void {
       const { keyDataset } = await import('../solidmark/key-dataset.js');
       const r = await keyDataset({ input: opts.in, out: opts.out, border: Number(opts.border), seed: Number(opts.seed), oneKeyPerImage: !!opts.oneKeyPerImage });
       for (const s of r.skipped) out.info(`skipped ${s.source}: ${s.reason}`);
+      if (r.keyed.length === 0) throw new EideticError('bad_folder', `${opts.in}: no image could be keyed (${r.skipped.length} skipped)`);
       const mode = opts.oneKeyPerImage ? 'one key per distinct image' : 'a fresh key per copy';
       out.data({ out: r.out, keyed: r.keyed.length, skipped: r.skipped, oneKeyPerImage: !!opts.oneKeyPerImage }, () => `keyed ${r.keyed.length} images into ${r.out} (${mode}; ${r.skipped.length} skipped)`);
     });

@@ -25,7 +25,7 @@ import type {
   ReferenceSetSummary,
 } from '../api/contract.js';
 import type { MatchEngineResult } from '../api/jobs.js';
-import { EideticError, storedErrorCode, toApiError } from '../util/errors.js';
+import { EideticError, storedErrorCode, toApiError, skipReason } from '../util/errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrate } from './migrations/index.js';
 import { ProjectLock, type LockInfo } from './project-lock.js';
@@ -525,7 +525,7 @@ export class AuditProject {
       const outcomes = await Promise.allSettled(batch.map(async (file) => this.images.putEncoded(await fs.readFile(path.join(resolved, file)), path.join(resolved, file))));
       outcomes.forEach((o, j) => {
         if (o.status === 'fulfilled') stored.push({ file: batch[j], ...o.value });
-        else skipped.push({ file: batch[j], reason: o.reason instanceof Error ? o.reason.message : String(o.reason) });
+        else skipped.push({ file: batch[j], reason: skipReason(o.reason, path.join(resolved, batch[j]), batch[j]) });
       });
     }
     if (stored.length === 0) {

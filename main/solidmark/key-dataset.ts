@@ -11,7 +11,7 @@
 import { existsSync, promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { EideticError } from '../util/errors.js';
+import { EideticError, skipReason } from '../util/errors.js';
 import { contentHash, keyFor, keyToByte, padWithKey, type KeyedEntry } from './keying.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp']);
@@ -105,7 +105,7 @@ export async function keyDataset(options: KeyDatasetOptions): Promise<KeyDataset
       await writeFileAtomic(path.join(out, 'images', name), png);
       keyed.push({ file: `images/${name}`, source, caption, key, level: keyToByte(key), seed: String(seed), copy, contentSha256: sha });
     } catch (err) {
-      skipped.push({ source, reason: err instanceof Error ? err.message : String(err) });
+      skipped.push({ source, reason: skipReason(err, source) });
     }
   }
   options.onProgress?.(sources.length, sources.length);

@@ -97,3 +97,13 @@ export function storedErrorCode(stored: string): ErrorCode {
   if (KNOWN_CODES.has(stored)) return stored as ErrorCode;
   return stored === 'failed' ? 'job_failed' : 'internal';
 }
+
+/**
+ * Why a file was skipped, for a list that already names the file: the error's message without its
+ * leading "<file>: " (so the list does not read "/x.png: /x.png: not a readable image").
+ */
+export function skipReason(err: unknown, ...labels: string[]): string {
+  let message = err instanceof Error ? err.message : String(err);
+  for (const label of labels) if (label && message.startsWith(`${label}: `)) message = message.slice(label.length + 2);
+  return message;
+}

@@ -147,6 +147,14 @@ test('a bad prompt file is refused with a readable message, and the app keeps wo
   assert.match(await toast.innerText(), /bad\.csv/);
   await toast.getByRole('button', { name: 'Dismiss message' }).click();
   await toast.waitFor({ state: 'detached' });
+  // An error does not follow the user to another page.
+  await page.getByTestId('import-prompts').click();
+  await page.getByTestId('error-toast').first().waitFor();
+  await page.getByTestId('nav-references').click();
+  await page.getByTestId('page-references').waitFor();
+  assert.equal(await page.getByTestId('error-toast').count(), 0, 'errors are cleared on a page change');
+  await page.getByTestId('nav-prompts').click();
+  await page.getByTestId('prompt-set').nth(1).waitFor();
   assert.equal(await page.getByTestId('prompt-set').count(), 2);
   await page.getByTestId('prompt-set').filter({ hasText: 'membench.csv' }).click();
   await page.getByTestId('prompt-total').filter({ hasText: `${PROMPTS} prompts` }).waitFor();
@@ -215,6 +223,10 @@ test('runs the probe job: the jobs panel follows it to success and CPU is availa
   assert.ok(states.some((s) => /^(queued|running) /.test(s)), 'the panel showed the job before it finished');
   assert.match(states.at(-1), /^succeeded /);
   await page.getByTestId('probe-result').waitFor();
+  // An unavailable provider gets one readable line: no C++ source locations, no stack.
+  for (const detail of await page.locator('[data-testid^="provider-"][data-available="false"] [data-testid="provider-detail"]').allInnerTexts()) {
+    assert.doesNotMatch(detail, /\.(cc|cpp|h):\d|\n|onnxruntime::/, `readable provider error: ${detail}`);
+  }
   assert.match(await page.getByTestId('ort-version').innerText(), /^\d+\.\d+/);
   assert.equal(await page.getByTestId('provider-cpu').getAttribute('data-available'), 'true');
   assert.match(await page.getByTestId('provider-cpu').innerText(), /available/);
@@ -283,6 +295,15 @@ test('Model page: lists the bundled models, adds a model folder, refuses a folde
   const hash = sd.getByTestId('model-hashes').locator('td[title]').first();
   assert.match(await hash.getAttribute('title'), /^[0-9a-f]{64}$/);
   assert.match(await hash.innerText(), /^[0-9a-f]{16}…$/);
+
+  // A folder that does not exist: the message alone, said once (no empty component table, no "pad token null").
+  const missing = path.join(tmp, 'no-such-model');
+  await page.getByTestId('model-validate-path').fill(missing);
+  await page.getByTestId('model-validate').click();
+  await page.getByTestId('model-problem').waitFor({ timeout: SLOW });
+  assert.equal(await page.getByTestId('model-problem').innerText(), '✗ no such folder');
+  assert.equal(await page.getByTestId('model-report').locator('table').count(), 0);
+  assert.equal(await page.getByTestId('model-report-facts').count(), 0);
 
   // The committed reference data (tests/fixtures/reference, the path tests/helpers/reference.ts resolves).
   const tinySd = path.join(root, 'tests', 'fixtures', 'reference', 'tiny-sd1', 'model');
@@ -447,6 +468,100 @@ test('Search: 2 chains × 5 iterations draw their live chart and best prompts, a
   // The content column scrolls, not the page: bring the chart and the best prompts into the shot.
   await page.getByTestId('search-run-detail').evaluate((el) => el.scrollIntoView({ block: 'start' }));
   await page.screenshot({ path: path.join(results, 'e2e-search.png') });
+});
+
+test('Detection: scores and ROC survive leaving the page and a reload; a job row opens its result', async () => {
+  await page.getByTestId('nav-detection').click();
+  await page.getByTestId('detect-model').fill(path.join(root, 'native-models/demo/sd-demo'));
+  const pick = async (testid, name) => {
+    const option = page.getByTestId(testid).locator('option', { hasText: name });
+    await option.waitFor({ state: 'attached' });
+    await page.getByTestId(testid).selectOption({ label: await option.innerText() });
+  };
+  await pick('detect-set', 'singletons-e2e.txt');
+  await page.getByTestId('detect-noises').fill('1');
+  await page.getByTestId('start-detect').click();
+  await page.locator('[data-testid="detect-row"]').nth(19).waitFor({ timeout: 5 * SLOW });
+  const scored = await page.getByTestId('detection-results').getAttribute('data-job-id');
+  await pick('roc-negative-set', 'singletons-e2e.txt');
+  await pick('detect-set', 'demo: duplicated captions (memorized)');
+  await page.getByTestId('start-roc').click();
+  await page.getByTestId('roc-summary').waitFor({ timeout: 5 * SLOW });
+  // The legend names the curve's values FPR and TPR (uPlot's defaults said "Value" and the series name).
+  const legend = await page.getByTestId('roc-plot').locator('.u-legend').innerText();
+  assert.match(legend, /FPR/);
+  assert.match(legend, /TPR/);
+  assert.doesNotMatch(legend, /value|detection score/i);
+
+  // Away and back: the same scores, the ROC and the form's values.
+  await page.getByTestId('nav-prompts').click();
+  await page.getByTestId('page-prompts').waitFor();
+  await page.getByTestId('nav-detection').click();
+  await page.getByTestId('roc-summary').waitFor();
+  assert.equal(await page.getByTestId('detection-results').getAttribute('data-job-id'), scored);
+  assert.equal(await page.getByTestId('detect-noises').inputValue(), '1');
+  assert.equal(await page.getByTestId('detect-row').count(), 20);
+
+  // A reload forgets everything but the project: the latest scoring of a prompt set comes back from it.
+  await page.reload();
+  await page.getByTestId('link-state').filter({ hasText: 'Engine connected' }).waitFor();
+  await page.getByTestId('nav-detection').click();
+  await page.locator(`[data-testid="detection-results"][data-job-id="${scored}"]`).waitFor({ timeout: SLOW });
+  assert.equal(await page.getByTestId('detect-row').count(), 20);
+
+  // The jobs dock: a generate job's row opens the gallery filtered to that job; a detect job's the Detection page.
+  const generateRow = page.locator('[data-testid="job-row"][data-kind="generate"][data-status="succeeded"]').first();
+  const generateId = await generateRow.getAttribute('data-job-id');
+  await generateRow.getByTestId('job-open').click();
+  await page.getByTestId('page-gallery').waitFor();
+  await page.waitForFunction((id) => document.querySelector('[data-testid="gallery-job"]')?.value === id, generateId, { timeout: SLOW });
+  await page.getByTestId('gallery-total').filter({ hasText: '40 generations' }).waitFor({ timeout: SLOW });
+  await page.locator(`[data-testid="job-row"][data-job-id="${scored}"]`).getByTestId('job-open').click();
+  await page.locator(`[data-testid="detection-results"][data-job-id="${scored}"]`).waitFor({ timeout: SLOW });
+});
+
+test('Gallery: filters and slider are kept across visits, the export box keeps its width, Projects counts follow new generations', async () => {
+  await page.getByTestId('nav-gallery').click();
+  await page.getByTestId('gallery-job').selectOption('');
+  await page.getByTestId('gallery-sort').selectOption('prompt');
+  await page.getByTestId('gallery-filter').fill('a');
+  await page.waitForFunction(() => document.querySelector('[data-testid="gallery-total"]')?.textContent?.includes('generations'), null, { timeout: SLOW });
+  await page.getByTestId('nav-solidmark').click();
+  await page.getByTestId('page-solidmark').waitFor();
+  await page.getByTestId('nav-gallery').click();
+  assert.equal(await page.getByTestId('gallery-sort').inputValue(), 'prompt');
+  assert.equal(await page.getByTestId('gallery-filter').inputValue(), 'a');
+  await page.getByTestId('gallery-filter').fill('');
+  // Projects and the gallery (no filter) agree on the number of generations, without a reload.
+  await page.getByTestId('nav-projects').click();
+  const generations = Number(await page.getByTestId('project-count-generations').getAttribute('data-count'));
+  await page.getByTestId('nav-gallery').click();
+  await page.getByTestId('gallery-total').filter({ hasText: new RegExp(`^${generations} generations`) }).waitFor({ timeout: SLOW });
+  await page.getByTestId('gallery-tile').first().waitFor({ timeout: SLOW });
+
+  // Export one generation: the folder box is as wide afterwards as before.
+  await page.getByTestId('gallery-tile').first().click();
+  const before = (await page.getByTestId('export-dir').boundingBox()).width;
+  await page.getByTestId('export-dir').fill(path.join(tmp, 'export-e2e'));
+  await page.getByTestId('export').click();
+  await page.getByTestId('export-done').waitFor({ timeout: SLOW });
+  const after = (await page.getByTestId('export-dir').boundingBox()).width;
+  assert.ok(after >= Math.min(before, 240) && after > 200, `the export box keeps its width (${before}px before, ${after}px after)`);
+
+  // A new generate job: Projects counts its generations without a reload.
+  const setOption = page.getByTestId('generate-set').locator('option', { hasText: 'singletons-e2e.txt' });
+  await setOption.waitFor({ state: 'attached' });
+  await page.getByTestId('generate-set').selectOption({ label: await setOption.innerText() });
+  await page.getByTestId('generate-n').fill('1');
+  await page.getByTestId('generate-steps').fill('5');
+  const progress = '[data-testid="job-progress"][data-kind="generate"]';
+  const previous = (await page.locator(progress).count()) ? await page.locator(progress).last().getAttribute('data-job-id') : null;
+  await page.getByTestId('start-generate').click();
+  await page.waitForFunction(([sel, prev]) => { const el = [...document.querySelectorAll(sel)].at(-1); return el && el.dataset.jobId !== prev; }, [progress, previous], { timeout: SLOW });
+  await waitForJob('generate', 5 * SLOW);
+  await page.getByTestId('nav-projects').click();
+  await page.locator(`[data-testid="project-count-generations"][data-count="${generations + 20}"]`).waitFor({ timeout: SLOW });
+  await settleToasts();
 });
 
 test('no Content-Security-Policy violations or page errors on the demo pages', async () => {

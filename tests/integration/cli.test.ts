@@ -1,7 +1,7 @@
 // The headless CLI, run as users run it (node bin/eidetic.js ... --json): the one-shot audit on the demo,
 // the model registry, and clear messages for bad input.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -52,5 +52,42 @@ describe('eidetic CLI', () => {
     );
     expect(failed?.code).not.toBe(0);
     expect(failed?.stderr).toContain(`${path.join(root, 'docs')}: not a model folder Eidetic recognises`);
+  }, 120_000);
+  type Failure = { code: number; stdout: string; stderr: string };
+  const failure = (p: Promise<unknown>) => p.then(() => null, (e: Failure) => e);
+
+  it('an unknown command is a usage error: its name on stderr, exit code 2', async () => {
+    const failed = await failure(eidetic('report'));
+    expect(failed?.code).toBe(2);
+    expect(failed?.stderr).toContain("unknown command 'report'");
+  });
+
+  it('solidmark key fails when it keys no image', async () => {
+    const dir = path.join(tmp, 'unkeyable');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'a.png'), 'not an image');
+    const failed = await failure(eidetic('solidmark', 'key', '--in', dir, '--out', path.join(tmp, 'keyed-none')));
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toContain('no image could be keyed (1 skipped)');
+  });
+
+  it('roc with fewer than 100 negatives warns that TPR at 1% FPR is not reliable', async () => {
+    const pos = path.join(tmp, 'pos.txt');
+    const neg = path.join(tmp, 'neg.txt');
+    writeFileSync(pos, 'blue circle\ncherry blossom\n');
+    writeFileSync(neg, 'a red square\na green field\n');
+    const { stdout, stderr } = await eidetic('roc', '--model', path.join(demo, 'sd-demo'), '--positive', pos, '--negative', neg, '--noises', '1', '--ep', 'cpu', '--json');
+    expect(JSON.parse(stdout)).toMatchObject({ negatives: 2, tprAt1FprReliable: false });
+    expect(stderr).toContain('TPR at 1% FPR needs at least 100 negative prompts (got 2)');
+  }, 120_000);
+
+  it('search --verify checks its descriptor before searching', async () => {
+    const project = path.join(tmp, 'search-verify');
+    await eidetic('project', 'create', project);
+    const failed = await failure(eidetic('search', '--model', path.join(demo, 'sd-demo'), '--mlm', path.join(demo, 'mlm-demo'), '--project', project + '.eidetic', '--verify', '1', '--descriptor', path.join(tmp, 'no-descriptor'), '--json'));
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toContain(`--descriptor ${path.join(tmp, 'no-descriptor')}: no such folder`);
+    const runs = JSON.parse((await eidetic('jobs', 'list', '--project', project + '.eidetic', '--json')).stdout) as unknown[];
+    expect(runs).toEqual([]);
   }, 120_000);
 });

@@ -43,7 +43,8 @@ describe('SolidMark keying', () => {
     expect(first.keyed.map((k) => [k.file, k.copy])).toEqual([['images/a.png', 0], ['images/b.png', 0], ['images/a_copy1.png', 1]]);
     expect(first.keyed[0].key).not.toBe(first.keyed[2].key);
     expect(first.skipped).toHaveLength(1);
-    expect(first.skipped[0].reason).toMatch(/missing\.png: file is missing/);
+    expect(first.skipped[0].source).toMatch(/missing\.png$/);
+    expect(first.skipped[0].reason).toBe('file is missing');
     const lines = readFileSync(path.join(dir, 'out1', 'manifest.jsonl'), 'utf8').trim().split('\n');
     expect(lines).toHaveLength(3);
     // The manifest records the level written into the file: the true key is level / 255.

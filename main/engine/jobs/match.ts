@@ -9,7 +9,7 @@ import { DescriptorModel } from '../../match/descriptor.js';
 import { clusterDescriptors } from '../../match/clusters.js';
 import { ReferenceIndex } from '../../match/reference-index.js';
 import { sha256File } from '../../util/hash.js';
-import { EideticError } from '../../util/errors.js';
+import { EideticError, skipReason } from '../../util/errors.js';
 import type { JobHandler } from '../protocol.js';
 import path from 'node:path';
 
@@ -32,7 +32,7 @@ export const match: JobHandler<'match'> = async (p, ctx) => {
       try {
         ok.push({ sha256: x.sha256, input: await model.preprocess(await readFile(x.file), x.file) });
       } catch (err) {
-        skipped.push({ file: x.file, reason: (err as Error).message });
+        skipped.push({ file: x.file, reason: skipReason(err, x.file) });
       }
     }
     const vectors = await model.embedPreprocessed(ok.map((o) => o.input));

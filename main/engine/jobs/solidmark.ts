@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { borderMean, outpaintBorder } from '../../solidmark/outpaint.js';
 import { querySeed, selectQueries } from '../../solidmark/sample.js';
 import { trueKey } from '../../solidmark/true-key.js';
-import { EideticError } from '../../util/errors.js';
+import { EideticError, skipReason } from '../../util/errors.js';
 import type { SolidmarkImageEvent } from '../../api/jobs.js';
 import type { JobHandler } from '../protocol.js';
 import { loadPipeline } from './pipeline-cache.js';
@@ -112,7 +112,7 @@ export const solidmark: JobHandler<'solidmark'> = async (p, ctx) => {
     } catch (err) {
       if ((err as EideticError).code === 'cancelled') throw err;
       failed.add(image.imageKey);
-      skipped.push({ file: first.file, reason: (err as Error).message });
+      skipped.push({ file: first.file, reason: skipReason(err, first.file) });
     }
   }
   ctx.progress(todo.length, todo.length, 'done');

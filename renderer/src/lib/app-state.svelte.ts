@@ -1,11 +1,15 @@
 /** App-wide state: the page shown, the open project, the jobs list (kept live by events), the link state. */
 import type { ApiInput, ApiMethod, ApiOutput, AppInfo, JobBrief, JobSummary, ProjectSummary } from '../../../main/api/contract.js';
+import type { JobKind } from '../../../main/api/jobs.js';
 import { transport, type ConnectionState } from './transport.js';
 import { toasts } from './toasts.svelte.js';
 
 export type Page = 'projects' | 'model' | 'prompts' | 'references' | 'detection' | 'search' | 'gallery' | 'solidmark' | 'benchmark' | 'reports' | 'system';
 
 const JOBS_KEPT = 100;
+
+/** The page that shows a job's result (a click on its row in the jobs dock goes there). */
+export const PAGE_OF_KIND: Record<JobKind, Page> = { detect: 'detection', generate: 'gallery', match: 'gallery', search: 'search', solidmark: 'solidmark', probe: 'system' };
 /** Full records (parameters, result) of finished jobs kept for the pages that show them. */
 const DETAILS_KEPT = 8;
 
@@ -19,6 +23,8 @@ class AppState {
   details = $state.raw<Record<string, JobSummary>>({});
   private readonly detailsLoading = new Set<string>();
   connection = $state<ConnectionState>('connecting');
+  /** The job a page should show, set by a click in the jobs dock and taken by that page (openedJob). */
+  private opened = $state<Partial<Record<JobKind, string>>>({});
 
   constructor() {
     transport.onEvent((e) => {
@@ -38,6 +44,8 @@ class AppState {
     const { id, kind, status, progress, createdAt, startedAt, finishedAt, error } = job;
     const brief: JobBrief = { id, kind, status, progress, createdAt, startedAt, finishedAt, error };
     const i = this.jobs.findIndex((j) => j.id === id);
+    // A job that adds generations changes the project's counts (Projects page, gallery): read them again.
+    if (kind === 'generate' && status === 'succeeded' && (i < 0 || this.jobs[i].status !== 'succeeded')) void this.refreshProject();
     if (i >= 0) this.jobs[i] = brief;
     else this.jobs = [brief, ...this.jobs].slice(0, JOBS_KEPT);
   }
@@ -62,6 +70,31 @@ class AppState {
     return null;
   }
 
+  /** Shows the job's page with its result: the page takes the job with openedJob(kind). */
+  openJob(job: JobBrief): void {
+    this.opened = { ...this.opened, [job.kind]: job.id };
+    this.page = PAGE_OF_KIND[job.kind];
+  }
+
+  /**
+   * The id of the job of this kind the user asked to open, once (it is cleared when taken). Read in an
+   * effect, so a page already shown follows a later click too.
+   */
+  openedJob(kind: JobKind): string | null {
+    const id = this.opened[kind];
+    if (!id) return null;
+    this.opened = { ...this.opened, [kind]: undefined };
+    return id;
+  }
+
+  /** Keeps a full record a page fetched itself, so finishedJob does not fetch it again. */
+  keepDetail(job: JobSummary): void {
+    this.upsertJob(job);
+    if (job.status !== 'succeeded' || this.details[job.id]) return;
+    const kept = Object.entries(this.details).slice(-(DETAILS_KEPT - 1));
+    this.details = Object.fromEntries([...kept, [job.id, job]]);
+  }
+
   notify(text: string, kind: 'error' | 'info' = 'info'): void {
     toasts.push(text, kind);
   }
@@ -82,6 +115,13 @@ class AppState {
     }
     const jobs = await this.call('jobs.list', { limit: JOBS_KEPT });
     if (jobs) this.jobs = jobs;
+  }
+
+  /** The open project's summary (counts) read again. */
+  async refreshProject(): Promise<void> {
+    if (!this.project) return;
+    const project = await this.call('project.info', {});
+    if (project) this.project = project;
   }
 
   /** Opens or creates a project and makes it the current one. */
