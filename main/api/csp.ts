@@ -64,16 +64,16 @@ export function metaContentSecurityPolicy(options: { devServer?: boolean } = {})
 }
 
 /** Where index.html wants the meta tag; the renderer build replaces it (renderer/vite.config.ts). */
-export const CSP_PLACEHOLDER = '<!-- eidetic:content-security-policy -->';
+export const CSP_MARKER = '<!-- eidetic:content-security-policy -->';
 
 function escapeAttribute(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** index.html with the placeholder replaced by the policy's meta tag; refuses a page without exactly one placeholder. */
+/** index.html with the marker replaced by the policy's meta tag; refuses a page without exactly one marker. */
 export function injectContentSecurityPolicy(html: string, policy: string = metaContentSecurityPolicy()): string {
-  const parts = html.split(CSP_PLACEHOLDER);
-  if (parts.length !== 2) throw new Error(`index.html must contain ${CSP_PLACEHOLDER} exactly once (found ${parts.length - 1})`);
+  const parts = html.split(CSP_MARKER);
+  if (parts.length !== 2) throw new Error(`index.html must contain ${CSP_MARKER} exactly once (found ${parts.length - 1})`);
   if (/http-equiv\s*=\s*["']?content-security-policy/i.test(html)) throw new Error('index.html has its own Content-Security-Policy meta tag: the policy is defined in main/api/csp.ts');
   return parts[0] + `<meta http-equiv="Content-Security-Policy" content="${escapeAttribute(policy)}" />` + parts[1];
 }

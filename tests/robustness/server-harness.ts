@@ -10,9 +10,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { WebSocket } from 'ws';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -377,4 +379,28 @@ export class ProbeLog {
     const lines = this.rows.map((r) => `  ${r.held ? 'held' : 'FAILED'}  ${r.name}${!r.held && r.note ? ` (${r.note})` : ''}`);
     return `${this.file}: probes ${this.rows.length} tried / ${held} held\n${lines.join('\n')}`;
   }
+}
+
+/**
+ * One `eidetic serve` process shared by a file's probes, in a temporary config folder: started before
+ * them, started again before a probe when an earlier probe killed it (that probe has failed), stopped and
+ * cleaned up after them, with the file's probe summary printed. `server()` is the live process.
+ */
+export function probeServerPerFile(name: string, tmpPrefix: string): { log: ProbeLog; server: () => ServeChild } {
+  const log = new ProbeLog(name);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), tmpPrefix));
+  const start = () => startServe([], { EIDETIC_CONFIG_DIR: path.join(tmp, 'config') });
+  let s: ServeChild | undefined;
+  beforeAll(async () => {
+    s = await start();
+  });
+  beforeEach(async () => {
+    if (!s!.alive()) s = await start();
+  });
+  afterAll(async () => {
+    console.log(log.summary());
+    await s?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  return { log, server: () => s! };
 }

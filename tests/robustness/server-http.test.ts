@@ -1,29 +1,11 @@
 // Hardening item 1: malformed HTTP requests against `eidetic serve`. Before the fix one request line
 // (`GET http://a:b:c/`, `http://[::1/`) or `/%` killed the process before the token was checked. Each
 // probe sends raw bytes, checks the answer, then that the same process still answers a valid API call.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ProbeLog, rawExchange, rawGet, startServe, statusOf, stillServes, type ServeChild } from './server-harness.js';
+import { describe, expect, it } from 'vitest';
+import { probeServerPerFile, rawExchange, rawGet, startServe, statusOf, stillServes } from './server-harness.js';
 
-const log = new ProbeLog('server-http');
-let s: ServeChild;
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-rob-http-'));
-const start = () => startServe([], { EIDETIC_CONFIG_DIR: path.join(tmp, 'config') });
-
-beforeAll(async () => {
-  s = await start();
-});
 // Each probe meets a live server: one that an earlier probe killed is started again (and that probe failed).
-beforeEach(async () => {
-  if (!s.alive()) s = await start();
-});
-afterAll(async () => {
-  console.log(log.summary());
-  await s?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const { log, server } = probeServerPerFile('server-http', 'eidetic-rob-http-');
 
 const upgradeHeaders = (port: number) => ({
   Host: `127.0.0.1:${port}`,
@@ -73,32 +55,32 @@ describe('eidetic serve survives malformed HTTP requests', () => {
     it(r.name, async () => {
       // With the cookie a browser that once opened the app would attach (cookies ignore ports): the old
       // design's credential; today's server sets and reads none.
-      const bytes = r.bytes(s.port);
-      const sent = typeof bytes === 'string' ? bytes.replace('\r\n', `\r\nCookie: eidetic_token=${s.token}\r\n`) : bytes;
-      const answer = await rawExchange(s.port, sent);
+      const bytes = r.bytes(server().port);
+      const sent = typeof bytes === 'string' ? bytes.replace('\r\n', `\r\nCookie: eidetic_token=${server().token}\r\n`) : bytes;
+      const answer = await rawExchange(server().port, sent);
       const status = statusOf(answer.text);
-      const serving = await stillServes(s);
+      const serving = await stillServes(server());
       log.record(r.name, serving && r.statuses.includes(status), serving ? `answered ${status}` : 'the server died');
-      expect(serving, `the server died or stopped answering after: ${r.name}\n${s.stderr().slice(-2000)}`).toBe(true);
+      expect(serving, `the server died or stopped answering after: ${r.name}\n${server().stderr().slice(-2000)}`).toBe(true);
       expect(r.statuses).toContain(status);
     });
   }
 
   it('a client that resets mid-request, and one that sends half a request and waits', async () => {
     const { connect } = await import('node:net');
-    const reset = connect(s.port, '127.0.0.1');
+    const reset = connect(server().port, '127.0.0.1');
     reset.on('error', () => undefined);
     await new Promise((r) => reset.on('connect', r));
-    reset.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${s.port}\r\nX-`);
+    reset.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${server().port}\r\nX-`);
     reset.resetAndDestroy();
-    const half = await rawExchange(s.port, `GET /index.html HTTP/1.1\r\nHost: 127.0.0.1`, 300);
-    const serving = await stillServes(s);
+    const half = await rawExchange(server().port, `GET /index.html HTTP/1.1\r\nHost: 127.0.0.1`, 300);
+    const serving = await stillServes(server());
     log.record('a reset mid-request and a half request', serving && !half.closed);
     expect(serving).toBe(true);
   });
 
   it('the page and its assets still load, without any cookie', async () => {
-    const page = await rawGet(s.port, '/');
+    const page = await rawGet(server().port, '/');
     expect(statusOf(page.text)).toBe(200);
     expect(page.text).not.toMatch(/^set-cookie:/im);
     expect(page.text).toMatch(/^content-security-policy: /im);

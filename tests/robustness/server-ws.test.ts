@@ -3,16 +3,13 @@
 // opcode 3, RSV1 or a frame over the payload limit each killed the process; and memory was bounded per
 // connection only (six 78 MB frames: 929 MB). Every probe speaks raw bytes over node:net, then checks
 // that the same process still answers a valid call on a fresh socket.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WS_CLOSE, WS_MAX_FRAME_BYTES } from '../../main/api/browser-protocol.js';
 import { DEFAULT_WS_LIMITS } from '../../main/server/ws-api.js';
 import {
   memoryMiB,
   openApi,
-  ProbeLog,
+  probeServerPerFile,
   rawWebSocket,
   sleep,
   startServe,
@@ -20,25 +17,10 @@ import {
   textFrames,
   wsFrame,
   zeroMaskedText,
-  type ServeChild,
 } from './server-harness.js';
 
-const log = new ProbeLog('server-ws');
-let s: ServeChild;
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-rob-ws-'));
-const start = () => startServe([], { EIDETIC_CONFIG_DIR: path.join(tmp, 'config') });
-
-beforeAll(async () => {
-  s = await start();
-});
-beforeEach(async () => {
-  if (!s.alive()) s = await start();
-});
-afterAll(async () => {
-  console.log(log.summary());
-  await s?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
+// Each probe meets a live server: one that an earlier probe killed is started again (and that probe failed).
+const { log, server } = probeServerPerFile('server-ws', 'eidetic-rob-ws-');
 
 const text = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o));
 
@@ -67,7 +49,7 @@ const frames: { name: string; bytes: () => Buffer; close: number | null }[] = [
 describe('eidetic serve survives bad WebSocket frames', () => {
   for (const f of frames) {
     it(f.name, async () => {
-      const raw = await rawWebSocket(s.port, { token: s.token });
+      const raw = await rawWebSocket(server().port, { token: server().token });
       raw.socket.write(f.bytes());
       let outcome: string;
       let ok: boolean;
@@ -83,9 +65,9 @@ describe('eidetic serve survives bad WebSocket frames', () => {
         outcome = `closed ${code}`;
         raw.socket.destroy();
       }
-      const serving = await stillServes(s);
+      const serving = await stillServes(server());
       log.record(f.name, serving && ok, serving ? outcome : 'the server died');
-      expect(serving, `the server died after: ${f.name}\n${s.stderr().slice(-2000)}`).toBe(true);
+      expect(serving, `the server died after: ${f.name}\n${server().stderr().slice(-2000)}`).toBe(true);
       expect(ok, outcome).toBe(true);
     });
   }
@@ -98,29 +80,29 @@ describe('eidetic serve survives bad WebSocket frames', () => {
       wsFrame({ opcode: 1, payload: text({ type: 'auth', token: 'x'.repeat(32) }) }),
       wsFrame({ opcode: 1, payload: Buffer.alloc(8192, 0x61) }).subarray(0, 6000),
     ]) {
-      const raw = await rawWebSocket(s.port);
+      const raw = await rawWebSocket(server().port);
       raw.socket.write(bytes);
       const code = await raw.closed();
       raw.socket.destroy();
       results.push(code === WS_CLOSE.unauthorized && textFrames(raw.received()).length === 0);
     }
-    const serving = await stillServes(s);
+    const serving = await stillServes(server());
     log.record('frames before the auth frame are refused (4401), nothing answered', serving && results.every(Boolean), JSON.stringify(results));
     expect(serving).toBe(true);
     expect(results).toEqual([true, true, true, true]);
   });
 
   it('a client that vanishes mid-frame, and one that resets during the handshake', async () => {
-    const raw = await rawWebSocket(s.port, { token: s.token });
+    const raw = await rawWebSocket(server().port, { token: server().token });
     raw.socket.write(wsFrame({ opcode: 1, payload: Buffer.alloc(100_000, 0x20) }).subarray(0, 50_000));
     raw.socket.resetAndDestroy();
     const { connect } = await import('node:net');
-    const half = connect(s.port, '127.0.0.1');
+    const half = connect(server().port, '127.0.0.1');
     half.on('error', () => undefined);
     await new Promise((r) => half.on('connect', r));
-    half.write(`GET /api HTTP/1.1\r\nHost: 127.0.0.1:${s.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`);
+    half.write(`GET /api HTTP/1.1\r\nHost: 127.0.0.1:${server().port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`);
     half.resetAndDestroy();
-    const serving = await stillServes(s);
+    const serving = await stillServes(server());
     log.record('a client vanishing mid-frame or mid-handshake', serving);
     expect(serving).toBe(true);
   });
@@ -128,27 +110,27 @@ describe('eidetic serve survives bad WebSocket frames', () => {
   it(`at most ${DEFAULT_WS_LIMITS.maxConnections} sockets at once; the next is answered 503`, async () => {
     await sleep(1000); // sockets of earlier probes are cut soon after their close frame
     const open = [];
-    for (let i = 0; i < DEFAULT_WS_LIMITS.maxConnections; i++) open.push(await rawWebSocket(s.port));
-    const refused = await rawWebSocket(s.port).then(
+    for (let i = 0; i < DEFAULT_WS_LIMITS.maxConnections; i++) open.push(await rawWebSocket(server().port));
+    const refused = await rawWebSocket(server().port).then(
       () => 'accepted',
       (err: Error) => err.message,
     );
     for (const r of open) r.socket.destroy();
     await sleep(200);
-    const serving = await stillServes(s);
+    const serving = await stillServes(server());
     log.record('a socket over the connection cap', serving && /503/.test(refused), refused);
     expect(refused).toMatch(/503/);
     expect(serving).toBe(true);
   });
 
   it('six frames just under the payload limit at once stay within the global buffer bound', async () => {
-    const before = memoryMiB(s.child.pid!);
+    const before = memoryMiB(server().child.pid!);
     // A valid call padded to ~39 MiB, masked with the all-zero key (so no copy of it is needed here).
     const pad = WS_MAX_FRAME_BYTES - 1024 * 1024;
     const payload = Buffer.alloc(pad, 0x61);
     Buffer.from('{"id":1,"method":"app.info","input":{"pad":"').copy(payload);
     Buffer.from('"}}').copy(payload, pad - 3);
-    const sockets = await Promise.all(Array.from({ length: 6 }, () => rawWebSocket(s.port, { token: s.token })));
+    const sockets = await Promise.all(Array.from({ length: 6 }, () => rawWebSocket(server().port, { token: server().token })));
     for (const r of sockets) for (const part of zeroMaskedText(payload)) r.socket.write(part);
     const outcomes = await Promise.all(
       sockets.map(async (r) => {
@@ -164,8 +146,8 @@ describe('eidetic serve survives bad WebSocket frames', () => {
     );
     for (const r of sockets) r.socket.destroy();
     await sleep(300);
-    const after = memoryMiB(s.child.pid!);
-    const serving = await stillServes(s);
+    const after = memoryMiB(server().child.pid!);
+    const serving = await stillServes(server());
     const growth = after && before ? after.peak - before.now : 0;
     const busy = outcomes.filter((o) => o === `closed ${WS_CLOSE.busy}`).length;
     const answered = outcomes.filter((o) => o === 'answered').length;
@@ -182,7 +164,7 @@ describe('eidetic serve survives bad WebSocket frames', () => {
   });
 
   it('a valid call still works on the same kind of socket after every probe', async () => {
-    const api = await openApi(s.port, s.token);
+    const api = await openApi(server().port, server().token);
     const info = await api.call('app.info', {});
     const bad = await api.call('no.such.method', {});
     api.close();

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { contentSecurityPolicy, CSP_PLACEHOLDER, injectContentSecurityPolicy, metaContentSecurityPolicy } from '../../main/api/csp.js';
+import { contentSecurityPolicy, CSP_MARKER, injectContentSecurityPolicy, metaContentSecurityPolicy } from '../../main/api/csp.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const source = (p: string) => readFileSync(path.join(root, p), 'utf8');
@@ -46,14 +46,14 @@ describe('Content-Security-Policy', () => {
   it('is written into index.html by the build transform, which has no policy of its own', () => {
     const html = source('renderer/index.html');
     expect(html).not.toMatch(/http-equiv="Content-Security-Policy"/i);
-    expect(html.split(CSP_PLACEHOLDER)).toHaveLength(2);
+    expect(html.split(CSP_MARKER)).toHaveLength(2);
     const built = injectContentSecurityPolicy(html);
     const tags = [...built.matchAll(/<meta http-equiv="Content-Security-Policy" content="([^"]*)" \/>/g)];
     expect(tags).toHaveLength(1);
     expect(tags[0][1].replace(/&#39;|&apos;/g, "'")).toBe(metaContentSecurityPolicy());
-    expect(built).not.toContain(CSP_PLACEHOLDER);
+    expect(built).not.toContain(CSP_MARKER);
     expect(() => injectContentSecurityPolicy('<head></head>')).toThrow(/exactly once/);
-    expect(() => injectContentSecurityPolicy(built + CSP_PLACEHOLDER)).toThrow(/its own Content-Security-Policy/);
+    expect(() => injectContentSecurityPolicy(built + CSP_MARKER)).toThrow(/its own Content-Security-Policy/);
     // The Vite config uses this transform.
     expect(source('renderer/vite.config.ts')).toMatch(/injectContentSecurityPolicy\(html, metaContentSecurityPolicy\(/);
   });

@@ -42,19 +42,19 @@ export const detect: JobHandler<'detect'> = async (p, ctx) => {
   const options: DetectionOptions = { noises, noiseCount: count, latentHeight: h, latentWidth: w, steps: p.steps, batchSize: p.batchSize, signal: ctx.signal };
   const started = performance.now();
   const skip = new Set(p.skip);
-  const todo = p.prompts.map((_, i) => i).filter((i) => !skip.has(i));
+  const toScore = p.prompts.map((_, i) => i).filter((i) => !skip.has(i));
   const result =
-    todo.length === 0
+    toScore.length === 0
       ? { timestep: firstTimestep(pipe), steps: p.steps, scores: [], unetCalls: 0 }
       : await detectMemorization(
           pipe,
-          todo.map((i) => p.prompts[i]),
+          toScore.map((i) => p.prompts[i]),
           {
             ...options,
-            noisesOf: noisesOfPrompt ? (j) => noisesOfPrompt(todo[j]) : undefined,
+            noisesOf: noisesOfPrompt ? (j) => noisesOfPrompt(toScore[j]) : undefined,
             onProgress: (d, t) => ctx.progress(d, t, `scoring ${d}/${t}${skip.size ? ` (${skip.size} prompts stored before)` : ''}`),
             onScores: (scores) => {
-              for (const s of scores) ctx.emit({ type: 'detect-score', index: todo[s.index], promptId: p.promptIds?.[todo[s.index]] ?? null, score: s.score });
+              for (const s of scores) ctx.emit({ type: 'detect-score', index: toScore[s.index], promptId: p.promptIds?.[toScore[s.index]] ?? null, score: s.score });
             },
           },
         );
@@ -79,6 +79,6 @@ export const detect: JobHandler<'detect'> = async (p, ctx) => {
     latentSize: [c, h, w],
     provider: pipe.provider,
     seconds,
-    promptsPerSecond: todo.length / seconds,
+    promptsPerSecond: toScore.length / seconds,
   };
 };
