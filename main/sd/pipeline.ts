@@ -54,6 +54,11 @@ export interface GenerateOptions {
   stepHook?: (step: number, nextTimestep: number | null, latents: Float32Array) => Float32Array | void;
   /** Called once on each batch's initial latents (after init_noise_sigma scaling), before the first step. */
   initialHook?: (latents: Float32Array) => Float32Array | void;
+  /**
+   * Replaces the text encoder's outputs (seq x hidden each, as encodeText returns them): how
+   * embedding-level mitigations (Gaussian noise on embeddings, Wen's optimised prompt embedding) sample.
+   */
+  conditioning?: (encoded: { cond: Float32Array; uncond: Float32Array | null }) => { cond: Float32Array; uncond: Float32Array | null };
 }
 
 export interface GeneratedImage {
@@ -372,8 +377,12 @@ export class StableDiffusionPipeline {
     const cfg = guidance > 1;
     const batchSize = this.unitsPerCall(h, w, this.unetRowsPerImage(cfg), options.batchSize);
     const batches = Math.ceil(n / batchSize);
-    const { embeddings: cond, truncated } = await this.encodeText([options.prompt]);
-    const uncond = cfg ? await this.encodeCached(options.negativePrompt ?? '') : null;
+    const { embeddings: encodedCond, truncated } = await this.encodeText([options.prompt]);
+    const encodedUncond = cfg ? await this.encodeCached(options.negativePrompt ?? '') : null;
+    const { cond, uncond } = options.conditioning?.({ cond: encodedCond, uncond: encodedUncond }) ?? { cond: encodedCond, uncond: encodedUncond };
+    if (cond.length !== encodedCond.length || (uncond && uncond.length !== encodedCond.length)) {
+      throw new EideticError('invalid_input', `replaced text embeddings must keep the encoder's shape (${encodedCond.length} values)`);
+    }
     const ctxLen = cond.length;
 
     const finalLatents = new Float32Array(n * per);
