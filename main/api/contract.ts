@@ -246,6 +246,60 @@ export interface SolidmarkRow {
 
 export type CandidateDecision = 'pending' | 'confirmed' | 'rejected';
 
+/** The analyst's decision on one generation (the gallery's confirm/reject), beside search candidates'. */
+export interface GenerationDecision {
+  generationId: number;
+  decision: CandidateDecision;
+  note: string;
+  decidedAt: string | null;
+}
+
+/** What a report covers: the whole project, one search run, or a selection of generations. */
+export type ReportScope = { kind: 'project' } | { kind: 'search'; runId: number } | { kind: 'generations'; ids: number[] };
+
+/** A report made from the project, as the project keeps it. */
+export interface ReportSummary {
+  id: string;
+  createdAt: string;
+  scope: ReportScope;
+  dir: string;
+  zip: string | null;
+  /** sha256 of the signing key (SPKI DER), hex. */
+  fingerprint: string;
+  operator: string;
+  caseRef: string;
+  findings: number;
+  images: number;
+}
+
+/** What a report would hold, without writing it (the Reports page's preview). */
+export interface ReportPreview {
+  scope: ReportScope;
+  scopeLabel: string;
+  findings: { source: 'search' | 'gallery'; prompt: string; decision: CandidateDecision; note: string; generations: number; bestScore: number | null; threshold: number | null }[];
+  rejected: number;
+  images: number;
+  references: number;
+  models: string[];
+  methods: string[];
+  limitations: string[];
+  fingerprint: string;
+}
+
+/** `eidetic report verify`: files against the signed manifest, and the signature. */
+export interface ReportVerification {
+  ok: boolean;
+  reportId: string | null;
+  signatureValid: boolean;
+  fingerprint: string | null;
+  /** Why the signature does not hold (or the manifest cannot be read); null when it holds. */
+  signatureProblem: string | null;
+  files: number;
+  changed: string[];
+  added: string[];
+  missing: string[];
+}
+
 export interface SearchRunSummary {
   id: number;
   jobId: string | null;
@@ -318,6 +372,20 @@ export type AppEvent =
   | { type: 'search'; runId: number; iteration: number };
 
 const path = z.string().min(1, 'a path is required').max(4096);
+
+const reportScope = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('project') }).strict(),
+  z.object({ kind: z.literal('search'), runId: z.number().int().positive() }).strict(),
+  z.object({ kind: z.literal('generations'), ids: z.array(z.number().int().positive()).min(1).max(100_000) }).strict(),
+]);
+/** What a report covers and who made it, for what case. */
+const reportContent = {
+  scope: reportScope.default({ kind: 'project' }),
+  operator: z.string().max(200).default(''),
+  caseRef: z.string().max(200).default(''),
+  /** Also list candidates nobody has confirmed or rejected yet (marked unreviewed). */
+  includeUnreviewed: z.boolean().default(false),
+};
 
 /** Every API method: its input schema. Output types are in ApiOutputs. */
 export const apiInputs = {
@@ -412,6 +480,16 @@ export const apiInputs = {
   'search.decide': z
     .object({ runId: z.number().int().positive(), prompt: promptTextSchema, decision: z.enum(['pending', 'confirmed', 'rejected']), note: z.string().max(4000).default('') })
     .strict(),
+  /** The gallery's confirm/reject on one generation, with a note. */
+  'generations.decide': z
+    .object({ id: z.number().int().positive(), decision: z.enum(['pending', 'confirmed', 'rejected']), note: z.string().max(4000).default('') })
+    .strict(),
+  'generations.decisions': z.object({ ids: z.array(z.number().int().positive()).max(1000) }).strict(),
+  'report.preview': z.object(reportContent).strict(),
+  /** Writes the bundle folder `out` (report.html, data/, images/, signed manifest.json), optionally the PDF and a .zip. */
+  'report.create': z.object({ ...reportContent, out: path, pdf: z.boolean().default(false), zip: z.boolean().default(false) }).strict(),
+  'report.list': z.object({}).strict(),
+  'report.verify': z.object({ path }).strict(),
   'jobs.list': z.object({ limit: z.number().int().min(1).max(1000).default(100) }).strict(),
   'jobs.start': jobStartInput,
   'jobs.cancel': z.object({ id: z.string().min(1).max(100) }).strict(),
@@ -458,6 +536,13 @@ export interface ApiOutputs {
   'search.resume': JobBrief;
   'search.verify': { runId: number; prompts: string[]; generateJobId: string; verification: VerificationSettings };
   'search.decide': SearchCandidate;
+  'generations.decide': GenerationDecision;
+  /** Decisions of those of `ids` that have one. */
+  'generations.decisions': GenerationDecision[];
+  'report.preview': ReportPreview;
+  'report.create': ReportSummary & { files: number; pdf: string | null };
+  'report.list': ReportSummary[];
+  'report.verify': ReportVerification;
   'jobs.list': JobBrief[];
   'jobs.start': JobBrief;
   'jobs.cancel': JobBrief;

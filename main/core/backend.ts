@@ -25,6 +25,9 @@ import { exportGallery, generationDetail, listGallery } from '../project/gallery
 import { linkPromptReferences } from '../project/prompt-links.js';
 import { decideSearchCandidate } from '../project/search-store.js';
 import { listSolidmarkResults } from '../project/solidmark-store.js';
+import { decideGeneration, generationDecisions } from '../project/decision-store.js';
+import { createReport, listReports, previewReport } from '../report/build.js';
+import { verifyBundle } from '../report/verify.js';
 import { ModelRegistry } from '../models/registry.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { packageVersion } from '../util/app-paths.js';
@@ -58,6 +61,7 @@ const PROJECT_WRITES: Partial<Record<ApiMethod, string>> = {
   'search.resume': 'resuming a search',
   'search.verify': 'verifying search prompts',
   'search.decide': 'recording a decision',
+  'generations.decide': 'recording a decision',
   'jobs.resume': 'resuming a job',
 };
 
@@ -236,6 +240,15 @@ export class Backend {
       return this.searches.verify(input, { model: s.defaultModel, descriptor: s.defaultDescriptor });
     },
     'search.decide': ({ runId, prompt, decision, note }) => decideSearchCandidate(this.requireProject().db, runId, prompt, decision, note),
+    'generations.decide': ({ id, decision, note }) => decideGeneration(this.requireProject().db, id, decision, note),
+    'generations.decisions': ({ ids }) => generationDecisions(this.requireProject().db, ids),
+    'report.preview': (o) => previewReport(this.requireProject(), o),
+    'report.create': async (o) => {
+      const { data: _data, ...created } = await createReport(this.requireProject(), o);
+      return created;
+    },
+    'report.list': () => listReports(this.requireProject().db),
+    'report.verify': ({ path: bundle }) => verifyBundle(bundle),
     'jobs.list': ({ limit }) => {
       const live = this.jobs.list().map(jobBrief);
       const stored = this.project?.listJobBriefs(limit) ?? [];

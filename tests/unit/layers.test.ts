@@ -22,10 +22,12 @@ export const ALLOWED: Record<string, string[]> = {
   models: BELOW_DOMAIN,
   project: [...BELOW_DOMAIN, ...DOMAIN],
   engine: [...BELOW_DOMAIN, ...DOMAIN],
-  core: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine'],
-  server: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'core'],
-  'backend-process': [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'core'],
-  cli: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'core', 'server'],
+  // Evidence reports: read a project, describe models; below the application core.
+  report: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project'],
+  core: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'report'],
+  server: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'report', 'core'],
+  'backend-process': [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'report', 'core'],
+  cli: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'report', 'core', 'server'],
   // Electron's main process stays thin: the backend runs in its own process (backend-process/).
   electron: ['api', 'util', 'backend-process'],
 };
