@@ -13,6 +13,7 @@ import { registerSearchCommand } from './search-command.js';
 import { registerAuditCommand } from './audit-command.js';
 import { registerJobsCommand } from './jobs-command.js';
 import { registerSolidmarkCommand } from './solidmark-command.js';
+import { registerReportCommand } from './report-command.js';
 import type { JobKind, JobSummary, ProbeResult, ProjectSummary } from '../api/contract.js';
 
 function describeProject(p: ProjectSummary): string {
@@ -49,6 +50,15 @@ function parseSize(text: string | undefined): { width?: number; height?: number 
   const m = /^(\d+)x(\d+)$/.exec(text);
   if (!m) throw new EideticError('invalid_input', `--size must look like 512x512 (got ${text})`);
   return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+/** Refuses a model folder whose files are not the ones a report names (before any generation). */
+async function checkModelDigest(dir: string, expected: string): Promise<void> {
+  const [{ hashModelFolder }, { modelDigest }] = await Promise.all([import('../sd/model-folder.js'), import('../util/model-digest.js')]);
+  const actual = modelDigest(await hashModelFolder(path.resolve(dir)));
+  if (actual !== expected.toLowerCase()) {
+    throw new EideticError('bad_model', `${dir}: its files' digest is ${actual}, not ${expected}: this is not the model the image was made with (compare the per-file hashes in the report)`);
+  }
 }
 
 export function buildProgram(): Command {
@@ -211,9 +221,11 @@ export function buildProgram(): Command {
     .option('--batch-size <b>', 'images per UNet call (default: as many as memory allows; results do not depend on it)')
     .option('--save-npy', 'also write each image as float32 HxWx3 in [0,1] (.npy)')
     .option('--project <dir>', 'also store the generations in this project')
+    .option('--model-digest <sha256>', "refuse the model folder unless its files' digest is this (as a report states it)")
     .option('--json', 'print JSON')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const out = makeOutput(!!opts.json);
+      if (opts.modelDigest) await checkModelDigest(opts.model as string, opts.modelDigest as string);
       const backend = await backendFor(opts.project as string | undefined);
       try {
         const params = {
@@ -369,6 +381,7 @@ export function buildProgram(): Command {
   registerJobsCommand(program);
 
   registerSolidmarkCommand(program);
+  registerReportCommand(program);
 
   program
     .command('serve')
