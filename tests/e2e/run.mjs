@@ -185,7 +185,7 @@ test('imports a folder of reference images and shows their thumbnails and the sk
 });
 
 test('pages without an engine say so instead of showing made-up data', async () => {
-  for (const p of ['benchmark', 'reports']) {
+  for (const p of ['benchmark']) {
     await page.getByTestId(`nav-${p}`).click();
     await page.getByTestId('not-wired').waitFor();
     assert.match(await page.getByTestId('not-wired').innerText(), /not wired/);
@@ -562,6 +562,34 @@ test('Gallery: filters and slider are kept across visits, the export box keeps i
   await page.getByTestId('nav-projects').click();
   await page.locator(`[data-testid="project-count-generations"][data-count="${generations + 20}"]`).waitFor({ timeout: SLOW });
   await settleToasts();
+});
+
+test('Reports: a generation confirmed in the gallery becomes a finding of a signed report exported from the Reports page', async () => {
+  await page.getByTestId('nav-gallery').click();
+  const flagged = page.locator('[data-testid="gallery-tile"][data-flagged="true"]');
+  await flagged.first().waitFor({ timeout: SLOW });
+  await flagged.first().click();
+  await page.getByTestId('decision-note').fill('copy of the training image (e2e)');
+  await page.getByTestId('decision-confirm').click();
+  await page.getByTestId('decision-state').filter({ hasText: 'confirmed' }).waitFor({ timeout: SLOW });
+  await page.getByTestId('nav-reports').click();
+  await page.getByTestId('report-operator').fill('E2E Operator');
+  await page.getByTestId('report-case').fill('E2E-1');
+  await page.getByTestId('report-preview').click();
+  await page.getByTestId('preview-finding').filter({ hasText: 'copy of the training image (e2e)' }).waitFor({ timeout: SLOW });
+  const out = path.join(tmp, 'report-e2e');
+  await page.getByTestId('report-out').fill(out);
+  await page.getByTestId('report-export').click();
+  await page.getByTestId('report-created').waitFor({ timeout: 3 * SLOW });
+  const fingerprint = await page.getByTestId('report-fingerprint').innerText();
+  assert.match(fingerprint, /^[0-9a-f]{64}$/);
+  await page.getByTestId('report-row').filter({ hasText: 'E2E-1' }).waitFor({ timeout: SLOW });
+  const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+  assert.equal(manifest.signature.fingerprint, fingerprint);
+  assert.ok(manifest.files.some((f) => f.path === 'report.pdf') && manifest.files.some((f) => f.path.startsWith('images/generations/')));
+  assert.match(readFileSync(path.join(out, 'report.html'), 'utf8'), /copy of the training image \(e2e\)/);
+  await settleToasts();
+  await page.screenshot({ path: path.join(results, 'e2e-reports.png') });
 });
 
 test('no Content-Security-Policy violations or page errors on the demo pages', async () => {
