@@ -32,17 +32,17 @@ function describeVerification(v: ReportVerification, bundle: string): string[] {
 }
 
 async function reproduce(bundle: string, opts: { model: string; out?: string; json?: boolean }, out: Output): Promise<void> {
-  const [{ readBundle }, { verifyFiles }, r, { hashModelFolder }, { modelDigest }, { readFloatNpy }] = await Promise.all([
+  const [{ openBundle }, { verifyBundle }, r, { hashModelFolder }, { modelDigest }, { readFloatNpy }] = await Promise.all([
     import('../report/bundle-io.js'),
-    import('../report/manifest.js'),
+    import('../report/verify.js'),
     import('../report/reproduce.js'),
     import('../sd/model-folder.js'),
     import('../util/model-digest.js'),
     import('../util/npy.js'),
   ]);
-  const { files } = readBundle(bundle);
-  const report = r.reportOfBundle(files, bundle);
-  const check = verifyFiles(files);
+  const files = openBundle(bundle);
+  const report = r.reportOfBundle(files.read, bundle);
+  const check = verifyBundle(bundle);
   if (!check.ok) out.info(`warning: ${bundle} does not verify (${check.signatureValid ? 'signature valid' : 'signature invalid'}, ${check.changed.length} changed, ${check.added.length} added, ${check.missing.length} missing); images are compared with the files as they are`);
   // The model must be the one the images were made with: refused before any generation.
   const digest = modelDigest(await hashModelFolder(path.resolve(opts.model)));
@@ -66,7 +66,7 @@ async function reproduce(bundle: string, opts: { model: string; out?: string; js
     for (const [i, g] of todo.entries()) {
       let latentsFile: string | undefined;
       if (g.latentsFile) {
-        const data = files.get(g.latentsFile);
+        const data = files.read(g.latentsFile);
         if (!data) throw new EideticError('bad_file', `${bundle}: ${g.latentsFile} (initial latents of generation ${g.generationId}) is missing`);
         latentsFile = path.join(outDir, g.latentsFile);
         mkdirSync(path.dirname(latentsFile), { recursive: true });
@@ -91,7 +91,7 @@ async function reproduce(bundle: string, opts: { model: string; out?: string; js
         }, { out: imageOut, saveNpy: true, overwrite: true });
         const saved = job.result.saved[0];
         const pixels = readFloatNpy(saved.npy!, [g.height, g.width, 3]).data;
-        const bundleImage = files.get(g.file);
+        const bundleImage = files.read(g.file);
         const compared = bundleImage ? await r.compareRegenerated(bundleImage, pixels, g.width, g.height) : { status: 'different' as const, maxAbsDiff: null };
         const { sha256Hex } = await import('../report/manifest.js');
         const { readFileSync } = await import('node:fs');

@@ -6,19 +6,18 @@
  * looks finished; the project records the report (id, time, folder, key fingerprint).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFile, mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ReportPreview, ReportSummary } from '../api/contract.js';
 import type { AuditProject } from '../project/project.js';
 import { listReports, recordReport } from '../project/report-store.js';
 import { packageVersion } from '../util/app-paths.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
 import { EideticError } from '../util/errors.js';
-import { zipBundle } from './bundle-io.js';
+import { writeBundleZip } from './bundle-io.js';
 import { gatherReport } from './gather.js';
 import { renderHtml } from './html.js';
-import { MANIFEST_FILE, SIGNATURE_FILE, signManifest } from './manifest.js';
+import { MANIFEST_FILE, SIGNATURE_FILE, sha256Hex, signManifestEntries, type ManifestEntry } from './manifest.js';
 import { renderPdf } from './pdf.js';
 import { installationKey, type SigningKey } from './signing.js';
 import { dataFiles } from './tables.js';
@@ -65,52 +64,62 @@ function checkOutput(out: string, zip: boolean): void {
   if (zip && existsSync(`${out}.zip`)) throw new EideticError('bad_file', `${out}.zip: exists; a report is never written over it: choose a new folder name`);
 }
 
-/** The bundle's files in memory: bundle path → bytes (the manifest and signature last). */
-export async function buildBundleFiles(project: AuditProject, o: ReportOptions & { pdf: boolean }, key: SigningKey, createdAt = new Date().toISOString()): Promise<{ data: ReportData; files: Map<string, Uint8Array> }> {
+/**
+ * Writes the bundle into `dir` (which must not exist): the project's images are copied file by file, the
+ * generated files written, each hashed as written, then the manifest signed. Returns the report content
+ * and every bundle path. Images are read again only where the HTML or PDF shows them.
+ */
+export async function writeBundle(project: AuditProject, o: ReportOptions & { pdf: boolean }, key: SigningKey, dir: string, createdAt = new Date().toISOString()): Promise<{ data: ReportData; paths: string[] }> {
   const id = reportId(createdAt);
   const version = packageVersion();
   const { data, sources } = gatherReport(project, o, { id, createdAt, version, fingerprint: key.fingerprint, publicKey: key.publicPem });
-  const files = new Map<string, Uint8Array>();
-  await Promise.all([...sources].map(async ([bundlePath, src]) => files.set(bundlePath, await readFile(src))));
-  const bytes = (p: string) => files.get(p);
-  files.set('report.html', Buffer.from(renderHtml(data, bytes), 'utf8'));
-  if (o.pdf) files.set('report.pdf', await renderPdf(data, bytes));
-  for (const [p, text] of dataFiles(data)) files.set(p, Buffer.from(text, 'utf8'));
-  files.set('public-key.pem', Buffer.from(key.publicPem, 'utf8'));
-  files.set('README.txt', Buffer.from(readme(data), 'utf8'));
-  const signed = signManifest(files, { reportId: id, createdAt, version }, key);
-  files.set(MANIFEST_FILE, signed.bytes);
-  files.set(SIGNATURE_FILE, signed.signature);
-  return { data, files };
-}
-
-export async function writeBundleFolder(files: ReadonlyMap<string, Uint8Array>, out: string): Promise<void> {
-  const partial = `${out}.partial-${randomBytes(4).toString('hex')}`;
-  try {
-    for (const [p, data] of files) {
-      const file = path.join(partial, ...p.split('/'));
-      await mkdir(path.dirname(file), { recursive: true });
-      await writeFile(file, data);
-    }
-    if (existsSync(out)) await rmdir(out); // an empty folder (checked before any work)
-    await rename(partial, out);
-  } catch (err) {
-    await rm(partial, { recursive: true, force: true });
-    throw err;
+  const generated = new Map<string, Uint8Array>();
+  const bytes = (p: string) => generated.get(p) ?? (sources.has(p) ? readFileSync(sources.get(p)!) : undefined);
+  generated.set('report.html', Buffer.from(renderHtml(data, bytes), 'utf8'));
+  if (o.pdf) generated.set('report.pdf', await renderPdf(data, bytes));
+  for (const [p, text] of dataFiles(data)) generated.set(p, Buffer.from(text, 'utf8'));
+  generated.set('public-key.pem', Buffer.from(key.publicPem, 'utf8'));
+  generated.set('README.txt', Buffer.from(readme(data), 'utf8'));
+  const entries: ManifestEntry[] = [];
+  const target = (p: string) => path.join(dir, ...p.split('/'));
+  for (const [p, data] of generated) {
+    await mkdir(path.dirname(target(p)), { recursive: true });
+    await writeFile(target(p), data);
+    entries.push({ path: p, sha256: sha256Hex(data), bytes: data.byteLength });
   }
+  for (const [p, src] of sources) {
+    await mkdir(path.dirname(target(p)), { recursive: true });
+    await copyFile(src, target(p));
+    const copied = await readFile(target(p)); // the manifest vouches for what was written
+    entries.push({ path: p, sha256: sha256Hex(copied), bytes: copied.byteLength });
+  }
+  const signed = signManifestEntries(entries, { reportId: id, createdAt, version }, key);
+  await writeFile(target(MANIFEST_FILE), signed.bytes);
+  await writeFile(target(SIGNATURE_FILE), signed.signature);
+  return { data, paths: [...entries.map((e) => e.path), MANIFEST_FILE, SIGNATURE_FILE].sort() };
 }
 
 export async function createReport(project: AuditProject, o: CreateOptions): Promise<CreatedReport> {
   const out = path.resolve(o.out.replace(/[\\/]+$/, ''));
   checkOutput(out, o.zip);
   const key = installationKey(o.keyDir);
-  const { data, files } = await buildBundleFiles(project, o, key);
   await mkdir(path.dirname(out), { recursive: true });
-  await writeBundleFolder(files, out);
+  // Written under a temporary name and renamed when complete: a half-written bundle never looks finished.
+  const partial = `${out}.partial-${randomBytes(4).toString('hex')}`;
+  let written: { data: ReportData; paths: string[] };
+  try {
+    written = await writeBundle(project, o, key, partial);
+    if (existsSync(out)) await rmdir(out); // an empty folder (checked before any work)
+    await rename(partial, out);
+  } catch (err) {
+    await rm(partial, { recursive: true, force: true });
+    throw err;
+  }
+  const { data, paths } = written;
   let zip: string | null = null;
   if (o.zip) {
     zip = `${out}.zip`;
-    await writeFileAtomic(zip, zipBundle(files, path.basename(out)));
+    writeBundleZip(zip, path.basename(out), paths, (p) => readFileSync(path.join(out, ...p.split('/'))));
   }
   const summary: ReportSummary = {
     id: data.id,
@@ -125,7 +134,7 @@ export async function createReport(project: AuditProject, o: CreateOptions): Pro
     images: data.images.length,
   };
   if (!project.readOnly) recordReport(project.db, summary);
-  return { ...summary, files: files.size, pdf: o.pdf ? path.join(out, 'report.pdf') : null, data };
+  return { ...summary, files: paths.length, pdf: o.pdf ? path.join(out, 'report.pdf') : null, data };
 }
 
 /** What a report of this scope would hold, without writing anything. */

@@ -1,28 +1,38 @@
 /**
- * Reading and writing a report bundle as a map of bundle-relative paths (forward slashes) to bytes:
- * a folder, or a .zip holding one folder. Reading takes regular files only; a link or device inside a
- * bundle is reported, never followed.
+ * Reading and writing report bundles: a folder, or a .zip holding one folder. Paths are bundle-relative
+ * with forward slashes. A folder is read one file at a time, on demand, so a bundle of gigabytes is
+ * verified and reproduced without holding it in memory; a link or device inside it is reported, never
+ * followed. The .zip is written as a stream, one file in memory at a time.
  */
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { unzipSync, zipSync, type Zippable } from 'fflate';
+import { unzipSync, Zip, ZipDeflate, ZipPassThrough } from 'fflate';
 import { EideticError } from '../util/errors.js';
 
-/** Every regular file under `dir`, by relative path; `irregular` names what is neither file nor folder. */
-export function readBundleFolder(dir: string): { files: Map<string, Uint8Array>; irregular: string[] } {
-  const files = new Map<string, Uint8Array>();
+export interface BundleReader {
+  kind: 'folder' | 'zip';
+  /** Every regular file, sorted. */
+  paths: string[];
+  /** Entries that are neither files nor folders (links, devices): never read. */
+  irregular: string[];
+  read(bundlePath: string): Uint8Array | undefined;
+}
+
+function folderReader(dir: string): BundleReader {
+  const paths: string[] = [];
   const irregular: string[] = [];
   const walk = (rel: string) => {
     for (const name of readdirSync(path.join(dir, rel)).sort()) {
       const relPath = rel ? `${rel}/${name}` : name;
       const st = lstatSync(path.join(dir, relPath));
       if (st.isDirectory()) walk(relPath);
-      else if (st.isFile()) files.set(relPath, readFileSync(path.join(dir, relPath)));
+      else if (st.isFile()) paths.push(relPath);
       else irregular.push(relPath);
     }
   };
   walk('');
-  return { files, irregular };
+  const known = new Set(paths);
+  return { kind: 'folder', paths, irregular, read: (p) => (known.has(p) ? readFileSync(path.join(dir, ...p.split('/'))) : undefined) };
 }
 
 /** The files of a bundle .zip: its one top folder is taken off the paths (a zip of loose files is read as is). */
@@ -40,17 +50,50 @@ export function readBundleZip(file: string): Map<string, Uint8Array> {
 }
 
 /** A bundle from a folder or a .zip path. */
-export function readBundle(bundle: string): { files: Map<string, Uint8Array>; irregular: string[]; kind: 'folder' | 'zip' } {
+export function openBundle(bundle: string): BundleReader {
   if (!existsSync(bundle)) throw new EideticError('not_found', `${bundle}: no such report bundle (a folder or a .zip)`);
-  if (statSync(bundle).isDirectory()) return { ...readBundleFolder(bundle), kind: 'folder' };
-  return { files: readBundleZip(bundle), irregular: [], kind: 'zip' };
+  if (statSync(bundle).isDirectory()) return folderReader(bundle);
+  const files = readBundleZip(bundle);
+  return { kind: 'zip', paths: [...files.keys()].sort(), irregular: [], read: (p) => files.get(p) };
 }
 
 const STORED = /\.(png|jpe?g|webp|zip|pdf|npy)$/i;
 
-/** A .zip of `files` under one top folder `top`; already-compressed files are stored, text deflated. */
-export function zipBundle(files: ReadonlyMap<string, Uint8Array>, top: string): Uint8Array {
-  const tree: Zippable = {};
-  for (const [p, data] of files) tree[`${top}/${p}`] = [data, { level: STORED.test(p) ? 0 : 6, mtime: new Date('2000-01-01T00:00:00Z') }];
-  return zipSync(tree);
+/**
+ * Writes `paths` (read one at a time with `read`) as a .zip under one top folder `top`: already-compressed
+ * files stored, text deflated. Written under a temporary name and renamed when complete.
+ */
+export function writeBundleZip(target: string, top: string, paths: string[], read: (p: string) => Uint8Array): void {
+  const partial = `${target}.partial`;
+  const fd = openSync(partial, 'w');
+  try {
+    let failure: Error | null = null;
+    const zip = new Zip((err, chunk) => {
+      if (err) failure = err;
+      else writeSync(fd, chunk);
+    });
+    for (const p of paths) {
+      const entry = STORED.test(p) ? new ZipPassThrough(`${top}/${p}`) : new ZipDeflate(`${top}/${p}`, { level: 6 });
+      entry.mtime = new Date('2000-01-01T00:00:00Z'); // the same bundle zips to the same bytes
+      zip.add(entry);
+      entry.push(read(p), true);
+      if (failure) throw failure;
+    }
+    zip.end();
+    if (failure) throw failure;
+  } catch (err) {
+    closeSync(fd);
+    rmSync(partial, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(partial, target);
+}
+
+/** An in-memory .zip of `files` (tests, small bundles). */
+export function zipBundle(files: ReadonlyMap<string, Uint8Array>, top: string, scratch: string): Uint8Array {
+  writeBundleZip(scratch, top, [...files.keys()], (p) => files.get(p)!);
+  const data = readFileSync(scratch);
+  rmSync(scratch);
+  return data;
 }

@@ -29,15 +29,14 @@ export interface Manifest {
 
 export const sha256Hex = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-/** The manifest of `files` (bundle-relative path → bytes), its exact bytes and their signature. */
-export function signManifest(
-  files: ReadonlyMap<string, Uint8Array>,
+/** The manifest of files already hashed (bundle-relative path, sha256, size), its exact bytes and their signature. */
+export function signManifestEntries(
+  entries: ManifestEntry[],
   meta: { reportId: string; createdAt: string; version: string },
   key: SigningKey,
 ): { manifest: Manifest; bytes: Buffer; signature: Buffer } {
-  const entries = [...files]
-    .filter(([p]) => p !== MANIFEST_FILE && p !== SIGNATURE_FILE)
-    .map(([p, data]) => ({ path: p, sha256: sha256Hex(data), bytes: data.byteLength }))
+  const files = entries
+    .filter((e) => e.path !== MANIFEST_FILE && e.path !== SIGNATURE_FILE)
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
@@ -45,11 +44,16 @@ export function signManifest(
     createdAt: meta.createdAt,
     tool: { name: 'eidetic', version: meta.version },
     signature: { algorithm: 'ed25519', publicKey: key.publicPem, fingerprint: key.fingerprint },
-    files: entries,
+    files,
   };
   const bytes = Buffer.from(JSON.stringify(manifest, null, 2) + '\n', 'utf8');
   const signature = Buffer.from(signBytes(key, bytes).toString('base64') + '\n', 'utf8');
   return { manifest, bytes, signature };
+}
+
+/** The signed manifest of `files` (bundle-relative path → bytes). */
+export function signManifest(files: ReadonlyMap<string, Uint8Array>, meta: { reportId: string; createdAt: string; version: string }, key: SigningKey) {
+  return signManifestEntries([...files].map(([p, data]) => ({ path: p, sha256: sha256Hex(data), bytes: data.byteLength })), meta, key);
 }
 
 function parseManifest(bytes: Uint8Array): { manifest: Manifest | null; problem: string | null } {
@@ -66,17 +70,24 @@ function parseManifest(bytes: Uint8Array): { manifest: Manifest | null; problem:
   return ok ? { manifest: m as Manifest, problem: null } : { manifest: null, problem: `${MANIFEST_FILE} is not an Eidetic report manifest (${MANIFEST_FORMAT})` };
 }
 
-/**
- * Checks a bundle's files (bundle-relative path → bytes) against its manifest: files whose hash differs,
- * files not listed, listed files absent, and whether the signature holds for the manifest's public key
- * (and that key's fingerprint is the one stated). `ok` only when everything holds.
- */
+/** Checks a bundle held in memory (bundle-relative path → bytes); see verifyListing. */
 export function verifyFiles(files: ReadonlyMap<string, Uint8Array>): ReportVerification {
+  const listing = new Map<string, { sha256: string; bytes: number }>();
+  for (const [p, data] of files) if (p !== MANIFEST_FILE && p !== SIGNATURE_FILE) listing.set(p, { sha256: sha256Hex(data), bytes: data.byteLength });
+  return verifyListing(listing, files.get(MANIFEST_FILE), files.get(SIGNATURE_FILE));
+}
+
+/**
+ * Checks a bundle's files (their hashes and sizes, by bundle-relative path, manifest and signature left
+ * out) against its manifest: files whose hash differs, files not listed, listed files absent, and whether
+ * the signature holds for the manifest's public key (and that key's fingerprint is the one stated).
+ * `ok` only when everything holds.
+ */
+export function verifyListing(listing: ReadonlyMap<string, { sha256: string; bytes: number }>, bytes: Uint8Array | undefined, sig: Uint8Array | undefined): ReportVerification {
   const result: ReportVerification = { ok: false, reportId: null, signatureValid: false, fingerprint: null, signatureProblem: null, files: 0, changed: [], added: [], missing: [] };
-  const bytes = files.get(MANIFEST_FILE);
   if (!bytes) {
     result.signatureProblem = `no ${MANIFEST_FILE} in the bundle`;
-    result.added = [...files.keys()].filter((p) => p !== SIGNATURE_FILE).sort();
+    result.added = [...listing.keys()].sort();
     return result;
   }
   const { manifest, problem } = parseManifest(bytes);
@@ -88,17 +99,15 @@ export function verifyFiles(files: ReadonlyMap<string, Uint8Array>): ReportVerif
   result.fingerprint = manifest.signature.fingerprint ?? null;
   result.files = manifest.files.length;
   const listed = new Map(manifest.files.map((f) => [f.path, f]));
-  for (const [p, data] of files) {
-    if (p === MANIFEST_FILE || p === SIGNATURE_FILE) continue;
+  for (const [p, present] of listing) {
     const entry = listed.get(p);
     if (!entry) result.added.push(p);
-    else if (entry.bytes !== data.byteLength || entry.sha256 !== sha256Hex(data)) result.changed.push(p);
+    else if (entry.bytes !== present.bytes || entry.sha256 !== present.sha256) result.changed.push(p);
   }
-  for (const p of listed.keys()) if (!files.has(p)) result.missing.push(p);
+  for (const p of listed.keys()) if (!listing.has(p)) result.missing.push(p);
   result.added.sort();
   result.changed.sort();
   result.missing.sort();
-  const sig = files.get(SIGNATURE_FILE);
   const actualFingerprint = fingerprintOfPem(manifest.signature.publicKey);
   if (!sig) result.signatureProblem = `no ${SIGNATURE_FILE} in the bundle`;
   else if (actualFingerprint === null) result.signatureProblem = `${MANIFEST_FILE} carries no readable public key`;

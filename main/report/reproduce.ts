@@ -35,8 +35,8 @@ export interface ReproductionState {
 export const TOLERANCE = 1e-3;
 
 /** The report content of a bundle's files. */
-export function reportOfBundle(files: ReadonlyMap<string, Uint8Array>, label: string): ReportData {
-  const raw = files.get('data/report.json');
+export function reportOfBundle(read: (bundlePath: string) => Uint8Array | undefined, label: string): ReportData {
+  const raw = read('data/report.json');
   if (!raw) throw new EideticError('bad_file', `${label}: no data/report.json in the bundle: not an Eidetic report`);
   try {
     return JSON.parse(Buffer.from(raw).toString('utf8')) as ReportData;

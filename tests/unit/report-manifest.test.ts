@@ -95,7 +95,7 @@ describe('signed manifest', () => {
   it('survives a .zip round trip under one top folder', () => {
     const { files } = bundle(path.join(tmp, 'k6'));
     const zip = path.join(tmp, 'b.zip');
-    writeFileSync(zip, zipBundle(files, 'report-test'));
+    writeFileSync(zip, zipBundle(files, 'report-test', path.join(tmp, 'scratch.zip')));
     const back = readBundleZip(zip);
     expect([...back.keys()].sort()).toEqual([...files.keys()].sort());
     expect(verifyFiles(back).ok).toBe(true);
