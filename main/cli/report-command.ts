@@ -58,12 +58,12 @@ async function reproduce(bundle: string, opts: { model: string; out?: string; js
   mkdirSync(path.join(outDir, 'images'), { recursive: true });
   const stateFile = path.join(outDir, 'reproduce.json');
   const state = r.loadState(stateFile, report.id);
-  const todo = r.remaining(report.images, state);
-  if (todo.length < report.images.length) out.info(`${report.images.length - todo.length} of ${report.images.length} images compared by an earlier run; ${todo.length} to do`);
+  const pending = r.remaining(report.images, state);
+  if (pending.length < report.images.length) out.info(`${report.images.length - pending.length} of ${report.images.length} images compared by an earlier run; ${pending.length} to do`);
   const backend = await newBackend();
   const started = performance.now();
   try {
-    for (const [i, g] of todo.entries()) {
+    for (const [i, g] of pending.entries()) {
       let latentsFile: string | undefined;
       if (g.latentsFile) {
         const data = files.read(g.latentsFile);
@@ -103,8 +103,8 @@ async function reproduce(bundle: string, opts: { model: string; out?: string; js
       state.outcomes = [...state.outcomes.filter((o) => o.generationId !== g.generationId), outcome];
       await r.saveState(stateFile, state);
       const seconds = (performance.now() - started) / 1000;
-      const eta = Math.round((seconds / (i + 1)) * (todo.length - i - 1));
-      out.info(`[${i + 1}/${todo.length}] generation ${g.generationId}: ${outcome.status}${outcome.maxAbsDiff !== null ? ` (max |diff| ${outcome.maxAbsDiff.toExponential(2)})` : ''} on ${outcome.provider ?? '-'}${outcome.error ? `: ${outcome.error}` : ''}; eta ${eta}s`);
+      const eta = Math.round((seconds / (i + 1)) * (pending.length - i - 1));
+      out.info(`[${i + 1}/${pending.length}] generation ${g.generationId}: ${outcome.status}${outcome.maxAbsDiff !== null ? ` (max |diff| ${outcome.maxAbsDiff.toExponential(2)})` : ''} on ${outcome.provider ?? '-'}${outcome.error ? `: ${outcome.error}` : ''}; eta ${eta}s`);
     }
   } finally {
     await backend.dispose();
