@@ -58,6 +58,13 @@ const reportSeconds = (performance.now() - t) / 1000;
 const bytes = (dir) => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).reduce((sum, e) => sum + statSync(path.join(e.parentPath, e.name)).size, 0);
 console.log(`report: ${report.findings} findings, ${report.images} images, ${report.files} files, ${(bytes(report.dir) / 2 ** 20).toFixed(1)} MB folder + ${(statSync(report.zip).size / 2 ** 20).toFixed(1)} MB zip, in ${reportSeconds.toFixed(2)} s`);
 
+// The same report without the PDF, without the zip, and without both: what each costs.
+for (const [pdf, zip, what] of [[false, true, 'without the PDF'], [true, false, 'without the zip'], [false, false, 'without either (HTML, data tables, images, signed manifest)']]) {
+  t = performance.now();
+  await createReport(project, { scope: { kind: 'project' }, operator: 'bench', caseRef: 'BENCH', includeUnreviewed: false, out: path.join(tmp, `report-${pdf}-${zip}`), pdf, zip, keyDir: path.join(tmp, 'key') });
+  console.log(`the same ${what}: ${((performance.now() - t) / 1000).toFixed(2)} s`);
+}
+
 // Reference: sha256 and a copy of every file of the finished bundle (the least any bundle writer does).
 t = performance.now();
 const copy = path.join(tmp, 'copy');

@@ -73,7 +73,8 @@ export function writeBundleZip(target: string, top: string, paths: string[], rea
       else writeSync(fd, chunk);
     });
     for (const p of paths) {
-      const entry = STORED.test(p) ? new ZipPassThrough(`${top}/${p}`) : new ZipDeflate(`${top}/${p}`, { level: 6 });
+      // Level 1: the text is mostly the HTML's inlined base64 images, which a higher level barely shrinks (65.0 vs 65.1 MB at 1 000 findings) at 2.5x the time.
+      const entry = STORED.test(p) ? new ZipPassThrough(`${top}/${p}`) : new ZipDeflate(`${top}/${p}`, { level: 1 });
       entry.mtime = new Date('2000-01-01T00:00:00Z'); // the same bundle zips to the same bytes
       zip.add(entry);
       entry.push(read(p), true);
