@@ -164,3 +164,15 @@ export function undecidedGenerationsAbove(db: Database.Database, score: number):
       .all(score) as { id: number }[]
   ).map((r) => r.id);
 }
+
+/** The prompt texts of every prompt set, in order, by set id (a detection ROC's labelled sets are found among them). */
+export function promptSetTexts(db: Database.Database): Map<number, { name: string; texts: string[] }> {
+  const out = new Map<number, { name: string; texts: string[] }>();
+  const rows = db.prepare('SELECT s.id, s.name, p.text FROM prompt_sets s JOIN prompts p ON p.set_id = s.id ORDER BY s.id, p.idx').iterate() as Iterable<{ id: number; name: string; text: string }>;
+  for (const r of rows) {
+    const set = out.get(r.id) ?? { name: r.name, texts: [] };
+    set.texts.push(r.text);
+    out.set(r.id, set);
+  }
+  return out;
+}

@@ -10,13 +10,14 @@ import path from 'node:path';
 import type { CandidateDecision, MatchResult, SearchCandidate, SolidmarkResult } from '../api/contract.js';
 import type { AuditProject } from '../project/project.js';
 import { allGenerationDecisions, generationDecisions } from '../project/decision-store.js';
-import { latestDetectionScores, reportGenerations, reportJobs, reportModels, reportPromptSets, reportReferences, undecidedGenerationsAbove, type ReportGenerationRow, type ReportJobRow } from '../project/report-queries.js';
+import { latestDetectionScores, promptSetTexts, reportGenerations, reportJobs, reportModels, reportPromptSets, reportReferences, undecidedGenerationsAbove, type ReportGenerationRow, type ReportJobRow } from '../project/report-queries.js';
 import { listSearchCandidates, listSearchRuns, topSearchPrompts } from '../project/search-store.js';
 import { galleryThreshold } from '../project/gallery.js';
 import { modelDigest } from '../util/model-digest.js';
 import { EideticError } from '../util/errors.js';
 import { REPORT_FORMAT, type ReportData, type ReportFinding, type ReportImage, type ReportMethods, type ReportModel, type ReportOptions } from './types.js';
 import { reproductionCommand } from './commands.js';
+import { rocCurve } from '../api/roc.js';
 
 /** Files the bundle copies from the project: bundle path → source file. */
 export type BundleSources = Map<string, string>;
@@ -59,9 +60,27 @@ function descriptorNote(dir: string): string | null {
   }
 }
 
+/**
+ * The labelled sets of a detection job that scored prompt set A's prompts followed by set B's (as the
+ * Detection page's ROC does): A's are the positives. Null when its prompts are no such pair.
+ */
+function labelledSets(prompts: unknown, sets: Map<number, { name: string; texts: string[] }>): { positive: { name: string; n: number }; negative: { name: string; n: number } } | null {
+  if (!Array.isArray(prompts)) return null;
+  for (const [a, pos] of sets) {
+    if (pos.texts.length >= prompts.length || pos.texts.some((t, i) => t !== prompts[i])) continue;
+    for (const [b, neg] of sets) {
+      if (b === a || pos.texts.length + neg.texts.length !== prompts.length) continue;
+      if (neg.texts.every((t, i) => t === prompts[pos.texts.length + i])) return { positive: { name: pos.name, n: pos.texts.length }, negative: { name: neg.name, n: neg.texts.length } };
+    }
+  }
+  return null;
+}
+
 function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs: Set<string> | null): ReportMethods {
   const db = project.db;
-  const detection = reportJobs(db, 'detect').map((j) => {
+  let sets: Map<number, { name: string; texts: string[] }> | null = null;
+  const detectJobs = reportJobs(db, 'detect');
+  const detection = detectJobs.map((j) => {
     const r = j.result as { scores?: { prompt: string; score: number }[]; predictionType?: string } | null;
     const p = j.params;
     return {
@@ -75,8 +94,20 @@ function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs:
       attribution: !!p.attribution,
       predictionType: r?.predictionType ?? null,
       top: [...(r?.scores ?? [])].sort((a, b) => b.score - a.score).slice(0, 5).map((s) => ({ prompt: s.prompt, score: s.score })),
+      roc: null as ReportMethods['detection'][number]['roc'],
     };
   });
+  for (const [i, j] of detectJobs.entries()) {
+    const scores = (j.result as { scores?: { score: number }[] } | null)?.scores;
+    if (!Array.isArray(j.params.prompts) || !scores || scores.length !== j.params.prompts.length) continue;
+    sets ??= promptSetTexts(db);
+    const labels = labelledSets(j.params.prompts, sets);
+    if (!labels) continue;
+    const values = scores.map((s) => s.score);
+    if (!values.every(Number.isFinite)) continue;
+    const roc = rocCurve(values.slice(0, labels.positive.n), values.slice(labels.positive.n));
+    detection[i].roc = { positiveSet: labels.positive.name, negativeSet: labels.negative.name, positives: roc.positives, negatives: roc.negatives, auc: roc.auc, tprAt1Fpr: roc.tprAt1Fpr };
+  }
   const search = listSearchRuns(db)
     .filter((r) => !runIds || runIds.has(r.id))
     .reverse()

@@ -30,7 +30,11 @@ export function dataFiles(d: ReportData): Map<string, string> {
   out.set('data/references.csv', csv(['set', 'file', 'sha256', 'width', 'height'], d.references.images.map((r) => [r.set, r.fileName, r.sha256, r.width, r.height])));
   out.set('data/prompt-sets.csv', csv(['id', 'name', 'source_file', 'source_sha256', 'format', 'prompts'], d.promptSets.map((s) => [s.id, s.name, s.sourceFile, s.sourceSha256, s.format, s.prompts])));
   const m = d.methods;
-  out.set('data/detection.csv', csv(['job', 'model', 'prompts', 'noises', 'steps', 'seed', 'noise_mode', 'attribution', 'prediction_type'], m.detection.map((x) => [x.jobId, x.model, x.prompts, x.noises, x.steps, x.seed, x.noiseMode, x.attribution, x.predictionType ?? ''])));
+  out.set(
+    'data/detection.csv',
+    csv(['job', 'model', 'prompts', 'noises', 'steps', 'seed', 'noise_mode', 'attribution', 'prediction_type', 'roc_positive_set', 'roc_negative_set', 'roc_positives', 'roc_negatives', 'auc', 'tpr_at_1pct_fpr'],
+      m.detection.map((x) => [x.jobId, x.model, x.prompts, x.noises, x.steps, x.seed, x.noiseMode, x.attribution, x.predictionType ?? '', x.roc?.positiveSet ?? '', x.roc?.negativeSet ?? '', x.roc?.positives ?? '', x.roc?.negatives ?? '', x.roc?.auc ?? '', x.roc?.tprAt1Fpr ?? ''])),
+  );
   out.set('data/search-runs.csv', csv(['run', 'status', 'params', 'chains', 'iterations_done', 'best_prompt', 'best_energy', 'verification', 'confirmed', 'rejected', 'pending'], m.search.map((x) => [x.runId, x.status, JSON.stringify(x.params), x.chains, x.iterationsDone, x.best[0]?.prompt ?? '', x.best[0]?.energy ?? '', JSON.stringify(x.verification), x.candidates.confirmed, x.candidates.rejected, x.candidates.pending])));
   out.set('data/copy-detection.csv', csv(['job', 'descriptor', 'threshold', 'threshold_origin', 'membench_threshold', 'generations', 'references', 'copies', 'top1', 'top3', 'fraction_above_0_5', 'fraction_copies'], m.copyDetection.map((x) => [x.jobId, x.descriptor, x.threshold, x.thresholdOrigin, x.membenchThreshold ?? '', x.generations, x.references, x.copies ?? '', x.summary.top1 ?? '', x.summary.top3 ?? '', x.summary.fractionAbove ?? '', x.summary.fractionCopies ?? ''])));
   out.set('data/clusters.csv', csv(['job', 'eps', 'min_samples', 'generations', 'clustered'], m.clusters.map((x) => [x.jobId, x.eps, x.minSamples, x.generations, x.clustered])));

@@ -86,7 +86,20 @@ export interface ReportFinding {
 }
 
 export interface ReportMethods {
-  detection: { jobId: string; model: string; prompts: number; noises: number; steps: number; seed: number; noiseMode: string; attribution: boolean; predictionType: string | null; top: { prompt: string; score: number }[] }[];
+  detection: {
+    jobId: string;
+    model: string;
+    prompts: number;
+    noises: number;
+    steps: number;
+    seed: number;
+    noiseMode: string;
+    attribution: boolean;
+    predictionType: string | null;
+    top: { prompt: string; score: number }[];
+    /** When the job scored one prompt set's prompts followed by another's (the Detection page's ROC): the first as positives. */
+    roc: { positiveSet: string; negativeSet: string; positives: number; negatives: number; auc: number; tprAt1Fpr: number } | null;
+  }[];
   search: { runId: number; status: string; params: Record<string, unknown>; chains: number; iterationsDone: number; best: { prompt: string; energy: number }[]; verification: unknown; candidates: Record<CandidateDecision, number> }[];
   copyDetection: {
     jobId: string;
