@@ -359,8 +359,13 @@ export function gatherReport(
     }
   }
 
-  // Methods: a search run's report shows that run and the match jobs of its verification.
+  // Methods: a search run's report shows that run and the match jobs of its verification; a selection's,
+  // the runs and match jobs its images came from.
   const imageMatchJobs = new Set(rows.map((r) => r.matchJobId).filter((x): x is string => !!x));
+  if (scopeIds) {
+    const shown = new Set(rows.map((r) => r.id));
+    runIds = new Set(listSearchRuns(db).filter((r) => listSearchCandidates(db, r.id).some((c) => c.evidence?.generationIds.some((id) => shown.has(id)))).map((r) => r.id));
+  }
   const matchScope = o.scope.kind === 'project' ? null : imageMatchJobs;
   const methods = methodsOf(project, runIds, matchScope);
   const refs = reportReferences(db);

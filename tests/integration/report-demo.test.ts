@@ -130,6 +130,26 @@ describe('evidence report of the demo audit', () => {
     expect(html).not.toMatch(/(src|href)="(https?:|file:|\/\/)/);
   }, 900_000);
 
+  it('previews a search run or a selection of generations, and refuses an unknown scope or a used folder before any work', async () => {
+    const runId = data.findings.find((f) => f.source === 'search')!.runId!;
+    const g1 = data.findings.find((f) => f.source === 'gallery')!.generationIds[0];
+    const run = await backend.call('report.preview', { scope: { kind: 'search', runId } });
+    expect(run.scopeLabel).toBe(`search run ${runId}`);
+    // The run's confirmed candidate, and the gallery decision on one of its verification images.
+    expect(run.findings.map((f) => [f.source, f.prompt, f.decision]).sort()).toEqual([['gallery', s1, 'confirmed'], ['search', dupA, 'confirmed']]);
+    expect(run.rejected).toBe(2);
+    const g2 = Number(data.rejected.find((f) => f.source === 'gallery')!.id.replace('generation-', ''));
+    const selection = await backend.call('report.preview', { scope: { kind: 'generations', ids: [g1, g2] }, includeUnreviewed: true });
+    expect(selection.findings.map((f) => f.decision)).toEqual(['confirmed']);
+    expect(selection.rejected).toBe(1);
+    const unreviewed = data.findings.find((f) => f.source === 'search')!.generationIds[0];
+    expect((await backend.call('report.preview', { scope: { kind: 'generations', ids: [unreviewed] } })).findings).toEqual([]);
+    expect((await backend.call('report.preview', { scope: { kind: 'generations', ids: [unreviewed] }, includeUnreviewed: true })).findings.map((f) => f.decision)).toEqual(['pending']);
+    await expect(backend.call('report.preview', { scope: { kind: 'search', runId: 999 } })).rejects.toThrow('search run 999 does not exist');
+    await expect(backend.call('report.preview', { scope: { kind: 'generations', ids: [999_999] } })).rejects.toThrow('generation 999999 not in');
+    await expect(backend.call('report.create', { out: bundle })).rejects.toThrow(`${bundle}: exists and is not an empty folder`);
+  });
+
   it('verify holds for the folder and the zip, and names a changed image, a changed manifest, added and missing files', async () => {
     const ok = await cli('report', 'verify', bundle, '--json');
     expect(ok.code).toBe(0);
