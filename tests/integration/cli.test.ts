@@ -57,9 +57,9 @@ describe('eidetic CLI', () => {
   const failure = (p: Promise<unknown>) => p.then(() => null, (e: Failure) => e);
 
   it('an unknown command is a usage error: its name on stderr, exit code 2', async () => {
-    const failed = await failure(eidetic('report'));
+    const failed = await failure(eidetic('frobnicate'));
     expect(failed?.code).toBe(2);
-    expect(failed?.stderr).toContain("unknown command 'report'");
+    expect(failed?.stderr).toContain("unknown command 'frobnicate'");
   });
 
   it('solidmark key fails when it keys no image', async () => {
