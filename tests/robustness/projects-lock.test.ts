@@ -121,6 +121,7 @@ describe('one writer per project', () => {
         ['jobs.resume', { id: 'job-1' }],
         ['jobs.start', { kind: 'generate', params: { model: tmp, prompts: ['x'] } }],
         ['search.decide', { runId: 1, prompt: 'x', decision: 'confirmed' }],
+        ['generations.decide', { id: 1, decision: 'confirmed' }],
       ] as const) {
         const r = await backend.handle(method, input);
         expect(r.ok, method).toBe(false);
