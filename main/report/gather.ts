@@ -127,7 +127,8 @@ function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs:
         candidates: counts,
       };
     });
-  const matches = reportJobs(db, 'match').filter((j) => !matchJobs || matchJobs.has(j.id));
+  // Results stored by older versions may lack what a report shows: those jobs are left out, not guessed.
+  const matches = reportJobs(db, 'match').filter((j) => (!matchJobs || matchJobs.has(j.id)) && typeof (j.result as MatchResult | null)?.threshold === 'number');
   const copyDetection = matches
     .filter((j) => !j.params.clusterOnly)
     .map((j) => {
@@ -154,7 +155,7 @@ function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs:
     generations: (j.result as MatchResult).generations,
     clustered: (j.result as MatchResult).clustered,
   }));
-  const solidmark = reportJobs(db, 'solidmark').map((j: ReportJobRow) => {
+  const solidmark = reportJobs(db, 'solidmark').filter((j) => (j.result as SolidmarkResult | null)?.summary?.groups).map((j: ReportJobRow) => {
     const r = j.result as SolidmarkResult;
     const group = (name: string, g: SolidmarkResult['summary']['groups']['duplicated']) => ({
       group: name, queries: g.queries, images: g.images, meanError: g.meanError, chanceMeanError: g.chanceMeanError, counts: g.counts, aboveChance: g.aboveChance,
