@@ -308,7 +308,7 @@ export const RULES: Record<string, Rule> = {
       const gm = !c.wants(1) ? undefined : tB === 0
         ? b.node('Gemm', [a, g], { alpha: A.f(alpha), transA: A.i(1 - tA) })
         : b.node('Gemm', [g, a], { alpha: A.f(alpha), transA: A.i(1), transB: A.i(tA) });
-      const gc = c.wants(2) && bias ? c.unbroadcast(beta === 1 ? g : b.node('Mul', [g, b.scalar(dtypeOf(c, g), beta)]), bias, y0(node)) : undefined;
+      const gc = c.wants(2) && bias ? c.unbroadcast(beta === 1 ? g : b.node('Mul', [g, b.scalar(dtypeOf(c, y0(node)), beta)]), bias, y0(node)) : undefined;
       return [ga, gm, gc];
     },
   },
