@@ -18,7 +18,7 @@
 import * as ort from 'onnxruntime-node';
 import { EideticError } from '../util/errors.js';
 import {
-  FLOAT_TYPES, GraphBuilder, ONNX_TYPE, type NodeProto, type TensorProto,
+  FLOAT_TYPES, GraphBuilder, ONNX_TYPE, type ModelProto, type NodeProto, type TensorProto,
   attrTensor, decodeModel, encodeModel, num, opsetOf, tensorValues, valueInfo,
 } from './onnx-graph.js';
 import { NON_DIFFERENTIABLE, RULES, type RuleContext, type TensorInfo } from './rules.js';
@@ -260,4 +260,24 @@ export async function buildGradientModel(modelBytes: Uint8Array, spec: GradientS
     gradients,
     differentiated,
   };
+}
+
+/**
+ * The output of a model's embedding lookup for `input` (a text encoder's token embeddings): the Gather
+ * whose table is a 2-D initializer and whose indices come from `input`, through shape-only ops.
+ */
+export function embeddingLookupOutput(model: ModelProto, input: string): string {
+  const graph = model.graph!;
+  const tables = new Map((graph.initializer ?? []).filter((t) => (t.dims ?? []).length === 2).map((t) => [t.name!, t]));
+  const producers = new Map<string, NodeProto>();
+  for (const n of graph.node ?? []) for (const o of n.output ?? []) producers.set(o, n);
+  const fromInput = (name: string, depth = 0): boolean => {
+    if (name === input) return true;
+    const p = producers.get(name);
+    if (!p || depth > 8 || !['Cast', 'Reshape', 'Flatten', 'Unsqueeze', 'Squeeze', 'Identity'].includes(p.opType!)) return false;
+    return fromInput(p.input![0], depth + 1);
+  };
+  const hit = (graph.node ?? []).find((n) => n.opType === 'Gather' && tables.has(n.input![0]) && fromInput(n.input![1]));
+  if (!hit) throw new EideticError('unsupported', `the model has no embedding lookup (Gather of a 2-D table by ${input}); token-embedding gradients need one`);
+  return hit.output![0];
 }

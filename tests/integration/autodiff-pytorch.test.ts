@@ -52,6 +52,7 @@ async function compare(file: string, feeds: Record<string, ort.Tensor>, wrt: str
   execFileSync(python, args, { cwd: repoRoot, stdio: 'pipe' });
   const ref = (name: string) => readNpy(path.join(dir, 'out', `${name}.npy`)).data as Float32Array;
   const lossErr = Math.abs((ours.loss.data as Float32Array)[0] - ref('loss')[0]) / Math.abs(ref('loss')[0]);
+  for (const [w, name] of Object.entries(g.gradients)) console.info(`${path.relative(repoRoot, file)} d/d ${w}: relative error ${relErr(ours[name].data as Float32Array, ref(name)).toExponential(2)}`);
   const grads = Object.fromEntries(Object.entries(g.gradients).map(([w, name]) => [w, { ours: ours[name].data as Float32Array, ref: ref(name) }]));
   return { lossErr, grads, differentiated: g.differentiated };
 }
