@@ -4,7 +4,7 @@
  * for). Shapes that change between runs (batch, tokens, spatial size) are read in-graph with Shape;
  * ranks, data types and broadcast patterns come from the transform's probe run.
  */
-import { A, DT, GraphBuilder, type NodeProto, attrFloat, attrInt, attrInts, attrString } from './onnx-graph.js';
+import { A, DT, GraphBuilder, type NodeProto, attrFloat, attrInt, attrInts, attrString, makeTensor } from './onnx-graph.js';
 
 export interface TensorInfo {
   dataType: number;
@@ -65,17 +65,31 @@ function normAxis(axis: number, rank: number): number {
 }
 
 /**
- * dx of a normalisation y = scale' * (x - mean) / sqrt(var + eps) + bias' over `axes`:
- * rstd * (gh - mean(gh) - xhat * mean(gh * xhat)) with gh = g * scale'.
+ * dx of a normalisation y = scale' * (x - mean) / sqrt(var + eps) + bias' over the trailing axes from
+ * `axis`: rstd * (gh - mean(gh) - xhat * mean(gh * xhat)) with gh = g * scale'. For float32/float16, xhat
+ * and rstd are recomputed by one LayerNormalization node with unit scale (its optional InvStdDev output:
+ * one kernel instead of the explicit formula's eight); ORT stashes that statistic in float32 only, so
+ * float64 graphs use the explicit formula.
  */
-function normalisationGrad(c: RuleContext, g: string, x: string, scale: string, axes: number[], eps: number): string {
+function normalisationGrad(c: RuleContext, g: string, x: string, scale: string, axis: number, eps: number): string {
   const { b } = c;
+  const rank = c.info(x).dims.length;
+  const axes = Array.from({ length: rank - axis }, (_, i) => axis + i);
   const dt = dtypeOf(c, x);
-  const mu = b.reduceMean(x, axes, true);
-  const xc = b.node('Sub', [x, mu]);
-  const variance = b.reduceMean(b.node('Mul', [xc, xc]), axes, true);
-  const rstd = b.node('Reciprocal', [b.node('Sqrt', [b.node('Add', [variance, b.scalar(dt, eps)])])]);
-  const xhat = b.node('Mul', [xc, rstd]);
+  let xhat: string;
+  let rstd: string;
+  if (dt === DT.DOUBLE) {
+    const mu = b.reduceMean(x, axes, true);
+    const xc = b.node('Sub', [x, mu]);
+    const variance = b.reduceMean(b.node('Mul', [xc, xc]), axes, true);
+    rstd = b.node('Reciprocal', [b.node('Sqrt', [b.node('Add', [variance, b.scalar(dt, eps)])])]);
+    xhat = b.node('Mul', [xc, rstd]);
+  } else {
+    const ones = b.node('ConstantOfShape', [b.node('Slice', [b.shape(x), b.ints([axis]), b.ints([rank])])], { value: A.t(makeTensor('', dt, [1], [1])) });
+    const outs = b.nodeN('LayerNormalization', [x, ones], 3, { axis: A.i(axis), epsilon: A.f(eps) });
+    xhat = outs[0];
+    rstd = dt === DT.FLOAT ? outs[2] : b.node('Cast', [outs[2]], { to: A.i(dt) });
+  }
   const gh = b.node('Mul', [g, scale]);
   const m1 = b.reduceMean(gh, axes, true);
   const m2 = b.reduceMean(b.node('Mul', [gh, xhat]), axes, true);
@@ -363,8 +377,7 @@ export const RULES: Record<string, Rule> = {
       const [x, scale] = node.input!;
       const rank = c.info(x).dims.length;
       const axis = normAxis(attrInt(node, 'axis', -1), rank);
-      const axes = Array.from({ length: rank - axis }, (_, i) => axis + i);
-      return [normalisationGrad(c, c.gy(0)!, x, scale, axes, attrFloat(node, 'epsilon', 1e-5))];
+      return [normalisationGrad(c, c.gy(0)!, x, scale, axis, attrFloat(node, 'epsilon', 1e-5))];
     },
   },
   InstanceNormalization: {
@@ -373,9 +386,8 @@ export const RULES: Record<string, Rule> = {
       const { b, node } = c;
       const [x, scale] = node.input!;
       const rank = c.info(x).dims.length;
-      const axes = Array.from({ length: rank - 2 }, (_, i) => 2 + i);
       const scaleC = b.unsqueeze(scale, Array.from({ length: rank - 2 }, (_, i) => 1 + i));
-      return [normalisationGrad(c, c.gy(0)!, x, scaleC, axes, attrFloat(node, 'epsilon', 1e-5))];
+      return [normalisationGrad(c, c.gy(0)!, x, scaleC, 2, attrFloat(node, 'epsilon', 1e-5))];
     },
   },
   ReduceMean: {

@@ -15,6 +15,8 @@
  *
  * The result is an ordinary ONNX model: it runs on any execution provider that runs the forward one.
  */
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EideticError } from '../util/errors.js';
 import {
@@ -46,6 +48,12 @@ export interface GradientSpec {
    * seen). Every graph input must be given.
    */
   probe: Record<string, ort.Tensor>;
+  /**
+   * The folder of a model whose weights are in external data files (models over 2 GB): the probe runs
+   * from a file written there, and the gradient model must be saved there too (its initializers keep
+   * their relative locations).
+   */
+  modelDir?: string;
 }
 
 export interface GradientModel {
@@ -65,14 +73,23 @@ export const LOSS_PER_ITEM_OUTPUT = 'loss_per_item';
 export const gradientName = (tensor: string) => `grad__${tensor.replace(/[^A-Za-z0-9_]/g, '_')}`;
 
 /** Runs the forward graph once with every intermediate value as an output: ranks, types, shapes. */
-async function probe(modelBytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Map<string, TensorInfo>> {
+async function probe(modelBytes: Uint8Array, feeds: Record<string, ort.Tensor>, modelDir?: string): Promise<Map<string, TensorInfo>> {
   const model = decodeModel(modelBytes);
   const graph = model.graph!;
   const outputs = new Set((graph.output ?? []).map((o) => o.name!));
   const extra: string[] = [];
   for (const n of graph.node ?? []) for (const o of n.output ?? []) if (o && !outputs.has(o)) { outputs.add(o); extra.push(o); }
   graph.output = [...(graph.output ?? []), ...extra.map((name) => ({ name }))];
-  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'disabled', logSeverityLevel: 3 });
+  const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'disabled', logSeverityLevel: 3 };
+  let session: ort.InferenceSession;
+  let temp: string | null = null;
+  if (modelDir) {
+    temp = path.join(modelDir, `.eidetic-probe-${process.pid}-${Date.now()}.onnx`);
+    writeFileSync(temp, encodeModel(model));
+    session = await ort.InferenceSession.create(temp, options).finally(() => rmSync(temp!, { force: true }));
+  } else {
+    session = await ort.InferenceSession.create(encodeModel(model), options);
+  }
   try {
     const result = await session.run(feeds);
     const info = new Map<string, TensorInfo>();
@@ -95,7 +112,7 @@ export async function buildGradientModel(modelBytes: Uint8Array, spec: GradientS
   for (const name of graphInputs) {
     if (!(name in spec.probe) && !(graph.initializer ?? []).some((t) => t.name === name)) throw new EideticError('invalid_input', `probe inputs: ${name} is missing`);
   }
-  const info = await probe(modelBytes, spec.probe);
+  const info = await probe(modelBytes, spec.probe, spec.modelDir);
   const infoOf = (name: string): TensorInfo => {
     const i = info.get(name);
     if (!i) throw new Error(`no probe information for tensor ${name}`);
