@@ -44,8 +44,9 @@ export interface GradientSpec {
   /** Original outputs to keep beside the loss and the gradients. */
   keepOutputs?: string[];
   /**
-   * Inputs for the probe run (small sizes; a batch of at least 2, so broadcasting over the batch is
-   * seen). Every graph input must be given.
+   * Inputs for the probe run: small sizes, but every size that varies between runs at least 2 everywhere
+   * in the graph (a batch of 2; latents large enough that the lowest UNet level is not 1x1), so that
+   * broadcasting is told apart from equal sizes. Every graph input must be given.
    */
   probe: Record<string, ort.Tensor>;
   /**
@@ -199,9 +200,9 @@ export async function buildGradientModel(modelBytes: Uint8Array, spec: GradientS
     const od = infoOf(out).dims;
     if (xd.length === od.length && xd.every((d, i) => d === od[i])) return g;
     const lead = od.length - xd.length;
-    // Axes where x was broadcast (size 1 in x). Size-1 axes of both are summed too (a no-op), so that a
-    // dimension which only grows at run time is still reduced; the final Reshape checks the result.
-    const axes = [...Array.from({ length: lead }, (_, i) => i), ...xd.flatMap((d, i) => (d === 1 ? [lead + i] : []))];
+    // Axes where x was broadcast in the probe (size 1 in x, not in the output). An axis of size 1 in
+    // both is left alone: if it grows at run time in the output only, the final Reshape fails loudly.
+    const axes = [...Array.from({ length: lead }, (_, i) => i), ...xd.flatMap((d, i) => (d === 1 && od[lead + i] !== 1 ? [lead + i] : []))];
     const reduced = axes.length ? b.reduceSum(g, axes, true) : g;
     return b.node('Reshape', [reduced, b.shape(x)]);
   };

@@ -45,7 +45,8 @@ export class WenGradients {
     const hidden = uncond.length / seq;
     const c = pipe.latentChannels;
     const declared = pipe.report.components.find((x) => x.name === 'unet')?.inputs.find((i) => i.name === 'sample')?.shape ?? [];
-    const side = (d: unknown) => (typeof d === 'number' ? d : 8);
+    // A dynamic latent size is probed at 16: the lowest level of an SD UNet (1/8) is then 2x2, not 1x1.
+    const side = (d: unknown) => (typeof d === 'number' ? d : 16);
     const [ph, pw] = [side(declared[2]), side(declared[3])];
     // Probe with a batch of 2, so that broadcasting over the batch is seen.
     const { inputs: unetMeta, output: unetOutput } = await inspectModel(unetFile);
