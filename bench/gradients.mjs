@@ -4,7 +4,8 @@
 // Run: npm run build:node && node bench/gradients.mjs [--unet FILE] [--latent 8] [--batch 1] [--reps 5] [--sequential]
 //   --unet defaults to the demo UNet; a UNet over 2 GB (external data) gets its gradient model written
 //   beside it (native-models/build/... from tests/fixtures/make_sd_unet.py).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
@@ -22,7 +23,6 @@ const latent = Number(arg('latent', '8'));
 const batch = Number(arg('batch', '1'));
 const reps = Number(arg('reps', '5'));
 
-const gradFile = path.join(path.dirname(unetFile), 'model.grad-bench.onnx');
 const modelBytes = readFileSync(unetFile);
 const ctxDim = (() => {
   const m = decodeModel(modelBytes);
@@ -47,6 +47,8 @@ const g = await buildGradientModel(modelBytes, {
   probe: feeds(2, probeSide),
   ...(external ? { modelDir: path.dirname(unetFile) } : {}),
 });
+// Beside the model only when its weights are external files (their paths are relative to it).
+const gradFile = external ? path.join(path.dirname(unetFile), 'model.grad-bench.onnx') : path.join(mkdtempSync(path.join(os.tmpdir(), 'eidetic-bench-')), 'grad.onnx');
 writeFileSync(gradFile, g.bytes);
 const buildSeconds = (performance.now() - t) / 1000;
 
@@ -102,3 +104,4 @@ const out = {
   peakRssMiB: { forward: Math.round(peakForward), forwardBackward: Math.round(peakGradient) },
 };
 console.log(JSON.stringify(out, null, 1));
+rmSync(gradFile, { force: true });

@@ -4,7 +4,8 @@
 //  - Top-1 SSCD (MemBench: the best of the K generations' similarities to the prompt's training image,
 //    demo SSCD descriptor), averaged over prompts, before and after.
 // Targets: MemBench's l = 7 and l = 3 (SD 1.4's scale) and l = the median score of 40 singleton captions
-// (this model's own non-memorized level: the demo's scores are about 1, below 7 and 3 already).
+// (this model's own non-memorized level: the demo's scores are about 1, below 7 and 3 already) and
+// its 10th percentile.
 // Images: DDIM 50 steps, guidance 7.5, seeds 0..K-1, 64x64, CPU.
 // Run: npm run build:node && node bench/wen-mitigation.mjs [--k 10] [--prompts 20]
 import { readFileSync } from 'node:fs';
@@ -58,9 +59,10 @@ const top1 = async (caption, images) => {
 const single = await detectMemorization(pipe, singletons, { noises: detectionNoises(0, 4, 4, h, w), noiseCount: 4, latentHeight: h, latentWidth: w });
 const singleScores = single.scores.map((s) => s.score).sort((a, b) => a - b);
 const demoTarget = +singleScores[Math.floor(singleScores.length / 2)].toFixed(3);
+const lowTarget = +singleScores[Math.floor(singleScores.length / 10)].toFixed(3);
 
 const generate = (prompt, conditioning) => pipe.generate({ prompt, steps: 50, guidance: 7.5, width: 64, height: 64, numImages: K, seed: 0n, scheduler: 'ddim', conditioning });
-const settings = [{ label: 'none' }, { label: 'wen l=7', target: 7 }, { label: 'wen l=3', target: 3 }, { label: `wen l=${demoTarget} (singleton median)`, target: demoTarget }];
+const settings = [{ label: 'none' }, { label: 'wen l=7', target: 7 }, { label: 'wen l=3', target: 3 }, { label: `wen l=${demoTarget} (singleton median)`, target: demoTarget }, { label: `wen l=${lowTarget} (singleton 10th percentile)`, target: lowTarget }];
 const results = Object.fromEntries(settings.map((s) => [s.label, { before: [], after: [], updates: [], reached: 0, top1: [], seconds: 0 }]));
 for (const caption of duplicated) {
   const base = await generate(caption);
