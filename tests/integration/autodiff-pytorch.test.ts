@@ -112,4 +112,21 @@ describe('gradients of whole models against PyTorch autograd (float32)', () => {
     expect(r.lossErr).toBeLessThan(1e-5);
     for (const { ours, ref } of Object.values(r.grads)) expect(relErr(ours, ref)).toBeLessThan(1e-4);
   });
+
+  it('tiny-sd2v (v-prediction, int64 timestep, linear projections) UNet and GELU text encoder', async () => {
+    const B = 2;
+    const dir = path.join(referenceDir, 'tiny-sd2v', 'model');
+    const feeds = {
+      sample: new ort.Tensor('float32', randn(11, B * 4 * 64), [B, 4, 8, 8]),
+      timestep: new ort.Tensor('int64', new BigInt64Array([981n, 981n]), [B]),
+      encoder_hidden_states: new ort.Tensor('float32', randn(12, B * 77 * 32), [B, 77, 32]),
+    };
+    const target = new ort.Tensor('float32', randn(13, B * 4 * 64), [B, 4, 8, 8]);
+    const u = await compare(path.join(dir, 'unet', 'model.onnx'), feeds, ['encoder_hidden_states'], { kind: 'squared-distance', output: 'out_sample' }, { target });
+    for (const { ours, ref } of Object.values(u.grads)) expect(relErr(ours, ref)).toBeLessThan(1e-4);
+    const ids = { input_ids: new ort.Tensor('int32', Int32Array.from(tokenIds(B, 77, 1000, 14), Number), [B, 77]) };
+    const weight = new ort.Tensor('float32', randn(15, B * 77 * 32), [B, 77, 32]);
+    const t = await compare(path.join(dir, 'text_encoder', 'model.onnx'), ids, ['/embeddings/token_embedding/Gather_output_0'], { kind: 'dot', output: 'last_hidden_state' }, { weight });
+    for (const { ours, ref } of Object.values(t.grads)) expect(relErr(ours, ref)).toBeLessThan(1e-4);
+  });
 });
