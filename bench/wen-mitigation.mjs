@@ -1,8 +1,9 @@
 // Wen's mitigation on the demo model's 20 duplicated (memorized) captions, against the unmitigated run:
 //  - detection norm (mean over the prompt's K images of ||eps_c - eps_u||_2 at t_1, on the images' own
 //    initial noises) before and after the AdamW optimisation, against the target l;
-//  - Top-1 SSCD (MemBench: the best of the K generations' similarities to the prompt's training image,
-//    demo SSCD descriptor), averaged over prompts, before and after.
+//  - MemBench's Top-1 / Top-3 SSCD and SSCD>0.5 of the K generations against the prompt's training image
+//    (demo SSCD descriptor), and the fraction at the descriptor's calibrated copy threshold, averaged over
+//    prompts, before and after.
 // Targets: MemBench's l = 7 and l = 3 (SD 1.4's scale) and l = the median score of 40 singleton captions
 // (this model's own non-memorized level: the demo's scores are about 1, below 7 and 3 already) and
 // its 10th percentile.
@@ -16,6 +17,7 @@ import { StableDiffusionPipeline } from '../dist/main/sd/pipeline.js';
 import { WenGradients, optimiseWenEmbedding } from '../dist/main/sd/wen-gradients.js';
 import { detectMemorization, detectionNoises } from '../dist/main/sd/detection.js';
 import { DescriptorModel } from '../dist/main/match/descriptor.js';
+import { copyMetrics } from '../dist/main/match/membench-metrics.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, def) => {
@@ -43,16 +45,17 @@ for (const caption of duplicated) {
   const row = rows.find((r) => r.caption === caption && r.duplicated);
   reference.set(caption, await embedPng(readFileSync(path.join(dataset, row.file))));
 }
+// MemBench's metrics of one prompt's K generations against its one training image (a K x 1 matrix).
 const top1 = async (caption, images) => {
   const ref = reference.get(caption);
-  let best = -Infinity;
+  const sims = [];
   for (const img of images) {
     const v = await embedPng(await toPng(img));
     let dot = 0;
     for (let i = 0; i < v.length; i++) dot += v[i] * ref[i];
-    best = Math.max(best, dot);
+    sims.push(dot);
   }
-  return best;
+  return copyMetrics(sims, sims.length, 1, sscd.threshold);
 };
 
 // The demo's own non-memorized level: median first-step score of singleton captions (4 shared noises).
@@ -82,6 +85,7 @@ for (const caption of duplicated) {
     if (m.reachedTarget) r.reached++;
     // No update leaves the embedding as encoded: the images are the unmitigated ones.
     r.top1.push(m.updates === 0 ? baseTop1 : await top1(caption, (await generate(caption, ({ uncond }) => ({ cond: m.embedding, uncond }))).images));
+    if (m.updates === 0) r.unchanged = (r.unchanged ?? 0) + 1;
   }
 }
 const mean = (v) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : null);
@@ -89,6 +93,7 @@ const out = {
   prompts: duplicated.length,
   imagesPerPrompt: K,
   singletonScoreMedian: demoTarget,
+  copyThreshold: sscd.threshold,
   settings: Object.fromEntries(settings.map((s) => {
     const r = results[s.label];
     return [s.label, {
@@ -96,7 +101,11 @@ const out = {
       normAfter: mean(r.after) && +mean(r.after).toFixed(4),
       meanUpdates: mean(r.updates),
       reachedTarget: s.target ? `${r.reached}/${duplicated.length}` : null,
-      top1Sscd: +mean(r.top1).toFixed(4),
+      top1Sscd: +mean(r.top1.map((x) => x.top1)).toFixed(4),
+      top3Sscd: +mean(r.top1.map((x) => x.top3)).toFixed(4),
+      above05: +mean(r.top1.map((x) => x.fractionAbove)).toFixed(4),
+      copiesAtCalibratedThreshold: +mean(r.top1.map((x) => x.fractionCopies)).toFixed(4),
+      promptsWithoutUpdate: s.target ? (r.unchanged ?? 0) : null,
       optimiseSecondsPerPrompt: s.target ? +(r.seconds / duplicated.length).toFixed(2) : null,
     }];
   })),
