@@ -162,7 +162,7 @@ def run(model, feeds, wrt):
             scales = x[2].tolist()
             out = [F.interpolate(x[0], scale_factor=(scales[2], scales[3]), mode="nearest")]
         else:
-            raise SystemExit(f"reference: operator {op} is not implemented here")
+            raise SystemExit(f"reference: operator {op} has no torch translation in this reference")
         for name, value in zip(node.output, out):
             env[name] = value
             mark(name)
