@@ -7,6 +7,7 @@ import type { AttributionMethod, NoiseMode } from './jobs.js';
 export const ATTRIBUTION_LABELS: Record<AttributionMethod, string> = {
   'embedding-occlusion': "embedding-row occlusion: the word's token rows of the text embedding replaced by the empty prompt's, every position kept",
   'word-removal': 'word removal: the word dropped from the prompt and the rest re-tokenized (later tokens shift)',
+  gradient: "gradient (Wen's token significance): the norm of the detection loss's gradient w.r.t. each token's embedding, averaged over the noises",
 };
 
 export const NOISE_MODE_LABELS: Record<NoiseMode, string> = {

@@ -73,6 +73,20 @@ const generateCommon = {
   /** An .npy file of initial latents [n, C, H/8, W/8] (one prompt). */
   latentsFile: z.string().max(4096).optional(),
   ep: ep.default('auto'),
+  /**
+   * An inference-time mitigation. `wen`: Wen et al.'s, AdamW on the prompt embedding at the first step
+   * (lr 0.05, at most 10 updates, start token's gradient zeroed) until the per-image detection norm is
+   * below `target` (MemBench: 7 or 3), then normal sampling with the optimised embedding.
+   */
+  mitigation: z
+    .object({
+      method: z.literal('wen'),
+      target: z.number().positive().max(1e6),
+      maxUpdates: z.number().int().min(0).max(100).default(10),
+      lr: z.number().positive().max(10).default(0.05),
+    })
+    .strict()
+    .optional(),
 };
 
 const generateEngine = z.object({
@@ -119,6 +133,16 @@ export interface GeneratedImageEvent {
   truncated: boolean;
 }
 
+/** What Wen's mitigation did for one prompt of a generate job. */
+export interface WenMitigationRecord {
+  prompt: string;
+  target: number;
+  /** Detection norm (mean over the prompt's images of ||eps_c − eps_u||_2) before each update and after the last. */
+  losses: number[];
+  updates: number;
+  reachedTarget: boolean;
+}
+
 export interface GenerateEngineResult {
   /** Images of the job done: those streamed by this attempt plus those a resumed job had stored. */
   images: number;
@@ -129,6 +153,8 @@ export interface GenerateEngineResult {
   width: number;
   height: number;
   warnings: string[];
+  /** Per prompt, when the job ran a mitigation. */
+  mitigation?: WenMitigationRecord[];
 }
 
 export interface SavedImage {
@@ -159,8 +185,11 @@ const detectCommon = {
   /** Prompt x noise pairs per UNet call, at most (default: 8, fewer when memory is short). */
   batchSize: z.number().int().min(1).max(1024).optional(),
   attribution: z.boolean().default(false),
-  /** Per-word attribution: embedding-row occlusion (positions kept), or removing the word and re-tokenizing. */
-  attributionMethod: z.enum(['embedding-occlusion', 'word-removal']).default('embedding-occlusion'),
+  /**
+   * Per-word attribution: embedding-row occlusion (positions kept), removing the word and re-tokenizing,
+   * or `gradient` (Wen's token significance: the norm of the detection loss's gradient per token).
+   */
+  attributionMethod: z.enum(['embedding-occlusion', 'word-removal', 'gradient']).default('embedding-occlusion'),
   /** The same N seeded noises for every prompt, or each prompt its own (Wen's code: seed + prompt index). */
   noiseMode: z.enum(['shared', 'per-prompt']).default('shared'),
   ep: ep.default('auto'),
@@ -195,7 +224,21 @@ export interface DetectScoreEvent {
   score: DetectionScore;
 }
 
-export type AttributionMethod = 'embedding-occlusion' | 'word-removal';
+export type AttributionMethod = 'embedding-occlusion' | 'word-removal' | 'gradient';
+
+/**
+ * Wen's token significance of one prompt: per token (start and end tokens included), the L2 norm over
+ * the hidden dimension of the gradient of ||eps(x_T, t_1, e_p) − eps(x_T, t_1, e_"")||^2, averaged over
+ * the noises; `condition` w.r.t. the text encoder's output e_p, `embedding` w.r.t. the token embeddings.
+ * A word's significance is the root sum of squares of its tokens' (`embedding`).
+ */
+export interface GradientAttribution {
+  prompt: string;
+  tokens: string[];
+  condition: number[];
+  embedding: number[];
+  words: { word: string; significance: number; seen: boolean }[];
+}
 export type NoiseMode = 'shared' | 'per-prompt';
 
 export interface WordAttribution {
@@ -211,8 +254,11 @@ export interface DetectResult {
   steps: number;
   scores: DetectionScore[];
   unetCalls: number;
+  /** Occlusion attributions (methods 'embedding-occlusion' and 'word-removal'). */
   attributions?: { prompt: string; words: WordAttribution[] }[];
-  /** How the attributions were measured (occlusions, never gradients); absent without attributions. */
+  /** Gradient attributions (method 'gradient'). */
+  gradientAttributions?: GradientAttribution[];
+  /** How the attributions were measured; absent without attributions. */
   attributionMethod?: AttributionMethod;
   noises: number;
   /** Shared noises (seeded, or a noise file's) or each prompt its own seeded ones. Absent from older results. */

@@ -222,13 +222,16 @@ export function buildProgram(): Command {
     .option('--save-npy', 'also write each image as float32 HxWx3 in [0,1] (.npy)')
     .option('--project <dir>', 'also store the generations in this project')
     .option('--model-digest <sha256>', "refuse the model folder unless its files' digest is this (as a report states it)")
+    .option('--mitigate <method:L>', "inference-time mitigation: 'wen:L' optimises the prompt embedding (AdamW, lr 0.05, at most 10 updates) until the detection norm is below L (MemBench: 7 or 3), then samples with it")
     .option('--json', 'print JSON')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const out = makeOutput(!!opts.json);
+      const mitigation = parseMitigation(opts.mitigate as string | undefined);
       if (opts.modelDigest) await checkModelDigest(opts.model as string, opts.modelDigest as string);
       const backend = await backendFor(opts.project as string | undefined);
       try {
         const params = {
+          ...(mitigation ? { mitigation } : {}),
           model: opts.model,
           prompts: [opts.prompt],
           negativePrompt: opts.negative,
@@ -246,7 +249,8 @@ export function buildProgram(): Command {
         const r = job.result;
         for (const w of r.warnings) out.info(`warning: ${w}`);
         const images = r.saved.map((s) => ({ png: s.png, npy: s.npy, prompt: s.prompt, seed: s.seed === null ? null : Number(s.seed) }));
-        out.data({ images, provider: r.provider, width: r.width, height: r.height, jobId: job.id }, () => images.map((i) => i.png ?? ''));
+        const mitigated = (r.mitigation ?? []).map((m) => `wen: ${m.prompt}: norm ${m.losses[0].toFixed(4)} -> ${m.losses.at(-1)!.toFixed(4)} in ${m.updates} updates (target ${m.target}${m.reachedTarget ? ', reached' : ', not reached'})`);
+        out.data({ images, provider: r.provider, width: r.width, height: r.height, jobId: job.id, ...(r.mitigation ? { mitigation: r.mitigation } : {}) }, () => [...mitigated, ...images.map((i) => i.png ?? '')]);
       } finally {
         await backend.dispose();
       }
@@ -261,7 +265,7 @@ export function buildProgram(): Command {
     .option('--steps <s>', 'average over the first S steps of a guided DDIM trajectory', '1')
     .option('--noise-file <file.npy>', 'the N initial noises as [N,4,h,w]')
     .option('--seed <s>', 'seed of the noises when no noise file is given', '0')
-    .option('--attribution [method]', "per-word occlusion: 'embedding-occlusion' (default: the word's embedding rows replaced by the empty prompt's, positions kept) or 'word-removal'")
+    .option('--attribution [method]', "per-word attribution: 'embedding-occlusion' (default: the word's embedding rows replaced by the empty prompt's, positions kept), 'word-removal', or 'gradient' (Wen's token significance, through the gradient models)")
     .option('--batch-size <b>', 'prompt x noise pairs per UNet call (default: as many as memory allows, at most 8)')
     .option('--noise-mode <mode>', "'shared' (the same N noises for every prompt) or 'per-prompt' (prompt i's own from seed + i, as Wen's code)", 'shared')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
@@ -290,8 +294,12 @@ export function buildProgram(): Command {
         const { predictionTypeNote } = await import('../api/detection-labels.js');
         const note = predictionTypeNote(r.predictionType);
         out.data(
-          { scores, timestep: r.timestep, provider: r.provider, noise_mode: r.noiseMode, prediction_type: r.predictionType, attribution_method: r.attributionMethod ?? null, attributions: r.attributions ?? null, prompts_per_second: r.promptsPerSecond },
-          () => [...(note ? [`note: ${note}`] : []), ...[...r.scores].sort((a, b) => b.score - a.score).map((s) => `${s.score.toFixed(4)}  ${s.prompt}`)],
+          { scores, timestep: r.timestep, provider: r.provider, noise_mode: r.noiseMode, prediction_type: r.predictionType, attribution_method: r.attributionMethod ?? null, attributions: r.attributions ?? null, gradient_attributions: r.gradientAttributions ?? null, prompts_per_second: r.promptsPerSecond },
+          () => [
+            ...(note ? [`note: ${note}`] : []),
+            ...[...r.scores].sort((a, b) => b.score - a.score).map((s) => `${s.score.toFixed(4)}  ${s.prompt}`),
+            ...(r.gradientAttributions ?? []).map((g) => `gradient significance: ${g.prompt}: ${g.tokens.map((t, i) => `${t}=${g.embedding[i].toPrecision(3)}`).join(' ')}`),
+          ],
         );
       } finally {
         await backend.dispose();
@@ -425,4 +433,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`eidetic: ${sanitizeForTerminal(e.message, { multiline: true })}\n`);
     return e.code === 'invalid_input' ? 2 : 1;
   }
+}
+
+/** `--mitigate wen:L` -> the generate job's mitigation; anything else is refused before the job starts. */
+function parseMitigation(text: string | undefined): { method: 'wen'; target: number } | undefined {
+  if (text === undefined) return undefined;
+  const m = /^wen:(\d+(?:\.\d+)?)$/.exec(text.trim());
+  if (!m || !(Number(m[1]) > 0)) throw new EideticError('invalid_input', `--mitigate ${text}: expected wen:L with L a positive number (MemBench uses wen:7 and wen:3)`);
+  return { method: 'wen', target: Number(m[1]) };
 }

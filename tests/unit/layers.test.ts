@@ -10,12 +10,13 @@ import { describe, expect, it } from 'vitest';
 const ROOT = path.resolve(__dirname, '../..');
 
 /** Bottom to top; each folder may import the folders named here (and itself), nothing else. */
-const BELOW_DOMAIN = ['api', 'util', 'sd'];
+const BELOW_DOMAIN = ['api', 'util', 'autodiff', 'sd'];
 const DOMAIN = ['match', 'search', 'solidmark'];
 export const ALLOWED: Record<string, string[]> = {
   api: [],
   util: ['api'],
-  sd: ['api', 'util'],
+  autodiff: ['api', 'util'],
+  sd: ['api', 'util', 'autodiff'],
   match: BELOW_DOMAIN,
   search: BELOW_DOMAIN,
   solidmark: BELOW_DOMAIN,

@@ -5,9 +5,10 @@
 import { attributeWords, detectMemorization, detectionNoises, perPromptNoises, type DetectionOptions } from '../../sd/detection.js';
 import { readFloatNpy } from '../../util/npy.js';
 import { EideticError } from '../../util/errors.js';
-import type { WordAttribution } from '../../api/jobs.js';
+import type { GradientAttribution, WordAttribution } from '../../api/jobs.js';
+import { tokenSignificance, wordSignificance } from '../../sd/wen-gradients.js';
 import type { JobHandler } from '../protocol.js';
-import { loadPipeline, nativeImageSize } from './pipeline-cache.js';
+import { loadPipeline, loadWenGradients, nativeImageSize } from './pipeline-cache.js';
 
 /** t_1 of the 50-step DDIM schedule the score is taken at (what detectMemorization reports). */
 function firstTimestep(pipe: Awaited<ReturnType<typeof loadPipeline>>): number {
@@ -60,7 +61,19 @@ export const detect: JobHandler<'detect'> = async (p, ctx) => {
         );
   const seconds = (performance.now() - started) / 1000;
   let attributions: { prompt: string; words: WordAttribution[] }[] | undefined;
-  if (p.attribution) {
+  let gradientAttributions: GradientAttribution[] | undefined;
+  if (p.attribution && p.attributionMethod === 'gradient') {
+    ctx.progress(0, p.prompts.length, 'gradient models (built once per model)');
+    const grads = await loadWenGradients(pipe);
+    gradientAttributions = [];
+    for (const [i, prompt] of p.prompts.entries()) {
+      if (ctx.signal.aborted) throw new EideticError('cancelled', 'detection was cancelled');
+      ctx.progress(i, p.prompts.length, `gradient attribution ${i + 1}/${p.prompts.length}`);
+      const own = noisesOfPrompt ? noisesOfPrompt(i) : noises!;
+      const s = await tokenSignificance(pipe, grads, prompt, own, count, h, w);
+      gradientAttributions.push({ prompt, tokens: s.tokens, condition: s.condition, embedding: s.embedding, words: wordSignificance(pipe, prompt, s.embedding) });
+    }
+  } else if (p.attribution) {
     attributions = [];
     for (const [i, prompt] of p.prompts.entries()) {
       ctx.progress(i, p.prompts.length, `attribution ${i + 1}/${p.prompts.length}`);
@@ -72,7 +85,8 @@ export const detect: JobHandler<'detect'> = async (p, ctx) => {
   return {
     ...result,
     attributions,
-    ...(attributions ? { attributionMethod: p.attributionMethod } : {}),
+    gradientAttributions,
+    ...(attributions || gradientAttributions ? { attributionMethod: p.attributionMethod } : {}),
     noises: count,
     noiseMode: p.noiseMode,
     predictionType: pipe.report.scheduler.predictionType,

@@ -7,9 +7,10 @@
  */
 import { EideticError } from '../../util/errors.js';
 import { readFloatNpy } from '../../util/npy.js';
-import type { GeneratedImageEvent } from '../../api/jobs.js';
+import type { GeneratedImageEvent, WenMitigationRecord } from '../../api/jobs.js';
+import { optimiseWenEmbedding } from '../../sd/wen-gradients.js';
 import type { JobHandler } from '../protocol.js';
-import { loadPipeline, nativeImageSize } from './pipeline-cache.js';
+import { loadPipeline, loadWenGradients, nativeImageSize } from './pipeline-cache.js';
 
 export const generate: JobHandler<'generate'> = async (p, ctx) => {
   const pipe = await loadPipeline(p.model, p.ep);
@@ -30,13 +31,27 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
   const skip = new Set(p.skip.filter((x) => x < p.prompts.length * p.n));
   let images = skip.size;
   const warnings: string[] = [];
+  if (p.mitigation && latents) throw new EideticError('invalid_input', `${p.latentsFile}: Wen's mitigation optimises on the seeded noises the images start from; leave out the latents file`);
+  const grads = p.mitigation ? await loadWenGradients(pipe) : null;
+  const mitigation: WenMitigationRecord[] = [];
   for (let i = 0; i < p.prompts.length; i++) {
     if (Array.from({ length: p.n }, (_, k) => i * p.n + k).every((x) => skip.has(x))) {
       ctx.progress((i + 1) * perPrompt, total, `prompt ${i + 1}/${p.prompts.length}: stored before`);
       continue;
     }
+    let conditioning: ((e: { cond: Float32Array; uncond: Float32Array | null }) => { cond: Float32Array; uncond: Float32Array | null }) | undefined;
+    if (p.mitigation && grads) {
+      ctx.progress(i * perPrompt, total, `prompt ${i + 1}/${p.prompts.length}: Wen's mitigation (target ${p.mitigation.target})`);
+      const m = await optimiseWenEmbedding(pipe, grads, p.prompts[i], {
+        target: p.mitigation.target, seed: BigInt(p.seed), images: p.n, latentHeight: height / factor, latentWidth: width / factor,
+        lr: p.mitigation.lr, maxUpdates: p.mitigation.maxUpdates, signal: ctx.signal,
+      });
+      mitigation.push({ prompt: p.prompts[i], target: p.mitigation.target, losses: m.losses, updates: m.updates, reachedTarget: m.reachedTarget });
+      conditioning = ({ uncond }) => ({ cond: m.embedding, uncond });
+    }
     let started = performance.now();
     const result = await pipe.generate({
+      conditioning,
       prompt: p.prompts[i],
       negativePrompt: p.negativePrompt,
       steps: p.steps,
@@ -83,5 +98,8 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
     });
     if (result.truncated) warnings.push(`prompt ${i + 1} is longer than 77 tokens and was truncated`);
   }
-  return { images, ...(skip.size ? { alreadyStored: skip.size } : {}), provider: pipe.provider, fallbacks: pipe.providerChoice.fallbacks, width, height, warnings };
+  return {
+    images, ...(skip.size ? { alreadyStored: skip.size } : {}), provider: pipe.provider, fallbacks: pipe.providerChoice.fallbacks, width, height, warnings,
+    ...(p.mitigation ? { mitigation } : {}),
+  };
 };

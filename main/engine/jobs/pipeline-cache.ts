@@ -1,6 +1,7 @@
 /** The engine process keeps the last pipeline loaded: consecutive jobs on one model skip session creation. */
 import path from 'node:path';
 import { StableDiffusionPipeline } from '../../sd/pipeline.js';
+import { WenGradients } from '../../sd/wen-gradients.js';
 
 let cached: { key: string; pipe: Promise<StableDiffusionPipeline> } | null = null;
 
@@ -11,8 +12,24 @@ export async function loadPipeline(dir: string, provider: string): Promise<Stabl
     cached = { key, pipe: StableDiffusionPipeline.load(dir, { provider }) };
     cached.pipe.catch(() => (cached = null));
     if (previous) void previous.pipe.then((p) => p.release()).catch(() => undefined);
+    if (gradients) {
+      const old = gradients;
+      gradients = null;
+      void old.grads.then((g) => g.release()).catch(() => undefined);
+    }
   }
   return cached.pipe;
+}
+
+let gradients: { pipe: StableDiffusionPipeline; grads: Promise<WenGradients> } | null = null;
+
+/** The gradient models of the loaded pipeline (built once per model and cached on disk, then kept open). */
+export async function loadWenGradients(pipe: StableDiffusionPipeline): Promise<WenGradients> {
+  if (gradients?.pipe !== pipe) {
+    gradients = { pipe, grads: WenGradients.load(pipe) };
+    gradients.grads.catch(() => (gradients = null));
+  }
+  return gradients.grads;
 }
 
 /** Image size when the caller gives none: the UNet's own sample size if its export fixes one, else 512. */
