@@ -172,6 +172,8 @@ const detectEngine = z.object({
   promptIds: z.array(z.number().int().nullable()).optional(),
   /** A resumed job: positions of prompts whose scores are stored; not scored again (attribution covers all). */
   skip: z.array(z.number().int().min(0)).max(1_000_000).default([]),
+  /** A queue shard (main/scaleout/): the position of its first prompt in the whole job; noises and event indices are the job's. */
+  offset: z.number().int().min(0).max(MAX_JOB_PROMPTS.detect).default(0),
 });
 
 const detectRequest = z
@@ -407,6 +409,8 @@ const searchEngine = z
     ...searchShape,
     /** Saved chain states to continue from (a resumed run). */
     resume: z.array(chainState).optional(),
+    /** A queue shard (main/scaleout/): run only these chains (seeds and noises are still each chain's own). */
+    onlyChains: z.array(z.number().int().min(0)).max(100_000).optional(),
   })
   .refine(needsKnownPrompt, knownPromptMessage);
 

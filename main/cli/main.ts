@@ -13,6 +13,7 @@ import { registerSearchCommand } from './search-command.js';
 import { registerAuditCommand } from './audit-command.js';
 import { registerJobsCommand } from './jobs-command.js';
 import { registerSolidmarkCommand } from './solidmark-command.js';
+import { applyQueueOptions, registerWorkerCommand, withQueueOptions } from './worker-command.js';
 import type { JobKind, JobSummary, ProbeResult, ProjectSummary } from '../api/contract.js';
 
 function describeProject(p: ProjectSummary): string {
@@ -240,7 +241,7 @@ export function buildProgram(): Command {
       }
     });
 
-  program
+  withQueueOptions(program
     .command('detect')
     .description("score prompts for memorization (Wen et al.'s first-step noise-prediction norm)")
     .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder')
@@ -254,12 +255,13 @@ export function buildProgram(): Command {
     .option('--noise-mode <mode>', "'shared' (the same N noises for every prompt) or 'per-prompt' (prompt i's own from seed + i, as Wen's code)", 'shared')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
     .option('--project <dir>', 'store the scores in this project')
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON'))
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const out = makeOutput(!!opts.json);
       const prompts = await promptsFromFile(opts.prompts as string);
       const backend = await backendFor(opts.project as string | undefined);
       try {
+        await applyQueueOptions(backend, opts);
         const job = await runJob(backend, out, 'detect', {
           model: opts.model,
           prompts,
@@ -286,7 +288,7 @@ export function buildProgram(): Command {
       }
     });
 
-  program
+  withQueueOptions(program
     .command('roc')
     .description('ROC curve, AUC and TPR at 1% FPR of the detection score on two labelled prompt sets')
     .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder')
@@ -297,13 +299,14 @@ export function buildProgram(): Command {
     .option('--seed <s>', 'noise seed', '0')
     .option('--noise-mode <mode>', "'shared' or 'per-prompt' (prompt i's own noises from seed + i, as Wen's code)", 'shared')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON'))
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const out = makeOutput(!!opts.json);
       const positive = await promptsFromFile(opts.positive as string);
       const negative = await promptsFromFile(opts.negative as string);
       const backend = await newBackend();
       try {
+        await applyQueueOptions(backend, opts);
         const job = await runJob(backend, out, 'detect', {
           model: opts.model,
           prompts: [...positive, ...negative],
@@ -369,6 +372,7 @@ export function buildProgram(): Command {
   registerJobsCommand(program);
 
   registerSolidmarkCommand(program);
+  registerWorkerCommand(program);
 
   program
     .command('serve')

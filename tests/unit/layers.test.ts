@@ -22,10 +22,12 @@ export const ALLOWED: Record<string, string[]> = {
   models: BELOW_DOMAIN,
   project: [...BELOW_DOMAIN, ...DOMAIN],
   engine: [...BELOW_DOMAIN, ...DOMAIN],
-  core: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine'],
-  server: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'core'],
-  'backend-process': [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'core'],
-  cli: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'core', 'server'],
+  // Scale-out: shards, the queue's submitter and worker (an engine of its own); never touches a project.
+  scaleout: [...BELOW_DOMAIN, ...DOMAIN, 'engine'],
+  core: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'scaleout'],
+  server: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'scaleout', 'core'],
+  'backend-process': [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'scaleout', 'core'],
+  cli: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'scaleout', 'core', 'server'],
   // Electron's main process stays thin: the backend runs in its own process (backend-process/).
   electron: ['api', 'util', 'backend-process'],
 };

@@ -1,0 +1,383 @@
+/**
+ * The submitter: runs a job's shards on queue workers instead of the local engine, with the same
+ * `run(kind, params, options)` as EngineHost, so the job manager and the kind's host module do not
+ * know the difference. It stays the only writer: each shard's events are replayed to the host module
+ * and its ledger row written in one transaction (`ShardLedger.commit`), so a shard is stored once
+ * whatever happens to workers, Redis or this process; search shards in chain order.
+ *
+ * Faults: a shard Redis lost (restarted without persistence) is added again; Redis away for longer
+ * than `offlineSeconds` fails the job as `queue_unavailable` (resumable); a shard a worker refused
+ * (another version, a model it does not hold) fails the job with the worker's reason.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { JobKind } from '../api/jobs.js';
+import type { QueueStatus } from '../api/queue.js';
+import type { RunOptions } from '../engine/host.js';
+import { hashModelFolder } from '../sd/model-folder.js';
+import { packageVersion } from '../util/app-paths.js';
+import { EideticError } from '../util/errors.js';
+import { redisOptions, type QueueAddress, type QueueConnectionOptions } from './connection.js';
+import { isShardedKind, isShardEvent, planShards, type ShardedKind, type ShardPlan } from './shards.js';
+import {
+  decodeReason,
+  deleteBlob,
+  getBlob,
+  keys,
+  modelDigest,
+  putBlob,
+  QUEUE_NAME,
+  SHARD_PROTOCOL,
+  shardId,
+  type ShardMessage,
+  type ShardOutput,
+  type ShardReturn,
+} from './wire.js';
+
+/** Where the host keeps which shards of a job it stored (the project database, or memory without one). */
+export interface ShardLedger {
+  stored(jobId: string): Map<number, { shardId: string; result: unknown }>;
+  /** Runs `apply` (the shard's events stored) and records the shard, in one transaction: a throw undoes both. */
+  commit(jobId: string, index: number, shardId: string, worker: string, result: unknown, apply: () => void): void;
+}
+
+export function memoryLedger(): ShardLedger {
+  const jobs = new Map<string, Map<number, { shardId: string; result: unknown }>>();
+  return {
+    stored: (jobId) => new Map(jobs.get(jobId) ?? []),
+    commit(jobId, index, id, _worker, result, apply) {
+      apply();
+      if (!jobs.has(jobId)) jobs.set(jobId, new Map());
+      jobs.get(jobId)!.set(index, { shardId: id, result });
+    },
+  };
+}
+
+export interface QueueRunnerOptions extends QueueConnectionOptions {
+  url: string;
+  /** Prompts per detection shard, chains per search shard. */
+  shardSize?: Partial<Record<ShardedKind, number>>;
+  /** How long Redis may be unreachable before the job fails (resumable). */
+  offlineSeconds?: number;
+  /** How often outstanding shards are checked in Redis itself (besides its event stream). */
+  reconcileMs?: number;
+  ledger: () => ShardLedger;
+}
+
+interface Collected {
+  output: ShardOutput;
+  worker: string;
+  ret: ShardReturn;
+}
+
+export class QueueRunner {
+  readonly address: QueueAddress;
+  private readonly redisOpts: ReturnType<typeof redisOptions>['redis'];
+  private queue: Queue | null = null;
+  private events: QueueEvents | null = null;
+  private redis: Redis | null = null;
+  private connected = false;
+  private offlineSince: number | null = null;
+  private readonly storedAt: { at: number; worker: string }[] = [];
+  private storedCount = 0;
+
+  constructor(private readonly options: QueueRunnerOptions) {
+    const { address, redis } = redisOptions(options.url, options);
+    this.address = address;
+    this.redisOpts = redis;
+  }
+
+  handles(kind: JobKind): boolean {
+    return isShardedKind(kind);
+  }
+
+  private connect(): { queue: Queue; events: QueueEvents; redis: Redis } {
+    if (!this.queue || !this.events || !this.redis) {
+      this.redis = new Redis({ ...this.redisOpts, lazyConnect: false });
+      this.redis.on('error', () => undefined); // reported through 'close' and the offline timer
+      this.redis.on('ready', () => {
+        this.connected = true;
+        this.offlineSince = null;
+      });
+      this.redis.on('close', () => {
+        this.connected = false;
+        this.offlineSince ??= Date.now();
+      });
+      this.queue = new Queue(QUEUE_NAME, { connection: new Redis(this.redisOpts) });
+      this.queue.on('error', () => undefined);
+      this.events = new QueueEvents(QUEUE_NAME, { connection: new Redis(this.redisOpts) });
+      this.events.on('error', () => undefined);
+    }
+    return { queue: this.queue, events: this.events, redis: this.redis };
+  }
+
+  /** Waits for the first connection, failing clearly when Redis cannot be reached. */
+  private async ready(redis: Redis): Promise<void> {
+    if (redis.status === 'ready') return;
+    const seconds = this.options.offlineSeconds ?? 120;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        redis.off('ready', done);
+        reject(this.offlineError(`no answer within ${seconds} s`));
+      }, seconds * 1000);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      redis.once('ready', done);
+    });
+  }
+
+  private offlineError(why: string): EideticError {
+    return new EideticError(
+      'queue_unavailable',
+      `the job queue at ${this.address.url} cannot be reached (${why}); what was stored stays stored, and the job resumes (jobs resume) when Redis is back`,
+    );
+  }
+
+  async run(kind: JobKind, params: unknown, options: RunOptions & { jobId?: string } = {}): Promise<unknown> {
+    if (!isShardedKind(kind)) throw new EideticError('unsupported', `${kind} jobs do not run on the queue yet; run them without --queue`);
+    if (options.signal?.aborted) throw new EideticError('cancelled', `${kind} was cancelled`);
+    const started = performance.now();
+    const jobId = options.jobId ?? randomUUID();
+    const plan = planShards(kind, params, this.options.shardSize?.[kind]);
+    const { queue, events, redis } = this.connect();
+    await this.ready(redis);
+
+    // Models by content; input files as blobs. Both before any shard is queued, so a problem stops it all.
+    const engineParams = params as Record<string, unknown>;
+    const models: ShardMessage['models'] = {};
+    for (const key of plan.modelKeys) {
+      const dir = engineParams[key];
+      if (typeof dir !== 'string') continue;
+      const files = await hashModelFolder(path.resolve(dir));
+      models[key] = { name: path.basename(path.resolve(dir)), digest: modelDigest(files), files: Object.keys(files).length };
+    }
+    const files: ShardMessage['files'] = {};
+    for (const key of plan.fileKeys) {
+      const file = engineParams[key];
+      if (typeof file !== 'string') continue;
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(file);
+      } catch {
+        throw new EideticError('not_found', `${key}: cannot read ${file}`);
+      }
+      files[key] = { ...(await putBlob(redis, bytes)), name: path.basename(file) };
+    }
+
+    const ledger = this.options.ledger();
+    const stored = ledger.stored(jobId);
+    const messages = plan.shards.map((s) => {
+      const shardParams = { ...s.params };
+      for (const key of [...plan.modelKeys, ...plan.fileKeys]) if (key in shardParams) shardParams[key] = models[key]?.name ?? files[key]?.name ?? shardParams[key];
+      const body = { job: jobId, kind, index: s.index, params: shardParams, models, files };
+      const message: ShardMessage = { protocol: SHARD_PROTOCOL, version: packageVersion(), count: plan.shards.length, ...body };
+      return { shard: s, message, id: shardId(body) };
+    });
+    const results = new Map<number, unknown>();
+    for (const m of messages) {
+      const done = stored.get(m.shard.index);
+      if (done && done.shardId === m.id) results.set(m.shard.index, done.result);
+    }
+    const todo = messages.filter((m) => !results.has(m.shard.index));
+    const totalUnits = plan.shards.reduce((n, s) => n + s.units, 0);
+    let doneUnits = plan.shards.filter((s) => results.has(s.index)).reduce((n, s) => n + s.units, 0);
+    const inflight = new Map<number, number>();
+    const report = (message: string) => {
+      const partial = [...inflight.values()].reduce((a, b) => a + b, 0);
+      options.onProgress?.(Math.min(totalUnits, doneUnits + partial), totalUnits, message);
+    };
+    const progressMessage = () => `${results.size}/${plan.shards.length} shards stored (${this.address.url})`;
+    report(progressMessage());
+
+    // A resumed job: shards a worker refused before are tried again (the worker may hold the model now).
+    for (const m of todo) {
+      const job = await queue.getJob(m.id);
+      if (job && (await job.getState()) === 'failed') await job.retry('failed');
+    }
+    const add = (list: typeof todo) =>
+      queue.addBulk(
+        list.map((m) => ({
+          name: `${kind}#${m.shard.index}`,
+          data: m.message,
+          opts: { jobId: m.id, attempts: 3, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: false, removeOnFail: { age: 7 * 24 * 3600 } },
+        })),
+      );
+    await add(todo);
+
+    const byId = new Map(todo.map((m) => [m.id, m]));
+    const collected = new Map<number, Collected>();
+    let nextOrdered = 0;
+    while (nextOrdered < plan.shards.length && results.has(plan.shards[nextOrdered].index)) nextOrdered++;
+
+    return new Promise<unknown>((resolve, reject) => {
+      let settled = false;
+      const handling = new Set<string>();
+      const finish = (err: Error | null) => {
+        if (settled) return;
+        settled = true;
+        clearInterval(timer);
+        events.off('completed', onCompleted);
+        events.off('failed', onFailed);
+        events.off('progress', onProgress);
+        options.signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve(plan.merge(plan.shards.map((s) => results.get(s.index) ?? null), (performance.now() - started) / 1000));
+      };
+      const store = (index: number) => {
+        const m = messages.find((x) => x.shard.index === index)!;
+        const c = collected.get(index)!;
+        ledger.commit(jobId, index, m.id, c.worker, plan.compact(c.output.result), () => {
+          for (const e of c.output.events) {
+            if (!isShardEvent(plan.kind, e) || !plan.keepEvent(e)) continue;
+            options.onEvent?.(e);
+            // The job manager stops a job whose event could not be stored: undo this shard's writes.
+            if (options.signal?.aborted) throw new EideticError('cancelled', `${kind} stopped while storing shard ${index}`);
+          }
+        });
+        results.set(index, plan.compact(c.output.result));
+        collected.delete(index);
+        inflight.delete(index);
+        doneUnits += m.shard.units;
+        this.storedCount++;
+        this.storedAt.push({ at: Date.now(), worker: c.worker });
+        // Stored: the queue's copy is not needed any more.
+        void queue.remove(m.id).catch(() => undefined);
+        if (c.ret.blob) void deleteBlob(redis, c.ret.blob).catch(() => undefined);
+      };
+      const commitReady = () => {
+        if (plan.ordered) {
+          while (nextOrdered < plan.shards.length) {
+            const index = plan.shards[nextOrdered].index;
+            if (results.has(index)) nextOrdered++;
+            else if (collected.has(index)) {
+              store(index);
+              nextOrdered++;
+            } else break;
+          }
+        } else {
+          for (const index of [...collected.keys()]) store(index);
+        }
+        report(progressMessage());
+        if (results.size === plan.shards.length) finish(null);
+      };
+      const collect = async (job: Job) => {
+        const m = byId.get(String(job.id));
+        if (!m || results.has(m.shard.index) || collected.has(m.shard.index) || handling.has(m.id)) return;
+        handling.add(m.id);
+        try {
+          const ret = job.returnvalue as ShardReturn;
+          const output = ret.inline ?? (JSON.parse((await getBlob(redis, ret.blob!)).toString('utf8')) as ShardOutput);
+          if (settled) return;
+          collected.set(m.shard.index, { output, worker: ret.worker, ret });
+          commitReady();
+        } finally {
+          handling.delete(m.id);
+        }
+      };
+      const refused = (job: Job) => {
+        const { code, message } = decodeReason(job.failedReason ?? 'failed');
+        const m = byId.get(String(job.id));
+        finish(new EideticError(code === 'shard_refused' || code === 'cancelled' ? code : 'job_failed', `shard ${m ? m.shard.index + 1 : '?'}/${plan.shards.length} of ${kind}: ${message}`) as Error);
+      };
+      const check = async (id: string) => {
+        const job = await queue.getJob(id);
+        if (settled) return;
+        if (!job) {
+          // Redis lost it (restarted without persistence): queue it again; it computes the same result.
+          const m = byId.get(id)!;
+          if (!results.has(m.shard.index) && !collected.has(m.shard.index)) await add([m]);
+          return;
+        }
+        const state = await job.getState();
+        if (state === 'completed') await collect(job);
+        else if (state === 'failed') refused(job);
+      };
+      const guard = (p: Promise<void>) =>
+        p.catch((err) => {
+          if (!settled && !(err instanceof Error && /Connection is closed|ECONNREFUSED|ECONNRESET/.test(err.message))) finish(err as Error);
+        });
+      const onCompleted = ({ jobId: id }: { jobId: string }) => {
+        if (byId.has(id)) guard(check(id));
+      };
+      const onFailed = ({ jobId: id }: { jobId: string }) => {
+        if (byId.has(id)) guard(check(id));
+      };
+      const onProgress = ({ jobId: id, data }: { jobId: string; data: unknown }) => {
+        const m = byId.get(id);
+        const d = data as { done?: number; total?: number } | null;
+        if (!m || !d || typeof d.done !== 'number' || !d.total) return;
+        inflight.set(m.shard.index, (m.shard.units * d.done) / d.total);
+        report(progressMessage());
+      };
+      const onAbort = () => {
+        void redis.set(keys.cancel(jobId), '1', 'EX', 24 * 3600).catch(() => undefined);
+        for (const m of todo) void queue.remove(m.id).catch(() => undefined);
+        finish(new EideticError('cancelled', `${kind} was cancelled`));
+      };
+      const offlineLimit = (this.options.offlineSeconds ?? 120) * 1000;
+      let sweeping = false;
+      const sweep = () => {
+        if (settled) return;
+        if (this.offlineSince !== null && Date.now() - this.offlineSince > offlineLimit) {
+          finish(this.offlineError(`unreachable for ${Math.round((Date.now() - this.offlineSince) / 1000)} s`));
+          return;
+        }
+        if (sweeping || !this.connected) return;
+        sweeping = true;
+        const outstanding = todo.filter((m) => !results.has(m.shard.index) && !collected.has(m.shard.index)).slice(0, 256);
+        guard(
+          (async () => {
+            for (const m of outstanding) await check(m.id);
+          })(),
+        ).finally(() => (sweeping = false));
+      };
+      const timer = setInterval(sweep, this.options.reconcileMs ?? 2000);
+      events.on('completed', onCompleted);
+      events.on('failed', onFailed);
+      events.on('progress', onProgress);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      commitReady();
+      sweep();
+    });
+  }
+
+  /** Workers seen in the last minute, queue counts and this process's throughput. */
+  async status(): Promise<QueueStatus> {
+    const { queue, redis } = this.connect();
+    const workers: QueueStatus['workers'] = [];
+    let counts: Record<string, number> = {};
+    if (redis.status === 'ready') {
+      const names = await redis.keys(keys.workerPattern);
+      const values = names.length ? await redis.mget(...names) : [];
+      for (const v of values) {
+        if (!v) continue;
+        const info = JSON.parse(v) as QueueStatus['workers'][number];
+        workers.push({ ...info, shardsForThisProject: this.storedAt.filter((s) => s.worker === info.name).length });
+      }
+      counts = await queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed');
+    }
+    const minuteAgo = Date.now() - 60_000;
+    return {
+      url: this.address.url,
+      connected: redis.status === 'ready',
+      workers: workers.sort((a, b) => a.name.localeCompare(b.name)),
+      counts,
+      stored: this.storedCount,
+      shardsPerMinute: this.storedAt.filter((s) => s.at >= minuteAgo).length,
+    };
+  }
+
+  async close(): Promise<void> {
+    const closing = [this.events?.close(), this.queue?.close()];
+    this.events = null;
+    this.queue = null;
+    await Promise.allSettled(closing);
+    this.redis?.disconnect();
+    this.redis = null;
+  }
+}
