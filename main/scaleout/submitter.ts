@@ -79,6 +79,8 @@ export class QueueRunner {
   private queue: Queue | null = null;
   private events: QueueEvents | null = null;
   private redis: Redis | null = null;
+  /** Connections handed to BullMQ, which leaves them open: closed here. */
+  private readonly given: Redis[] = [];
   private connected = false;
   private offlineSince: number | null = null;
   private readonly storedAt: { at: number; worker: string }[] = [];
@@ -106,9 +108,15 @@ export class QueueRunner {
         this.connected = false;
         this.offlineSince ??= Date.now();
       });
-      this.queue = new Queue(QUEUE_NAME, { connection: new Redis(this.redisOpts) });
+      const connection = () => {
+        const c = new Redis(this.redisOpts);
+        c.on('error', () => undefined);
+        this.given.push(c);
+        return c;
+      };
+      this.queue = new Queue(QUEUE_NAME, { connection: connection() });
       this.queue.on('error', () => undefined);
-      this.events = new QueueEvents(QUEUE_NAME, { connection: new Redis(this.redisOpts) });
+      this.events = new QueueEvents(QUEUE_NAME, { connection: connection() });
       this.events.on('error', () => undefined);
     }
     return { queue: this.queue, events: this.events, redis: this.redis };
@@ -377,6 +385,7 @@ export class QueueRunner {
     this.events = null;
     this.queue = null;
     await Promise.allSettled(closing);
+    for (const c of this.given.splice(0)) c.disconnect();
     this.redis?.disconnect();
     this.redis = null;
   }

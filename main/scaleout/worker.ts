@@ -160,8 +160,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   };
 
   const lockMs = (options.lockSeconds ?? 30) * 1000;
+  const workerConnection = new Redis(redisOpts);
+  workerConnection.on('error', () => undefined);
   const worker = new Worker<ShardMessage, ShardReturn>(QUEUE_NAME, processShard, {
-    connection: new Redis(redisOpts),
+    connection: workerConnection,
     concurrency: 1,
     lockDuration: lockMs,
     stalledInterval: Math.max(1000, Math.round(lockMs / 2)),
@@ -177,6 +179,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       clearInterval(heartbeat);
       await worker.close();
       await redis.del(keys.worker(name)).catch(() => undefined);
+      // BullMQ leaves connections it was given open.
+      workerConnection.disconnect();
       redis.disconnect();
       await engine.dispose();
     },
