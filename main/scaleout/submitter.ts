@@ -84,6 +84,8 @@ export class QueueRunner {
   private connected = false;
   private offlineSince: number | null = null;
   private readonly storedAt: { at: number; worker: string }[] = [];
+  /** Runs in flight: closing the runner ends them as interrupted (their shards stay on the queue). */
+  private readonly running = new Set<(err: Error) => void>();
   private storedCount = 0;
 
   constructor(private readonly options: QueueRunnerOptions) {
@@ -228,6 +230,7 @@ export class QueueRunner {
       const finish = (err: Error | null) => {
         if (settled) return;
         settled = true;
+        this.running.delete(finish);
         clearInterval(timer);
         events.off('completed', onCompleted);
         events.off('failed', onFailed);
@@ -345,6 +348,7 @@ export class QueueRunner {
         ).finally(() => (sweeping = false));
       };
       const timer = setInterval(sweep, this.options.reconcileMs ?? 2000);
+      this.running.add(finish);
       events.on('completed', onCompleted);
       events.on('failed', onFailed);
       events.on('progress', onProgress);
@@ -381,6 +385,9 @@ export class QueueRunner {
   }
 
   async close(): Promise<void> {
+    for (const finish of [...this.running]) {
+      finish(new EideticError('queue_unavailable', `stopped collecting the job's shards from ${this.address.url} (the project or app closed); they stay on the queue, and resuming the job collects them`));
+    }
     const closing = [this.events?.close(), this.queue?.close()];
     this.events = null;
     this.queue = null;
