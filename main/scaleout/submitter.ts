@@ -281,8 +281,16 @@ export class QueueRunner {
         if (!m || results.has(m.shard.index) || collected.has(m.shard.index) || handling.has(m.id)) return;
         handling.add(m.id);
         try {
-          const ret = job.returnvalue as ShardReturn;
-          const output = ret.inline ?? (JSON.parse((await getBlob(redis, ret.blob!)).toString('utf8')) as ShardOutput);
+          const ret = job.returnvalue as ShardReturn | null;
+          let output: ShardOutput | null = null;
+          if (ret?.inline) output = ret.inline;
+          else if (ret?.blob) output = await getBlob(redis, ret.blob).then((b) => JSON.parse(b.toString('utf8')) as ShardOutput, () => null);
+          if (!ret || !output) {
+            // Completed but its result is gone (Redis restarted between the two writes, a blob expired): run it again.
+            await job.remove().catch(() => undefined);
+            await add([m]);
+            return;
+          }
           if (settled) return;
           collected.set(m.shard.index, { output, worker: ret.worker, ret });
           commitReady();
