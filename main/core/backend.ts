@@ -342,7 +342,7 @@ export class Backend {
     if (!project || project.readOnly || !project.db.open) return this.memoryShards;
     return {
       stored: (jobId) => storedShards(project.db, jobId),
-      commit: (jobId, index, shardId, worker, result, apply) => void commitShard(project.db, { jobId, index, shardId, worker, result }, apply),
+      commit: (jobId, index, shardId, worker, result, apply) => void commitShard(project.db, { jobId, index, shardId, worker: worker.name, computeMs: worker.computeMs, result }, apply),
     };
   }
 

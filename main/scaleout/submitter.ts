@@ -41,7 +41,7 @@ import {
 export interface ShardLedger {
   stored(jobId: string): Map<number, { shardId: string; result: unknown }>;
   /** Runs `apply` (the shard's events stored) and records the shard, in one transaction: a throw undoes both. */
-  commit(jobId: string, index: number, shardId: string, worker: string, result: unknown, apply: () => void): void;
+  commit(jobId: string, index: number, shardId: string, worker: { name: string; computeMs: number }, result: unknown, apply: () => void): void;
 }
 
 export function memoryLedger(): ShardLedger {
@@ -242,7 +242,7 @@ export class QueueRunner {
       const store = (index: number) => {
         const m = messages.find((x) => x.shard.index === index)!;
         const c = collected.get(index)!;
-        ledger.commit(jobId, index, m.id, c.worker, plan.compact(c.output.result), () => {
+        ledger.commit(jobId, index, m.id, { name: c.worker, computeMs: c.ret.ms }, plan.compact(c.output.result), () => {
           for (const e of c.output.events) {
             if (!isShardEvent(plan.kind, e) || !plan.keepEvent(e)) continue;
             options.onEvent?.(e);

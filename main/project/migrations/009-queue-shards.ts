@@ -14,6 +14,7 @@ export const migration9: Migration = {
       shard_index INTEGER NOT NULL,
       shard_id TEXT NOT NULL,          -- the queue's id: job, index and a digest of what the shard computes
       worker TEXT NOT NULL,            -- the worker's name, as it reported it
+      compute_ms REAL NOT NULL,        -- the worker's time in its engine for the shard (queue overhead = wall − this)
       result_json TEXT NOT NULL,       -- the shard's engine result, less what the project stores elsewhere
       stored_at TEXT NOT NULL,
       PRIMARY KEY (job_id, shard_index)
