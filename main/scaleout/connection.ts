@@ -85,3 +85,14 @@ export function redisOptions(text: string, options: QueueConnectionOptions = {})
     },
   };
 }
+
+/** A first command on a new connection: a refused AUTH or TLS problem is named now, not at the first shard. */
+export async function checkAccess(redis: { ping(): Promise<string> }, url: string): Promise<void> {
+  try {
+    await redis.ping();
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    const hint = /NOAUTH|WRONGPASS|invalid password|Authentication/i.test(why) ? ` (give the password in ${PASSWORD_ENV} or --redis-password-file)` : '';
+    throw new EideticError('queue_unavailable', `the job queue at ${url} refused this process: ${why}${hint}`);
+  }
+}

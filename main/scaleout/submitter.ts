@@ -20,7 +20,7 @@ import type { RunOptions } from '../engine/host.js';
 import { hashModelFolder } from '../sd/model-folder.js';
 import { packageVersion } from '../util/app-paths.js';
 import { EideticError } from '../util/errors.js';
-import { redisOptions, type QueueAddress, type QueueConnectionOptions } from './connection.js';
+import { checkAccess, redisOptions, type QueueAddress, type QueueConnectionOptions } from './connection.js';
 import { isShardedKind, isShardEvent, planShards, type ShardedKind, type ShardPlan } from './shards.js';
 import {
   decodeReason,
@@ -156,6 +156,7 @@ export class QueueRunner {
     const plan = planShards(kind, params, this.options.shardSize?.[kind]);
     const { queue, events, redis } = this.connect();
     await this.ready(redis);
+    await checkAccess(redis, this.address.url);
 
     // Models by content; input files as blobs. Both before any shard is queued, so a problem stops it all.
     const engineParams = params as Record<string, unknown>;
@@ -304,17 +305,20 @@ export class QueueRunner {
         finish(new EideticError(code === 'shard_refused' || code === 'cancelled' ? code : 'job_failed', `shard ${m ? m.shard.index + 1 : '?'}/${plan.shards.length} of ${kind}: ${message}`) as Error);
       };
       const check = async (id: string) => {
-        const job = await queue.getJob(id);
+        // The state first, then the job: a job read first may finish in between, without its result or reason.
+        const state = await queue.getJobState(id);
         if (settled) return;
-        if (!job) {
+        if (state === 'unknown') {
           // Redis lost it (restarted without persistence): queue it again; it computes the same result.
           const m = byId.get(id)!;
           if (!results.has(m.shard.index) && !collected.has(m.shard.index)) await add([m]);
           return;
         }
-        const state = await job.getState();
+        if (state !== 'completed' && state !== 'failed') return;
+        const job = await queue.getJob(id);
+        if (!job || settled) return;
         if (state === 'completed') await collect(job);
-        else if (state === 'failed') refused(job);
+        else refused(job);
       };
       const guard = (p: Promise<void>) =>
         p.catch((err) => {
@@ -399,7 +403,8 @@ export class QueueRunner {
     const closing = [this.events?.close(), this.queue?.close()];
     this.events = null;
     this.queue = null;
-    await Promise.allSettled(closing);
+    // BullMQ's close waits for Redis; a Redis that is gone must not keep the app from closing.
+    await Promise.race([Promise.allSettled(closing), new Promise((r) => setTimeout(r, 2000).unref())]);
     for (const c of this.given.splice(0)) c.disconnect();
     this.redis?.disconnect();
     this.redis = null;

@@ -17,7 +17,7 @@ import { EngineHost } from '../engine/host.js';
 import { hashModelFolder } from '../sd/model-folder.js';
 import { packageVersion } from '../util/app-paths.js';
 import { EideticError, toApiError } from '../util/errors.js';
-import { redisOptions, type QueueConnectionOptions } from './connection.js';
+import { checkAccess, redisOptions, type QueueConnectionOptions } from './connection.js';
 import { encodeReason, getBlob, INLINE_RESULT_BYTES, keys, modelDigest, putBlob, QUEUE_NAME, SHARD_PROTOCOL, type ShardMessage, type ShardReturn, type WorkerInfo } from './wire.js';
 
 export interface WorkerOptions extends QueueConnectionOptions {
@@ -69,6 +69,14 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const name = options.name ?? `${os.hostname()}-${process.pid}`;
   const log = options.log ?? (() => undefined);
   const version = packageVersion();
+  const redis = new Redis(redisOpts);
+  redis.on('error', () => undefined);
+  try {
+    await checkAccess(redis, address.url);
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
   const engine = new EngineHost(options.launcher);
   const models = await indexModels(options.models);
   const probe = (await engine.run('probe', { benchmarkMs: 0 })) as ProbeResult;
@@ -88,8 +96,6 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     current: null,
   };
   const cacheDir = path.join(os.tmpdir(), `eidetic-worker-${process.pid}`);
-  const redis = new Redis(redisOpts);
-  redis.on('error', () => undefined);
   const beat = async () => {
     info.seenAt = new Date().toISOString();
     await redis.set(keys.worker(name), JSON.stringify(info), 'EX', 60).catch(() => undefined);
@@ -177,7 +183,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     info: () => ({ ...info }),
     async close() {
       clearInterval(heartbeat);
-      await worker.close();
+      await Promise.race([worker.close(), new Promise((r) => setTimeout(r, 5000).unref())]);
       await redis.del(keys.worker(name)).catch(() => undefined);
       // BullMQ leaves connections it was given open.
       workerConnection.disconnect();

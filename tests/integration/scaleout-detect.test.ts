@@ -3,7 +3,8 @@
  * processes store exactly the scores of the same job run by the local engine; a worker that lacks the
  * model, or runs another version, refuses its shard back to the submitter with the reason.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,7 +91,49 @@ describe('detection through the queue', () => {
     const job = await b.startJob('detect', { ...params, prompts: prompts.slice(0, 5) });
     const done = await b.jobs.finished(job.id);
     expect(done.status).toBe('failed');
-    expect(done.error?.code).toBe('shard_refused');
+    expect(done.error?.code, done.error?.message).toBe('shard_refused');
     expect(done.error?.message).toMatch(/worker "no-models": holds no copy of model sd-demo \(\d+ files, sha256 digest [0-9a-f]{16}…\)/);
+  });
+
+  it('Redis AUTH: the password from a file or the environment works, and is nowhere on the queue or in the project', async () => {
+    const password = 'pw-7f3a9c-not-on-the-queue';
+    const guarded = await startRedis({ password });
+    try {
+      const worker = await startWorker(guarded.url, 'authed', { env: { EIDETIC_REDIS_PASSWORD: password } });
+      workers.push(worker);
+      const b = await project('auth');
+      await expect(b.call('queue.set', { url: `redis://:${password}@127.0.0.1:${guarded.port}` })).rejects.toThrow(/the address carries a password, which would be stored in the project; give it without one and set EIDETIC_REDIS_PASSWORD/);
+      const file = path.join(tmp, 'redis-password');
+      writeFileSync(file, `${password}\n`, { mode: 0o600 });
+      await b.useQueue({ url: guarded.url, passwordFile: file });
+      const job = await b.jobs.finished((await b.startJob('detect', { ...params, prompts: prompts.slice(0, 30) })).id);
+      expect(job.error).toBeNull();
+      // Every key and value left in Redis (shards, results, worker descriptions, events), searched for the password.
+      const redis = new Redis({ port: guarded.port, password });
+      let seen = 0;
+      try {
+        for (const key of await redis.keys('*')) {
+          const type = await redis.type(key);
+          const dump =
+            type === 'string' ? await redis.get(key)
+            : type === 'hash' ? JSON.stringify(await redis.hgetall(key))
+            : type === 'list' ? JSON.stringify(await redis.lrange(key, 0, -1))
+            : type === 'zset' || type === 'set' ? JSON.stringify(type === 'set' ? await redis.smembers(key) : await redis.zrange(key, 0, -1))
+            : JSON.stringify(await redis.xrange(key, '-', '+'));
+          expect(`${key} ${dump}`).not.toContain(password);
+          seen++;
+        }
+      } finally {
+        redis.disconnect();
+      }
+      expect(seen).toBeGreaterThan(3);
+      expect(readFileSync(b.currentProject!.dbFile).includes(password)).toBe(false);
+      // Without the password, the worker does not get in.
+      await expect(startWorker(guarded.url, 'no-password', { env: { EIDETIC_REDIS_PASSWORD: '' } })).rejects.toThrow(/the job queue at redis:\/\/127\.0\.0\.1:\d+ refused this process: NOAUTH Authentication required\. \(give the password in EIDETIC_REDIS_PASSWORD or --redis-password-file\)/);
+      await worker.stop();
+      await b.dispose();
+    } finally {
+      await guarded.stop();
+    }
   });
 });
