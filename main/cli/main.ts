@@ -89,6 +89,24 @@ export function buildProgram(): Command {
       });
     });
 
+  project
+    .command('queue <dir> [url]')
+    .description("the project's job queue: detection and search jobs then run in shards on queue workers (docs/SCALE-OUT.md); no url shows it, --none removes it")
+    .option('--tls-ca <file>', 'PEM file of the CA that signed the Redis server certificate (rediss://)')
+    .option('--none', 'run jobs in the local engine again')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, url: string | undefined, opts: { tlsCa?: string; none?: boolean; json?: boolean }) => {
+      const out = makeOutput(!!opts.json);
+      await withProject(dir, async (backend) => {
+        const status = url || opts.none ? await backend.call('queue.set', { url: opts.none ? null : url!, tlsCa: opts.tlsCa }) : await backend.call('queue.status', {});
+        out.data(status, () =>
+          status
+            ? [`queue ${status.url} (${status.connected ? 'reachable' : 'unreachable'})`, ...status.workers.map((w) => `  worker ${w.name}: ${w.providers.join(', ')}, Eidetic ${w.version}, ${w.shardsDone} shards done`)]
+            : 'no queue: jobs run in the local engine',
+        );
+      });
+    });
+
   program
     .command('prompts')
     .description('prompt sets')
