@@ -373,6 +373,7 @@ export class QueueRunner {
   /** Workers seen in the last minute, queue counts and this process's throughput. */
   async status(): Promise<QueueStatus> {
     const { queue, redis } = this.connect();
+    if (redis.status !== 'ready') await Promise.race([new Promise((r) => redis.once('ready', r)), new Promise((r) => setTimeout(r, 1500).unref())]);
     const workers: QueueStatus['workers'] = [];
     let counts: Record<string, number> = {};
     if (redis.status === 'ready') {
