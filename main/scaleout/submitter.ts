@@ -124,10 +124,10 @@ export class QueueRunner {
     return { queue: this.queue, events: this.events, redis: this.redis };
   }
 
-  /** Waits for the first connection, failing clearly when Redis cannot be reached. */
+  /** Waits for the first connection, failing clearly (and before any work) when Redis cannot be reached. */
   private async ready(redis: Redis): Promise<void> {
     if (redis.status === 'ready') return;
-    const seconds = this.options.offlineSeconds ?? 120;
+    const seconds = Math.min(this.options.offlineSeconds ?? 120, 15);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         redis.off('ready', done);
@@ -194,7 +194,7 @@ export class QueueRunner {
       const done = stored.get(m.shard.index);
       if (done && done.shardId === m.id) results.set(m.shard.index, done.result);
     }
-    const todo = messages.filter((m) => !results.has(m.shard.index));
+    const unstored = messages.filter((m) => !results.has(m.shard.index));
     const totalUnits = plan.shards.reduce((n, s) => n + s.units, 0);
     let doneUnits = plan.shards.filter((s) => results.has(s.index)).reduce((n, s) => n + s.units, 0);
     const inflight = new Map<number, number>();
@@ -206,11 +206,11 @@ export class QueueRunner {
     report(progressMessage());
 
     // A resumed job: shards a worker refused before are tried again (the worker may hold the model now).
-    for (const m of todo) {
+    for (const m of unstored) {
       const job = await queue.getJob(m.id);
       if (job && (await job.getState()) === 'failed') await job.retry('failed');
     }
-    const add = (list: typeof todo) =>
+    const add = (list: typeof unstored) =>
       queue.addBulk(
         list.map((m) => ({
           name: `${kind}#${m.shard.index}`,
@@ -218,9 +218,9 @@ export class QueueRunner {
           opts: { jobId: m.id, attempts: 3, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: false, removeOnFail: { age: 7 * 24 * 3600 } },
         })),
       );
-    await add(todo);
+    await add(unstored);
 
-    const byId = new Map(todo.map((m) => [m.id, m]));
+    const byId = new Map(unstored.map((m) => [m.id, m]));
     const collected = new Map<number, Collected>();
     let nextOrdered = 0;
     while (nextOrdered < plan.shards.length && results.has(plan.shards[nextOrdered].index)) nextOrdered++;
@@ -339,7 +339,7 @@ export class QueueRunner {
       };
       const onAbort = () => {
         void redis.set(keys.cancel(jobId), '1', 'EX', 24 * 3600).catch(() => undefined);
-        for (const m of todo) void queue.remove(m.id).catch(() => undefined);
+        for (const m of unstored) void queue.remove(m.id).catch(() => undefined);
         finish(new EideticError('cancelled', `${kind} was cancelled`));
       };
       const offlineLimit = (this.options.offlineSeconds ?? 120) * 1000;
@@ -352,7 +352,7 @@ export class QueueRunner {
         }
         if (sweeping || !this.connected) return;
         sweeping = true;
-        const outstanding = todo.filter((m) => !results.has(m.shard.index) && !collected.has(m.shard.index)).slice(0, 256);
+        const outstanding = unstored.filter((m) => !results.has(m.shard.index) && !collected.has(m.shard.index)).slice(0, 256);
         guard(
           (async () => {
             for (const m of outstanding) await check(m.id);
