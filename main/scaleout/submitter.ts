@@ -251,7 +251,8 @@ export class QueueRunner {
             if (options.signal?.aborted) throw new EideticError('cancelled', `${kind} stopped while storing shard ${index}`);
           }
         });
-        results.set(index, plan.compact(c.output.result));
+        // The full result for this attempt's merge (a job without a project returns its scores from it).
+        results.set(index, c.output.result);
         collected.delete(index);
         inflight.delete(index);
         doneUnits += m.shard.units;

@@ -3,7 +3,9 @@
  * processes store exactly the scores of the same job run by the local engine; a worker that lacks the
  * model, or runs another version, refuses its shard back to the submitter with the reason.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import os from 'node:os';
 import path from 'node:path';
@@ -75,6 +77,14 @@ describe('detection through the queue', () => {
     await local.jobs.finished(other.id);
     const moved = scores(local, other.id).filter((s, i) => s.score !== expected[i].score).length;
     expect(moved).toBeGreaterThan(190);
+
+    // The CLI: `eidetic detect --queue` prints the same scores.
+    const file = path.join(tmp, 'first-30.txt');
+    writeFileSync(file, prompts.slice(0, 30).join('\n'));
+    const cli = path.resolve(import.meta.dirname, '../../bin/eidetic.js');
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'detect', '--model', model, '--prompts', file, '--noises', '2', '--noise-mode', 'per-prompt', '--seed', '3', '--ep', 'cpu', '--json', '--queue', redis.url]);
+    expect((JSON.parse(stdout) as { scores: { score: number }[] }).scores.map((s) => s.score)).toEqual(expected.slice(0, 30).map((s) => s.score));
+    await expect(promisify(execFile)(process.execPath, [cli, 'worker', '--queue', redis.url])).rejects.toThrow(/--models: name at least one model folder this worker may run/);
 
     const status = await queued.call('queue.status', {});
     expect(status!.workers.map((w) => w.name).sort()).toEqual(['w1', 'w2']);
