@@ -86,13 +86,35 @@ export function redisOptions(text: string, options: QueueConnectionOptions = {})
   };
 }
 
-/** A first command on a new connection: a refused AUTH or TLS problem is named now, not at the first shard. */
-export async function checkAccess(redis: { ping(): Promise<string> }, url: string): Promise<void> {
+/** A first command on a new connection: a refused AUTH or a TLS problem is named now, not at the first shard. */
+export async function checkAccess(redis: { ping(): Promise<string>; on(event: 'error', cb: (err: Error) => void): unknown; off(event: 'error', cb: (err: Error) => void): unknown }, url: string, timeoutMs = 15_000): Promise<void> {
+  let last: Error | null = null;
+  let fail: (err: Error) => void = () => undefined;
+  // A server not up yet may come (retried until the timeout); a certificate or a name that is wrong will not.
+  const onError = (err: Error) => {
+    last = err;
+    if (!/ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT/.test(`${(err as { code?: string }).code ?? ''} ${err.message}`)) fail(err);
+  };
+  redis.on('error', onError);
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await redis.ping();
+    await Promise.race([
+      redis.ping(),
+      new Promise((_, reject) => {
+        fail = reject;
+        timer = setTimeout(() => reject(last ?? new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+      }),
+    ]);
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    const hint = /NOAUTH|WRONGPASS|invalid password|Authentication/i.test(why) ? ` (give the password in ${PASSWORD_ENV} or --redis-password-file)` : '';
+    const hint = /NOAUTH|WRONGPASS|invalid password|Authentication/i.test(why)
+      ? ` (give the password in ${PASSWORD_ENV} or --redis-password-file)`
+      : /certificate|self.signed|TLS|SSL/i.test(why)
+        ? ' (for a server certificate signed by your own CA, give that CA with --tls-ca)'
+        : '';
     throw new EideticError('queue_unavailable', `the job queue at ${url} refused this process: ${why}${hint}`);
+  } finally {
+    clearTimeout(timer);
+    redis.off('error', onError);
   }
 }

@@ -47,11 +47,14 @@ export interface TestRedis {
 }
 
 /** `persist`: append-only file on (what docs/SCALE-OUT.md advises); off, a restart loses the queue. */
-export async function startRedis(options: { persist?: boolean; password?: string } = {}): Promise<TestRedis> {
+export async function startRedis(options: { persist?: boolean; password?: string; tls?: { cert: string; key: string; ca: string } } = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'eidetic-redis-'));
   let child: ChildProcess | null = null;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', options.persist ? 'yes' : 'no', '--appendfsync', 'always'];
+  const listen = options.tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key, '--tls-ca-cert-file', options.tls.ca, '--tls-auth-clients', 'no']
+    : ['--port', String(port)];
+  const args = [...listen, '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', options.persist ? 'yes' : 'no', '--appendfsync', 'always'];
   if (options.password) args.push('--requirepass', options.password);
   const start = async () => {
     child = spawn('/usr/bin/redis-server', args, { stdio: 'ignore' });
@@ -67,7 +70,7 @@ export async function startRedis(options: { persist?: boolean; password?: string
     });
   };
   await start();
-  return { url: `redis://127.0.0.1:${port}`, port, stop, start };
+  return { url: options.tls ? `rediss://localhost:${port}` : `redis://127.0.0.1:${port}`, port, stop, start };
 }
 
 export interface TestWorker {
@@ -79,11 +82,11 @@ export interface TestWorker {
 }
 
 /** Starts `eidetic worker` (the built CLI) and waits for its ready line. */
-export async function startWorker(url: string, name: string, options: { models?: string[]; lockSeconds?: number; env?: NodeJS.ProcessEnv } = {}): Promise<TestWorker> {
+export async function startWorker(url: string, name: string, options: { models?: string[]; lockSeconds?: number; env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<TestWorker> {
   const models = options.models ?? [path.join(ROOT, 'native-models', 'demo')];
   const child = spawn(
     process.execPath,
-    [path.join(ROOT, 'bin', 'eidetic.js'), 'worker', '--queue', url, '--name', name, '--ep', 'cpu', '--lock-seconds', String(options.lockSeconds ?? 30), '--json', '--models', ...models],
+    [path.join(ROOT, 'bin', 'eidetic.js'), 'worker', '--queue', url, '--name', name, '--ep', 'cpu', '--lock-seconds', String(options.lockSeconds ?? 30), '--json', ...(options.args ?? []), '--models', ...models],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   );
   const log: string[] = [];

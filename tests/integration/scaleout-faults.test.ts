@@ -4,7 +4,8 @@
  * another version. Each leaves the stored scores identical to the local run, every prompt stored once,
  * or refuses with both versions named.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
@@ -115,6 +116,34 @@ describe('queue faults', () => {
     } finally {
       await queue.close();
       connection.disconnect();
+    }
+  });
+
+  it('TLS (rediss://): with the CA given by --tls-ca the job runs; without it the worker is refused, saying why', async () => {
+    // A CA of the test's own and a server certificate for localhost signed by it (openssl, no network).
+    const dir = mkdtempSync(path.join(tmp, 'tls-'));
+    const f = (name: string) => path.join(dir, name);
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=eidetic test CA', '-keyout', f('ca.key'), '-out', f('ca.pem'));
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', f('server.key'), '-out', f('server.csr'));
+    writeFileSync(f('san.cnf'), 'subjectAltName=DNS:localhost\n');
+    openssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('san.cnf'), '-out', f('server.pem'));
+    const secure = await startRedis({ tls: { cert: f('server.pem'), key: f('server.key'), ca: f('ca.pem') } });
+    try {
+      expect(secure.url).toMatch(/^rediss:\/\/localhost:\d+$/);
+      await expect(startWorker(secure.url, 'no-ca')).rejects.toThrow(/the job queue at rediss:\/\/localhost:\d+ refused this process: .*certificate.* \(for a server certificate signed by your own CA, give that CA with --tls-ca\)/);
+      const worker = await startWorker(secure.url, 'tls', { args: ['--tls-ca', f('ca.pem')] });
+      workers.push(worker);
+      const b = newBackend();
+      await b.call('project.create', { dir: path.join(tmp, 'tls') });
+      await b.useQueue({ url: secure.url, tlsCa: f('ca.pem'), shardSize: { detect: 10 } });
+      const job = await b.jobs.finished((await b.startJob('detect', { ...params, prompts: prompts.slice(0, 20) })).id);
+      expect(job.error).toBeNull();
+      expect(scores(b, job.id)).toEqual(expected.slice(0, 20));
+      await b.dispose();
+      await worker.stop();
+    } finally {
+      await secure.stop();
     }
   });
 });
