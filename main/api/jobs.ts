@@ -85,6 +85,8 @@ const generateEngine = z.object({
    * missing images are streamed.
    */
   skip: z.array(z.number().int().min(0)).max(100_000_000).default([]),
+  /** A queue shard (main/scaleout/): the position of its first prompt in the whole job (image seeds depend on k alone). */
+  offset: z.number().int().min(0).max(MAX_JOB_PROMPTS.generate).default(0),
 });
 
 /** Keys a generate job records beside its request (provenance), dropped when its request is checked again. */

@@ -91,7 +91,7 @@ export function buildProgram(): Command {
 
   project
     .command('queue <dir> [url]')
-    .description("the project's job queue: detection and search jobs then run in shards on queue workers (docs/SCALE-OUT.md); no url shows it, --none removes it")
+    .description("the project's job queue: detection, search and generation jobs then run in shards on queue workers (docs/SCALE-OUT.md); no url shows it, --none removes it")
     .option('--tls-ca <file>', 'PEM file of the CA that signed the Redis server certificate (rediss://)')
     .option('--none', 'run jobs in the local engine again')
     .option('--json', 'print JSON')
@@ -211,7 +211,7 @@ export function buildProgram(): Command {
       }
     });
 
-  program
+  withQueueOptions(program
     .command('generate')
     .description('generate images from a prompt (stored in the project when --project is given)')
     .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder')
@@ -230,11 +230,12 @@ export function buildProgram(): Command {
     .option('--batch-size <b>', 'images per UNet call (default: as many as memory allows; results do not depend on it)')
     .option('--save-npy', 'also write each image as float32 HxWx3 in [0,1] (.npy)')
     .option('--project <dir>', 'also store the generations in this project')
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON'))
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const out = makeOutput(!!opts.json);
       const backend = await backendFor(opts.project as string | undefined);
       try {
+        await applyQueueOptions(backend, opts);
         const params = {
           model: opts.model,
           prompts: [opts.prompt],

@@ -180,7 +180,7 @@ export class Backend {
     this.project = project;
     if (project) this.recent.add(project.dir);
     if (!this.queueFromHost) {
-      // The project's queue setting (queue.set): its detection and search jobs go to the queue's workers.
+      // The project's queue setting (queue.set): its detection, search and generation jobs go to the queue's workers.
       const url = project?.meta('queue_url');
       void this.replaceQueue(url ? { url, tlsCa: project?.meta('queue_tls_ca') || undefined } : null);
     }
@@ -311,7 +311,7 @@ export class Backend {
     return module.resume(this.jobContext, job, options);
   }
 
-  /** Sends detection and search jobs to a queue's workers (null: the local engine), for this process's life. */
+  /** Sends detection, search and generation jobs to a queue's workers (null: the local engine), for this process's life. */
   async useQueue(options: Omit<QueueRunnerOptions, 'ledger'> | null): Promise<void> {
     this.queueFromHost = options !== null;
     await this.replaceQueue(options);
@@ -342,7 +342,7 @@ export class Backend {
     if (!project || project.readOnly || !project.db.open) return this.memoryShards;
     return {
       stored: (jobId) => storedShards(project.db, jobId),
-      commit: (jobId, index, shardId, worker, result, apply) => void commitShard(project.db, { jobId, index, shardId, worker: worker.name, computeMs: worker.computeMs, result }, apply),
+      commit: (jobId, index, shardId, worker, result, apply, always) => void commitShard(project.db, { jobId, index, shardId, worker: worker.name, computeMs: worker.computeMs, result }, apply, always),
     };
   }
 

@@ -8,12 +8,18 @@ export function storedShards(db: Database.Database, jobId: string): Map<number, 
 
 /**
  * Runs `apply` (the writes of the shard's results) and records the shard in one transaction; a shard
- * recorded before (delivered twice) is neither applied nor recorded again.
+ * recorded before (delivered twice) is neither applied nor recorded again, unless `always`.
  */
-export function commitShard(db: Database.Database, row: { jobId: string; index: number; shardId: string; worker: string; computeMs: number; result: unknown }, apply: () => void): boolean {
+export function commitShard(
+  db: Database.Database,
+  row: { jobId: string; index: number; shardId: string; worker: string; computeMs: number; result: unknown },
+  apply: () => void,
+  /** Apply even when recorded: the host module itself skips what it stored (generation's images). */
+  always = false,
+): boolean {
   return db.transaction(() => {
     const seen = db.prepare('SELECT shard_id FROM queue_shards WHERE job_id = ? AND shard_index = ?').get(row.jobId, row.index) as { shard_id: string } | undefined;
-    if (seen?.shard_id === row.shardId) return false;
+    if (!always && seen?.shard_id === row.shardId) return false;
     apply();
     db.prepare('INSERT OR REPLACE INTO queue_shards (job_id, shard_index, shard_id, worker, compute_ms, result_json, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
       row.jobId,

@@ -3,7 +3,9 @@
  * job's. A shard is an engine job of the same kind, run by the same engine handler as a local job, whose
  * randomness is the job's, not the worker's: a detection shard keeps its prompts' places in the job
  * (`offset`, so per-prompt noises are seed + index), a search shard runs some chains of the whole search
- * (`onlyChains`, each chain on its own stream with its own noises). So a job run in shards stores what
+ * (`onlyChains`, each chain on its own stream with its own noises), a generation shard is a chunk of
+ * prompts at their places in the job (`offset`; image k's noise depends on the seed and k alone). So a
+ * job run in shards stores what
  * the same job run locally stores, whichever worker ran which shard.
  */
 import {
@@ -11,6 +13,8 @@ import {
   type DetectResult,
   type DetectScoreEvent,
   type EngineParams,
+  type GenerateEngineResult,
+  type GeneratedImageEvent,
   type JobKind,
   type SearchEngineResult,
   type SearchIterationEvent,
@@ -18,7 +22,7 @@ import {
 import { DEFAULT_GIBBS_PARAMS } from '../search/gibbs.js';
 
 /** Job kinds that run on the queue; the others run in the local engine. */
-export const SHARDED_KINDS = ['detect', 'search'] as const;
+export const SHARDED_KINDS = ['detect', 'search', 'generate'] as const;
 export type ShardedKind = (typeof SHARDED_KINDS)[number];
 
 export function isShardedKind(kind: JobKind): kind is ShardedKind {
@@ -26,7 +30,7 @@ export function isShardedKind(kind: JobKind): kind is ShardedKind {
 }
 
 /** Prompts per detection shard, chains per search shard: a few seconds to minutes of work per shard. */
-export const DEFAULT_SHARD_SIZE = { detect: 25, search: 1 } as const;
+export const DEFAULT_SHARD_SIZE = { detect: 25, search: 1, generate: 2 } as const;
 
 export interface Shard {
   index: number;
@@ -48,6 +52,12 @@ export interface ShardPlan {
   modelKeys: string[];
   /** Parameters that name input files: their bytes travel through the queue, keyed by sha256. */
   fileKeys: string[];
+  /**
+   * A shard the project's ledger lists is not run again. False where the host stores a shard's events
+   * after its ledger row (generation: images are encoded and written in the background): what the
+   * host module finds stored (its skip list) decides instead, and shards are matched by it.
+   */
+  ledgerSkips: boolean;
   /** False for an event the host stored before (a resumed job's skipped prompts). */
   keepEvent(event: unknown): boolean;
   /** The job's engine result from every shard's result, in shard order (null: a shard with no result kept). */
@@ -85,6 +95,7 @@ function planDetect(p: EngineParams<'detect'>, size: number): ShardPlan {
   return {
     kind: 'detect',
     shards,
+    ledgerSkips: true,
     ordered: false,
     modelKeys: ['model'],
     fileKeys: p.noiseFile ? ['noiseFile'] : [],
@@ -137,6 +148,7 @@ function planSearch(p: EngineParams<'search'>, size: number): ShardPlan {
   return {
     kind: 'search',
     shards,
+    ledgerSkips: true,
     ordered: true,
     modelKeys: ['model', 'mlm'],
     fileKeys: [],
@@ -158,6 +170,44 @@ function planSearch(p: EngineParams<'search'>, size: number): ShardPlan {
   };
 }
 
+function planGenerate(p: EngineParams<'generate'>, size: number): ShardPlan {
+  const skip = new Set(p.skip);
+  const { skip: _skip, offset: _offset, prompts, promptIds, ...common } = p;
+  const stored = (i: number) => Array.from({ length: p.n }, (_, k) => i * p.n + k).every((x) => skip.has(x));
+  const shards: Shard[] = chunks(prompts.length, size)
+    .map(({ start, end }, index) => ({ start, end, index }))
+    // Image k's noise depends on the seed and k alone: a chunk of prompts makes the job's images.
+    .filter(({ start, end }) => !Array.from({ length: end - start }, (_, i) => start + i).every(stored))
+    .map(({ start, end, index }) => ({
+      index,
+      units: (end - start) * p.n * p.steps,
+      params: { ...common, prompts: prompts.slice(start, end), ...(promptIds ? { promptIds: promptIds.slice(start, end) } : {}), offset: start, skip: [] },
+    }));
+  return {
+    kind: 'generate',
+    shards,
+    ledgerSkips: false,
+    ordered: true,
+    modelKeys: ['model'],
+    fileKeys: p.latentsFile ? ['latentsFile'] : [],
+    keepEvent: (e) => !skip.has((e as GeneratedImageEvent).promptIndex * p.n + (e as GeneratedImageEvent).k),
+    merge(results) {
+      const kept = results.filter((r): r is GenerateEngineResult => r !== null);
+      const first = kept[0];
+      return {
+        images: sum(kept.map((r) => r.images)) + skip.size,
+        ...(skip.size ? { alreadyStored: skip.size } : {}),
+        provider: distinct(kept.map((r) => r.provider)),
+        fallbacks: first?.fallbacks ?? [],
+        width: first?.width ?? p.width ?? 0,
+        height: first?.height ?? p.height ?? 0,
+        warnings: kept.flatMap((r) => r.warnings),
+      } satisfies GenerateEngineResult;
+    },
+    compact: (r) => r,
+  };
+}
+
 /**
  * The shards of a job from the engine input its host module prepared. The input is read through the
  * catalogue's engine schema first (defaults applied, host-only keys dropped), so a resumed job plans the
@@ -165,11 +215,12 @@ function planSearch(p: EngineParams<'search'>, size: number): ShardPlan {
  */
 export function planShards(kind: ShardedKind, engineInput: unknown, size?: number): ShardPlan {
   if (kind === 'detect') return planDetect(JOB_CATALOGUE.detect.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.detect);
+  if (kind === 'generate') return planGenerate(JOB_CATALOGUE.generate.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.generate);
   return planSearch(JOB_CATALOGUE.search.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.search);
 }
 
 /** The event type each sharded kind streams (checked before a shard's events are replayed). */
-export function isShardEvent(kind: ShardedKind, e: unknown): e is DetectScoreEvent | SearchIterationEvent {
+export function isShardEvent(kind: ShardedKind, e: unknown): e is DetectScoreEvent | SearchIterationEvent | GeneratedImageEvent {
   const type = (e as { type?: unknown } | null)?.type;
-  return kind === 'detect' ? type === 'detect-score' : type === 'search-iteration';
+  return type === { detect: 'detect-score', search: 'search-iteration', generate: 'image' }[kind];
 }

@@ -23,6 +23,7 @@ import { EideticError } from '../util/errors.js';
 import { checkAccess, redisOptions, type QueueAddress, type QueueConnectionOptions } from './connection.js';
 import { isShardedKind, isShardEvent, planShards, type ShardedKind, type ShardPlan } from './shards.js';
 import {
+  decodeOutput,
   decodeReason,
   deleteBlob,
   getBlob,
@@ -40,15 +41,19 @@ import {
 /** Where the host keeps which shards of a job it stored (the project database, or memory without one). */
 export interface ShardLedger {
   stored(jobId: string): Map<number, { shardId: string; result: unknown }>;
-  /** Runs `apply` (the shard's events stored) and records the shard, in one transaction: a throw undoes both. */
-  commit(jobId: string, index: number, shardId: string, worker: { name: string; computeMs: number }, result: unknown, apply: () => void): void;
+  /**
+   * Runs `apply` (the shard's events stored) and records the shard, in one transaction: a throw undoes both.
+   * A shard recorded before is not applied again, unless `always` (the plan's host module skips by itself).
+   */
+  commit(jobId: string, index: number, shardId: string, worker: { name: string; computeMs: number }, result: unknown, apply: () => void, always: boolean): void;
 }
 
 export function memoryLedger(): ShardLedger {
   const jobs = new Map<string, Map<number, { shardId: string; result: unknown }>>();
   return {
     stored: (jobId) => new Map(jobs.get(jobId) ?? []),
-    commit(jobId, index, id, _worker, result, apply) {
+    commit(jobId, index, id, _worker, result, apply, always) {
+      if (!always && jobs.get(jobId)?.get(index)?.shardId === id) return;
       apply();
       if (!jobs.has(jobId)) jobs.set(jobId, new Map());
       jobs.get(jobId)!.set(index, { shardId: id, result });
@@ -192,7 +197,7 @@ export class QueueRunner {
     const results = new Map<number, unknown>();
     for (const m of messages) {
       const done = stored.get(m.shard.index);
-      if (done && done.shardId === m.id) results.set(m.shard.index, done.result);
+      if (plan.ledgerSkips && done && done.shardId === m.id) results.set(m.shard.index, done.result);
     }
     const unstored = messages.filter((m) => !results.has(m.shard.index));
     const totalUnits = plan.shards.reduce((n, s) => n + s.units, 0);
@@ -250,7 +255,7 @@ export class QueueRunner {
             // The job manager stops a job whose event could not be stored: undo this shard's writes.
             if (options.signal?.aborted) throw new EideticError('cancelled', `${kind} stopped while storing shard ${index}`);
           }
-        });
+        }, !plan.ledgerSkips);
         // The full result for this attempt's merge (a job without a project returns its scores from it).
         results.set(index, c.output.result);
         collected.delete(index);
@@ -285,8 +290,8 @@ export class QueueRunner {
         try {
           const ret = job.returnvalue as ShardReturn | null;
           let output: ShardOutput | null = null;
-          if (ret?.inline) output = ret.inline;
-          else if (ret?.blob) output = await getBlob(redis, ret.blob).then((b) => JSON.parse(b.toString('utf8')) as ShardOutput, () => null);
+          if (typeof ret?.text === 'string') output = decodeOutput(ret.text);
+          else if (ret?.blob) output = await getBlob(redis, ret.blob).then((b) => decodeOutput(b.toString('utf8')), () => null);
           if (!ret || !output) {
             // Completed but its result is gone (Redis restarted between the two writes, a blob expired): run it again.
             await job.remove().catch(() => undefined);

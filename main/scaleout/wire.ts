@@ -51,9 +51,23 @@ export interface ShardOutput {
 export interface ShardReturn {
   worker: string;
   ms: number;
-  /** The output itself, or the blob holding it when it is large (search traces). */
-  inline?: ShardOutput;
+  /** The output (encodeOutput), or the blob holding it when it is large (search traces, images). */
+  text?: string;
   blob?: BlobRef;
+}
+
+/** JSON with Float32Arrays (image pixels) as base64 of their bytes: exact, and a third of the size of numbers. */
+export function encodeOutput(output: ShardOutput): string {
+  return JSON.stringify(output, (_key, value: unknown) => (value instanceof Float32Array ? { $f32: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') } : value));
+}
+
+export function decodeOutput(text: string): ShardOutput {
+  return JSON.parse(text, (_key, value: unknown) => {
+    const f32 = (value as { $f32?: unknown } | null)?.$f32;
+    if (typeof f32 !== 'string') return value;
+    const bytes = Buffer.from(f32, 'base64');
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  }) as ShardOutput;
 }
 
 /** What a worker says about itself (main/api/queue.ts: the app shows it). */

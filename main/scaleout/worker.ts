@@ -18,7 +18,7 @@ import { hashModelFolder } from '../sd/model-folder.js';
 import { packageVersion } from '../util/app-paths.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { checkAccess, redisOptions, type QueueConnectionOptions } from './connection.js';
-import { encodeReason, getBlob, INLINE_RESULT_BYTES, keys, modelDigest, putBlob, QUEUE_NAME, SHARD_PROTOCOL, type ShardMessage, type ShardReturn, type WorkerInfo } from './wire.js';
+import { encodeOutput, encodeReason, getBlob, INLINE_RESULT_BYTES, keys, modelDigest, putBlob, QUEUE_NAME, SHARD_PROTOCOL, type ShardMessage, type ShardReturn, type WorkerInfo } from './wire.js';
 
 export interface WorkerOptions extends QueueConnectionOptions {
   url: string;
@@ -148,9 +148,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         },
       });
       const ms = performance.now() - started;
-      const text = JSON.stringify({ events, result });
+      const text = encodeOutput({ events, result });
       info.shardsDone++;
-      if (text.length <= INLINE_RESULT_BYTES) return { worker: name, ms, inline: { events, result } };
+      if (text.length <= INLINE_RESULT_BYTES) return { worker: name, ms, text };
       return { worker: name, ms, blob: await putBlob(redis, Buffer.from(text, 'utf8')) };
     } catch (err) {
       const e = toApiError(err);

@@ -1,7 +1,7 @@
 /** Shard plans (main/scaleout/shards.ts), shard ids and queue addresses: pure functions, no Redis. */
 import { describe, expect, it } from 'vitest';
 import { planShards } from '../../main/scaleout/shards.js';
-import { shardId, modelDigest, decodeReason, encodeReason } from '../../main/scaleout/wire.js';
+import { shardId, modelDigest, decodeReason, encodeReason, encodeOutput, decodeOutput } from '../../main/scaleout/wire.js';
 import { parseQueueUrl, redisOptions } from '../../main/scaleout/connection.js';
 
 const prompts = Array.from({ length: 23 }, (_, i) => `prompt ${i}`);
@@ -26,6 +26,19 @@ describe('detection shards', () => {
     // Another chunk size or another seed is another shard.
     const other = planShards('detect', { model: '/m', prompts, seed: 1 }, 10);
     expect(idOf('detect', 1, other.shards[1].params)).not.toBe(idOf('detect', 1, first.shards[1].params));
+  });
+});
+
+describe('generation shards', () => {
+  it('are chunks of prompts at their places in the job; a resumed job drops prompts stored whole and replays no stored image', () => {
+    const five = prompts.slice(0, 5);
+    const plan = planShards('generate', { model: '/m', prompts: five, n: 2, steps: 3, skip: [0, 1, 2] }, 2);
+    // Prompt 0's two images are stored: its chunk still runs for prompt 1, whose image 0 is stored too.
+    expect(plan.shards.map((s) => [s.index, s.params.offset, s.units])).toEqual([[0, 0, 12], [1, 2, 12], [2, 4, 6]]);
+    expect(plan.keepEvent({ type: 'image', promptIndex: 1, k: 0 })).toBe(false);
+    expect(plan.keepEvent({ type: 'image', promptIndex: 1, k: 1 })).toBe(true);
+    expect(plan.ledgerSkips).toBe(false);
+    expect(planShards('generate', { model: '/m', prompts: five, n: 2, skip: [0, 1, 2, 3] }, 2).shards.map((s) => s.index)).toEqual([1, 2]);
   });
 });
 
@@ -61,6 +74,15 @@ describe('queue wire', () => {
   it('names a model by its files, whatever their order', () => {
     expect(modelDigest({ 'a/x': '1', b: '2' })).toBe(modelDigest({ b: '2', 'a/x': '1' }));
     expect(modelDigest({ 'a/x': '1', b: '2' })).not.toBe(modelDigest({ 'a/x': '1', b: '3' }));
+  });
+
+  it('carries float32 pixels exactly, as their bytes', () => {
+    const pixels = new Float32Array([0, 1 / 3, -0, 1e-45, 0.123456789, Number.MAX_VALUE, NaN]);
+    const back = decodeOutput(encodeOutput({ events: [{ type: 'image', pixels }], result: { n: 1 } }));
+    const got = (back.events[0] as { pixels: Float32Array }).pixels;
+    expect(got).toBeInstanceOf(Float32Array);
+    expect(Buffer.from(got.buffer)).toEqual(Buffer.from(pixels.buffer));
+    expect(back.result).toEqual({ n: 1 });
   });
 
   it('carries a refusal with its code', () => {

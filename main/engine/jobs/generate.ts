@@ -61,7 +61,7 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
           if (skip.has(i * p.n + first + j)) return;
           const event: GeneratedImageEvent = {
             type: 'image',
-            promptIndex: i,
+            promptIndex: p.offset + i,
             promptId: p.promptIds?.[i] ?? null,
             prompt: p.prompts[i],
             k: first + j,
@@ -81,7 +81,7 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
         });
       },
     });
-    if (result.truncated) warnings.push(`prompt ${i + 1} is longer than 77 tokens and was truncated`);
+    if (result.truncated) warnings.push(`prompt ${p.offset + i + 1} is longer than 77 tokens and was truncated`);
   }
   return { images, ...(skip.size ? { alreadyStored: skip.size } : {}), provider: pipe.provider, fallbacks: pipe.providerChoice.fallbacks, width, height, warnings };
 };
