@@ -87,6 +87,8 @@ const generateEngine = z.object({
   skip: z.array(z.number().int().min(0)).max(100_000_000).default([]),
   /** A queue shard (main/scaleout/): the position of its first prompt in the whole job (image seeds depend on k alone). */
   offset: z.number().int().min(0).max(MAX_JOB_PROMPTS.generate).default(0),
+  /** A queue shard: its images are the job's firstImage .. firstImage + n - 1 of each prompt (seeds seed + k). */
+  firstImage: z.number().int().min(0).max(1000).default(0),
 });
 
 /** Keys a generate job records beside its request (provenance), dropped when its request is checked again. */

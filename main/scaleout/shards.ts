@@ -29,8 +29,8 @@ export function isShardedKind(kind: JobKind): kind is ShardedKind {
   return (SHARDED_KINDS as readonly string[]).includes(kind);
 }
 
-/** Prompts per detection shard, chains per search shard: a few seconds to minutes of work per shard. */
-export const DEFAULT_SHARD_SIZE = { detect: 25, search: 1, generate: 2 } as const;
+/** Prompts per detection shard, chains per search shard, images per generation shard: seconds to minutes of work each. */
+export const DEFAULT_SHARD_SIZE = { detect: 25, search: 1, generate: 8 } as const;
 
 export interface Shard {
   index: number;
@@ -172,16 +172,25 @@ function planSearch(p: EngineParams<'search'>, size: number): ShardPlan {
 
 function planGenerate(p: EngineParams<'generate'>, size: number): ShardPlan {
   const skip = new Set(p.skip);
-  const { skip: _skip, offset: _offset, prompts, promptIds, ...common } = p;
-  const stored = (i: number) => Array.from({ length: p.n }, (_, k) => i * p.n + k).every((x) => skip.has(x));
-  const shards: Shard[] = chunks(prompts.length, size)
-    .map(({ start, end }, index) => ({ start, end, index }))
-    // Image k's noise depends on the seed and k alone: a chunk of prompts makes the job's images.
-    .filter(({ start, end }) => !Array.from({ length: end - start }, (_, i) => start + i).every(stored))
-    .map(({ start, end, index }) => ({
+  const { skip: _skip, offset: _offset, firstImage: _first, prompts, promptIds, ...common } = p;
+  const isStored = (i: number, from: number, to: number) => Array.from({ length: to - from }, (_, j) => i * p.n + from + j).every((x) => skip.has(x));
+  // Shards of `size` images: whole prompts grouped when they have fewer, a prompt's images in ranges when
+  // more (image k's noise depends on the seed and k alone; explicit latents go whole with their one prompt).
+  const cells: { start: number; end: number; from: number; to: number }[] = [];
+  if (p.n > size && !p.latentsFile) {
+    prompts.forEach((_, i) => {
+      for (let from = 0; from < p.n; from += size) cells.push({ start: i, end: i + 1, from, to: Math.min(p.n, from + size) });
+    });
+  } else {
+    for (const { start, end } of chunks(prompts.length, Math.max(1, Math.floor(size / p.n)))) cells.push({ start, end, from: 0, to: p.n });
+  }
+  const shards: Shard[] = cells
+    .map((c, index) => ({ ...c, index }))
+    .filter(({ start, end, from, to }) => !Array.from({ length: end - start }, (_, i) => start + i).every((i) => isStored(i, from, to)))
+    .map(({ start, end, from, to, index }) => ({
       index,
-      units: (end - start) * p.n * p.steps,
-      params: { ...common, prompts: prompts.slice(start, end), ...(promptIds ? { promptIds: promptIds.slice(start, end) } : {}), offset: start, skip: [] },
+      units: (end - start) * (to - from) * p.steps,
+      params: { ...common, n: to - from, prompts: prompts.slice(start, end), ...(promptIds ? { promptIds: promptIds.slice(start, end) } : {}), offset: start, firstImage: from, skip: [] },
     }));
   return {
     kind: 'generate',

@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 describe('generation through the queue', () => {
-  it('5 prompts x 2 images in 3 shards on 2 workers store exactly the local images', async () => {
+  it('prompts x images in shards of prompts or of image ranges on 2 workers store exactly the local images', async () => {
     const local = await project('local');
     const localJob = await local.jobs.finished((await local.startJob('generate', params)).id);
     expect(localJob.status).toBe('succeeded');
@@ -51,13 +51,23 @@ describe('generation through the queue', () => {
     expect(new Set(expected.map((e) => e.sha256)).size).toBe(10);
 
     const queued = await project('queued');
-    await queued.useQueue({ url: redis.url });
+    await queued.useQueue({ url: redis.url, shardSize: { generate: 4 } });
     const job = await queued.jobs.finished((await queued.startJob('generate', params)).id);
     expect(job.error).toBeNull();
     expect(await images(queued, job.id)).toEqual(expected);
     expect((job.result as { images: number }).images).toBe(10);
     const rows = queued.currentProject!.db.prepare('SELECT shard_index, worker FROM queue_shards WHERE job_id = ? ORDER BY shard_index').all(job.id) as { shard_index: number; worker: string }[];
     expect(rows.map((r) => r.shard_index)).toEqual([0, 1, 2]);
+
+    // Many images of one prompt: ranges of 2 images (seeds seed + k) on both workers, the local images again.
+    const many = { ...params, prompts: ['milky way over a lake'], n: 5 };
+    const localMany = await images(local, (await local.jobs.finished((await local.startJob('generate', many)).id)).id);
+    await queued.useQueue({ url: redis.url, shardSize: { generate: 2 } });
+    const queuedMany = await queued.jobs.finished((await queued.startJob('generate', many)).id);
+    expect(queuedMany.error).toBeNull();
+    expect(await images(queued, queuedMany.id)).toEqual(localMany);
+    expect(localMany.map((i) => Number(i.seed)).sort((a, b) => a - b)).toEqual([7, 8, 9, 10, 11]);
+    expect((queued.currentProject!.db.prepare('SELECT COUNT(*) AS n FROM queue_shards WHERE job_id = ?').get(queuedMany.id) as { n: number }).n).toBe(3);
 
     // Resumed (in a reopened project) after losing the last prompt's images: only those are made again, the same.
     const dir = queued.currentProject!.dir;
@@ -68,7 +78,7 @@ describe('generation through the queue', () => {
     const db = again.currentProject!.db;
     db.prepare("DELETE FROM generations WHERE job_id = ? AND prompt_text = 'blue circle'").run(job.id);
     db.prepare("UPDATE jobs SET status = 'interrupted' WHERE id = ?").run(job.id);
-    await again.useQueue({ url: redis.url });
+    await again.useQueue({ url: redis.url, shardSize: { generate: 4 } });
     const resumed = await again.jobs.finished((await again.call('jobs.resume', { id: job.id })).id);
     expect(resumed.error).toBeNull();
     expect(await images(again, job.id)).toEqual(expected);

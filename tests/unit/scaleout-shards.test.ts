@@ -32,13 +32,22 @@ describe('detection shards', () => {
 describe('generation shards', () => {
   it('are chunks of prompts at their places in the job; a resumed job drops prompts stored whole and replays no stored image', () => {
     const five = prompts.slice(0, 5);
-    const plan = planShards('generate', { model: '/m', prompts: five, n: 2, steps: 3, skip: [0, 1, 2] }, 2);
+    const plan = planShards('generate', { model: '/m', prompts: five, n: 2, steps: 3, skip: [0, 1, 2] }, 4);
     // Prompt 0's two images are stored: its chunk still runs for prompt 1, whose image 0 is stored too.
     expect(plan.shards.map((s) => [s.index, s.params.offset, s.units])).toEqual([[0, 0, 12], [1, 2, 12], [2, 4, 6]]);
     expect(plan.keepEvent({ type: 'image', promptIndex: 1, k: 0 })).toBe(false);
     expect(plan.keepEvent({ type: 'image', promptIndex: 1, k: 1 })).toBe(true);
     expect(plan.ledgerSkips).toBe(false);
-    expect(planShards('generate', { model: '/m', prompts: five, n: 2, skip: [0, 1, 2, 3] }, 2).shards.map((s) => s.index)).toEqual([1, 2]);
+    expect(planShards('generate', { model: '/m', prompts: five, n: 2, skip: [0, 1, 2, 3] }, 4).shards.map((s) => s.index)).toEqual([1, 2]);
+  });
+
+  it("split a prompt's many images into ranges that start at their own seeds", () => {
+    const plan = planShards('generate', { model: '/m', prompts: ['a', 'b'], n: 5, steps: 1 }, 2);
+    expect(plan.shards.map((s) => [s.params.prompts, s.params.offset, s.params.firstImage, s.params.n])).toEqual([
+      [['a'], 0, 0, 2], [['a'], 0, 2, 2], [['a'], 0, 4, 1], [['b'], 1, 0, 2], [['b'], 1, 2, 2], [['b'], 1, 4, 1],
+    ]);
+    // Explicit latents belong to the one prompt's n images: not split.
+    expect(planShards('generate', { model: '/m', prompts: ['a'], n: 5, latentsFile: '/l.npy' }, 2).shards).toHaveLength(1);
   });
 });
 

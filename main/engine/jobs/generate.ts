@@ -45,7 +45,8 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
       height,
       numImages: p.n,
       batchSize: p.batchSize,
-      seed: BigInt(p.seed),
+      // Image k uses seed + k: a shard of a prompt's images k >= firstImage starts from seed + firstImage.
+      seed: BigInt(p.seed) + BigInt(p.firstImage),
       latents,
       scheduler: p.scheduler,
       signal: ctx.signal,
@@ -64,7 +65,7 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
             promptIndex: p.offset + i,
             promptId: p.promptIds?.[i] ?? null,
             prompt: p.prompts[i],
-            k: first + j,
+            k: p.firstImage + first + j,
             seed: img.seed === null ? null : String(img.seed),
             width: img.width,
             height: img.height,
