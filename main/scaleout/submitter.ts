@@ -88,7 +88,9 @@ export class QueueRunner {
   private readonly given: Redis[] = [];
   private connected = false;
   private offlineSince: number | null = null;
-  private readonly storedAt: { at: number; worker: string }[] = [];
+  /** When shards were stored in the last minute (throughput), and shards stored per worker. */
+  private storedAt: number[] = [];
+  private readonly storedBy = new Map<string, number>();
   /** Runs in flight: closing the runner ends them as interrupted (their shards stay on the queue). */
   private readonly running = new Set<(err: Error) => void>();
   private storedCount = 0;
@@ -226,6 +228,7 @@ export class QueueRunner {
     await add(unstored);
 
     const byId = new Map(unstored.map((m) => [m.id, m]));
+    const byIndex = new Map(messages.map((m) => [m.shard.index, m]));
     const collected = new Map<number, Collected>();
     let nextOrdered = 0;
     while (nextOrdered < plan.shards.length && results.has(plan.shards[nextOrdered].index)) nextOrdered++;
@@ -246,7 +249,7 @@ export class QueueRunner {
         else resolve(plan.merge(plan.shards.map((s) => results.get(s.index) ?? null), (performance.now() - started) / 1000));
       };
       const store = (index: number) => {
-        const m = messages.find((x) => x.shard.index === index)!;
+        const m = byIndex.get(index)!;
         const c = collected.get(index)!;
         ledger.commit(jobId, index, m.id, { name: c.worker, computeMs: c.ret.ms }, plan.compact(c.output.result), () => {
           for (const e of c.output.events) {
@@ -262,7 +265,10 @@ export class QueueRunner {
         inflight.delete(index);
         doneUnits += m.shard.units;
         this.storedCount++;
-        this.storedAt.push({ at: Date.now(), worker: c.worker });
+        const now = Date.now();
+        this.storedAt = this.storedAt.filter((t) => t >= now - 60_000);
+        this.storedAt.push(now);
+        this.storedBy.set(c.worker, (this.storedBy.get(c.worker) ?? 0) + 1);
         // Stored: the queue's copy is not needed any more.
         void queue.remove(m.id).catch(() => undefined);
         if (c.ret.blob) void deleteBlob(redis, c.ret.blob).catch(() => undefined);
@@ -388,7 +394,7 @@ export class QueueRunner {
       for (const v of values) {
         if (!v) continue;
         const info = JSON.parse(v) as QueueStatus['workers'][number];
-        workers.push({ ...info, shardsForThisProject: this.storedAt.filter((s) => s.worker === info.name).length });
+        workers.push({ ...info, shardsForThisProject: this.storedBy.get(info.name) ?? 0 });
       }
       counts = await queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed');
     }
@@ -399,7 +405,7 @@ export class QueueRunner {
       workers: workers.sort((a, b) => a.name.localeCompare(b.name)),
       counts,
       stored: this.storedCount,
-      shardsPerMinute: this.storedAt.filter((s) => s.at >= minuteAgo).length,
+      shardsPerMinute: this.storedAt.filter((t) => t >= minuteAgo).length,
     };
   }
 
