@@ -6,6 +6,8 @@
  * This file must stay free of Node imports: the renderer imports its types (and zod schemas).
  */
 import { z } from 'zod';
+import type { QueueStatus } from './queue.js';
+export type { QueueStatus, QueueWorkerInfo } from './queue.js';
 import { jobStartInput, type JobKind, type SolidmarkSummary } from './jobs.js';
 import { promptFileContentSchema, promptTextSchema } from './prompt-text.js';
 import type { VerificationSettings } from './search-presets.js';
@@ -53,6 +55,8 @@ export const ERROR_CODES = [
   'job_failed', // a job ended without succeeding and without an error of its own
   'engine_crashed', // the engine process exited unexpectedly
   'engine_timeout', // the engine process did not answer in time
+  'queue_unavailable', // the job queue (Redis) cannot be reached: the job stays resumable
+  'shard_refused', // a queue worker refused a shard (a model it does not hold, another Eidetic version)
   // Hosts and transports
   'forbidden', // the call came from something other than the Eidetic window (Electron IPC)
   'disconnected', // the connection to the engine was lost before it answered (browser mode)
@@ -500,6 +504,12 @@ export const apiInputs = {
    * search continues from its chains' saved states, solidmark skips the images it scored.
    */
   'jobs.resume': z.object({ id: z.string().min(1).max(100) }).strict(),
+  /**
+   * The project's job queue (docs/SCALE-OUT.md): detection, search and generation jobs then run in shards on queue
+   * workers. null: back to the local engine. The password never goes into the project (EIDETIC_REDIS_PASSWORD).
+   */
+  'queue.set': z.object({ url: z.string().min(1).max(1000).nullable(), tlsCa: path.optional() }).strict(),
+  'queue.status': z.object({}).strict(),
 } as const;
 
 export type ApiMethod = keyof typeof apiInputs;
@@ -548,6 +558,8 @@ export interface ApiOutputs {
   'jobs.cancel': JobBrief;
   'jobs.get': JobSummary;
   'jobs.resume': JobBrief;
+  'queue.set': QueueStatus | null;
+  'queue.status': QueueStatus | null;
 }
 
 export type ApiOutput<M extends ApiMethod> = ApiOutputs[M];

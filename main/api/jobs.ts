@@ -99,6 +99,10 @@ const generateEngine = z.object({
    * missing images are streamed.
    */
   skip: z.array(z.number().int().min(0)).max(100_000_000).default([]),
+  /** A queue shard (main/scaleout/): the position of its first prompt in the whole job (image seeds depend on k alone). */
+  offset: z.number().int().min(0).max(MAX_JOB_PROMPTS.generate).default(0),
+  /** A queue shard: its images are the job's firstImage .. firstImage + n - 1 of each prompt (seeds seed + k). */
+  firstImage: z.number().int().min(0).max(1000).default(0),
 });
 
 /** Keys a generate job records beside its request (provenance), dropped when its request is checked again. */
@@ -201,6 +205,8 @@ const detectEngine = z.object({
   promptIds: z.array(z.number().int().nullable()).optional(),
   /** A resumed job: positions of prompts whose scores are stored; not scored again (attribution covers all). */
   skip: z.array(z.number().int().min(0)).max(1_000_000).default([]),
+  /** A queue shard (main/scaleout/): the position of its first prompt in the whole job; noises and event indices are the job's. */
+  offset: z.number().int().min(0).max(MAX_JOB_PROMPTS.detect).default(0),
 });
 
 const detectRequest = z
@@ -453,6 +459,8 @@ const searchEngine = z
     ...searchShape,
     /** Saved chain states to continue from (a resumed run). */
     resume: z.array(chainState).optional(),
+    /** A queue shard (main/scaleout/): run only these chains (seeds and noises are still each chain's own). */
+    onlyChains: z.array(z.number().int().min(0)).max(100_000).optional(),
   })
   .refine(needsKnownPrompt, knownPromptMessage);
 

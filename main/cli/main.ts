@@ -14,6 +14,7 @@ import { registerAuditCommand } from './audit-command.js';
 import { registerJobsCommand } from './jobs-command.js';
 import { registerSolidmarkCommand } from './solidmark-command.js';
 import { registerReportCommand } from './report-command.js';
+import { applyQueueOptions, registerWorkerCommand, withQueueOptions } from './worker-command.js';
 import type { JobKind, JobSummary, ProbeResult, ProjectSummary } from '../api/contract.js';
 
 function describeProject(p: ProjectSummary): string {
@@ -95,6 +96,24 @@ export function buildProgram(): Command {
       await withProject(dir, async (backend) => {
         const summary = await backend.call('project.info', {});
         out.data(summary, () => describeProject(summary!));
+      });
+    });
+
+  project
+    .command('queue <dir> [url]')
+    .description("the project's job queue: detection, search and generation jobs then run in shards on queue workers (docs/SCALE-OUT.md); no url shows it, --none removes it")
+    .option('--tls-ca <file>', 'PEM file of the CA that signed the Redis server certificate (rediss://)')
+    .option('--none', 'run jobs in the local engine again')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, url: string | undefined, opts: { tlsCa?: string; none?: boolean; json?: boolean }) => {
+      const out = makeOutput(!!opts.json);
+      await withProject(dir, async (backend) => {
+        const status = url || opts.none ? await backend.call('queue.set', { url: opts.none ? null : url!, tlsCa: opts.tlsCa }) : await backend.call('queue.status', {});
+        out.data(status, () =>
+          status
+            ? [`queue ${status.url} (${status.connected ? 'reachable' : 'unreachable'})`, ...status.workers.map((w) => `  worker ${w.name}: ${w.providers.join(', ')}, Eidetic ${w.version}, ${w.shardsDone} shards done`)]
+            : 'no queue: jobs run in the local engine',
+        );
       });
     });
 
@@ -202,7 +221,7 @@ export function buildProgram(): Command {
       }
     });
 
-  program
+  withQueueOptions(program
     .command('generate')
     .description('generate images from a prompt (stored in the project when --project is given)')
     .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder')
@@ -223,13 +242,14 @@ export function buildProgram(): Command {
     .option('--project <dir>', 'also store the generations in this project')
     .option('--model-digest <sha256>', "refuse the model folder unless its files' digest is this (as a report states it)")
     .option('--mitigate <method:L>', "inference-time mitigation: 'wen:L' optimises the prompt embedding (AdamW, lr 0.05, at most 10 updates) until the detection norm is below L (MemBench: 7 or 3), then samples with it")
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON'))
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const out = makeOutput(!!opts.json);
       const mitigation = parseMitigation(opts.mitigate as string | undefined);
       if (opts.modelDigest) await checkModelDigest(opts.model as string, opts.modelDigest as string);
       const backend = await backendFor(opts.project as string | undefined);
       try {
+        await applyQueueOptions(backend, opts);
         const params = {
           ...(mitigation ? { mitigation } : {}),
           model: opts.model,
@@ -256,7 +276,7 @@ export function buildProgram(): Command {
       }
     });
 
-  program
+  withQueueOptions(program
     .command('detect')
     .description("score prompts for memorization (Wen et al.'s first-step noise-prediction norm)")
     .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder')
@@ -270,12 +290,13 @@ export function buildProgram(): Command {
     .option('--noise-mode <mode>', "'shared' (the same N noises for every prompt) or 'per-prompt' (prompt i's own from seed + i, as Wen's code)", 'shared')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
     .option('--project <dir>', 'store the scores in this project')
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON'))
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const out = makeOutput(!!opts.json);
       const prompts = await promptsFromFile(opts.prompts as string);
       const backend = await backendFor(opts.project as string | undefined);
       try {
+        await applyQueueOptions(backend, opts);
         const job = await runJob(backend, out, 'detect', {
           model: opts.model,
           prompts,
@@ -306,7 +327,7 @@ export function buildProgram(): Command {
       }
     });
 
-  program
+  withQueueOptions(program
     .command('roc')
     .description('ROC curve, AUC and TPR at 1% FPR of the detection score on two labelled prompt sets')
     .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder')
@@ -317,13 +338,14 @@ export function buildProgram(): Command {
     .option('--seed <s>', 'noise seed', '0')
     .option('--noise-mode <mode>', "'shared' or 'per-prompt' (prompt i's own noises from seed + i, as Wen's code)", 'shared')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON'))
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const out = makeOutput(!!opts.json);
       const positive = await promptsFromFile(opts.positive as string);
       const negative = await promptsFromFile(opts.negative as string);
       const backend = await newBackend();
       try {
+        await applyQueueOptions(backend, opts);
         const job = await runJob(backend, out, 'detect', {
           model: opts.model,
           prompts: [...positive, ...negative],
@@ -390,6 +412,7 @@ export function buildProgram(): Command {
 
   registerSolidmarkCommand(program);
   registerReportCommand(program);
+  registerWorkerCommand(program);
 
   program
     .command('serve')

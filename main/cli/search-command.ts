@@ -7,6 +7,7 @@ import { EideticError } from '../util/errors.js';
 import { unknownPresetMessage, VERIFY_PRESET_NAMES, VERIFY_PRESETS } from '../api/search-presets.js';
 import { runJob, withProject } from './common.js';
 import { makeOutput } from './output.js';
+import { applyQueueOptions, withQueueOptions } from './worker-command.js';
 
 const int = (name: string, v: string | undefined) => {
   if (v === undefined) return undefined;
@@ -21,7 +22,7 @@ const num = (name: string, v: string | undefined) => {
 };
 
 export function registerSearchCommand(program: Command): void {
-  program
+  withQueueOptions(program
     .command('search')
     .description('find trigger prompts without training data: Gibbs MCMC over word slots with masked-LM proposals (MemBench)')
     .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder')
@@ -45,7 +46,7 @@ export function registerSearchCommand(program: Command): void {
     .option('--verify-per-chain <n>', 'instead, verify the n best distinct prompts of each chain')
     .option('--descriptor <dir>', 'descriptor for --verify (default: the project\'s)')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON'))
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const out = makeOutput(!!opts.json);
       // Checked before any work starts (the banned-word file is read by the search job's start).
@@ -55,6 +56,7 @@ export function registerSearchCommand(program: Command): void {
         throw new EideticError('invalid_input', `--verify-preset ${preset} fixes the images and the prompts verified: leave out --verify and --verify-per-chain`);
       }
       await withProject(opts.project as string, async (backend) => {
+        await applyQueueOptions(backend, opts);
         // The descriptor of a verification is settled before the search runs, so a missing one fails now,
         // not after the search's minutes: --descriptor, else the project's default, else the registry's.
         const verifying = preset !== undefined || !!opts.verify;

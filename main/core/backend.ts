@@ -18,7 +18,10 @@ import {
 } from '../api/contract.js';
 import { describeIssues, JOB_CATALOGUE, type JobKind, type JobRequest } from '../api/jobs.js';
 import { describeFolderProblems, hashModelFolder, validateModelFolder } from '../sd/model-folder.js';
-import { EngineHost } from '../engine/host.js';
+import { EngineHost, type JobRunner } from '../engine/host.js';
+import { isShardedKind } from '../scaleout/shards.js';
+import { QueueRunner, memoryLedger, type QueueRunnerOptions, type ShardLedger } from '../scaleout/submitter.js';
+import { commitShard, storedShards } from '../project/shard-ledger.js';
 import type { EngineLauncher } from '../engine/channel.js';
 import { AuditProject } from '../project/project.js';
 import { exportGallery, generationDetail, listGallery } from '../project/gallery.js';
@@ -31,6 +34,7 @@ import { verifyBundle } from '../report/verify.js';
 import { ModelRegistry } from '../models/registry.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { packageVersion } from '../util/app-paths.js';
+import { parseQueueUrl, PASSWORD_ENV, redisOptions } from '../scaleout/connection.js';
 import { JobManager, type JobChange } from './job-manager.js';
 import { hostJobs, type HostJobContext, type StartOptions } from './jobs/index.js';
 import { RecentProjects } from './recent-projects.js';
@@ -75,6 +79,11 @@ export class Backend {
   private readonly recent = new RecentProjects();
   readonly searches: SearchRuns;
   private readonly models = new ModelRegistry();
+  /** The job queue shardable jobs go to instead of the local engine (main/scaleout/), if any. */
+  private queue: QueueRunner | null = null;
+  /** A queue given by the host (the CLI's --queue) wins over the project's setting. */
+  private queueFromHost = false;
+  private readonly memoryShards = memoryLedger();
   /** What the job kinds' host modules see of the backend. */
   private readonly jobContext: HostJobContext;
   /** When each running job's progress was last written to the project. */
@@ -82,7 +91,8 @@ export class Backend {
 
   constructor(private readonly options: BackendOptions) {
     this.engine = new EngineHost(options.launcher);
-    this.jobs = new JobManager(this.engine, (job, change) => this.onJobChange(job, change), (err) => this.explain(err));
+    const runner: JobRunner = { run: (kind, params, opts) => (this.queue?.handles(kind) ? this.queue : this.engine).run(kind, params, opts) };
+    this.jobs = new JobManager(runner, (job, change) => this.onJobChange(job, change), (err) => this.explain(err));
     this.searches = new SearchRuns({
       jobs: this.jobs,
       requireProject: () => this.requireProject(),
@@ -173,6 +183,11 @@ export class Backend {
     this.project?.close();
     this.project = project;
     if (project) this.recent.add(project.dir);
+    if (!this.queueFromHost) {
+      // The project's queue setting (queue.set): its detection, search and generation jobs go to the queue's workers.
+      const url = project?.meta('queue_url');
+      void this.replaceQueue(url ? { url, tlsCa: project?.meta('queue_tls_ca') || undefined } : null);
+    }
     this.emit({ type: 'project', project: project?.summary() ?? null });
   }
 
@@ -197,6 +212,19 @@ export class Backend {
       return null;
     },
     'project.info': () => this.project?.summary() ?? null,
+    'queue.set': async ({ url, tlsCa }) => {
+      const project = this.requireProject();
+      project.assertWritable('changing the job queue');
+      if (url !== null && parseQueueUrl(url).password !== undefined) {
+        throw new EideticError('invalid_input', `queue.set: the address carries a password, which would be stored in the project; give it without one and set ${PASSWORD_ENV} where Eidetic runs`);
+      }
+      if (url !== null) redisOptions(url, { tlsCa }); // checked before it is stored
+      project.setMeta('queue_url', url ?? '');
+      project.setMeta('queue_tls_ca', tlsCa ?? '');
+      if (!this.queueFromHost) await this.replaceQueue(url ? { url, tlsCa } : null);
+      return this.queue ? await this.queue.status() : null;
+    },
+    'queue.status': async () => (this.queue ? await this.queue.status() : null),
     'prompts.importFile': async ({ path, name }) => {
       const set = await this.requireProject().importPromptFile(path, name);
       this.emit({ type: 'project', project: this.requireProject().summary() });
@@ -296,6 +324,41 @@ export class Backend {
     return module.resume(this.jobContext, job, options);
   }
 
+  /** Sends detection, search and generation jobs to a queue's workers (null: the local engine), for this process's life. */
+  async useQueue(options: Omit<QueueRunnerOptions, 'ledger'> | null): Promise<void> {
+    this.queueFromHost = options !== null;
+    await this.replaceQueue(options);
+  }
+
+  get queueRunner(): QueueRunner | null {
+    return this.queue;
+  }
+
+  private async replaceQueue(options: Omit<QueueRunnerOptions, 'ledger'> | null): Promise<void> {
+    const previous = this.queue;
+    // A setting that cannot be used (an unreadable CA file) fails the jobs that would use it, with why.
+    this.queue = null;
+    if (options) {
+      try {
+        this.queue = new QueueRunner({ ...options, ledger: () => this.shardLedger() });
+      } catch (err) {
+        const error = err;
+        this.queue = { handles: isShardedKind, run: () => Promise.reject(error), status: () => Promise.reject(error), close: async () => undefined } as unknown as QueueRunner;
+      }
+    }
+    await previous?.close();
+  }
+
+  /** The open project keeps which shards it stored; without one (a CLI run), this process does. */
+  private shardLedger(): ShardLedger {
+    const project = this.project;
+    if (!project || project.readOnly || !project.db.open) return this.memoryShards;
+    return {
+      stored: (jobId) => storedShards(project.db, jobId),
+      commit: (jobId, index, shardId, worker, result, apply, always) => void commitShard(project.db, { jobId, index, shardId, worker: worker.name, computeMs: worker.computeMs, result }, apply, always),
+    };
+  }
+
   private async registerModel(project: AuditProject, dir: string): Promise<number> {
     const report = await validateModelFolder(dir);
     if (!report.ok) throw new EideticError('bad_model', describeFolderProblems(report));
@@ -335,6 +398,8 @@ export class Backend {
   }
 
   async dispose(): Promise<void> {
+    await this.queue?.close();
+    this.queue = null;
     await this.engine.dispose();
     this.project?.close();
     this.project = null;

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ApiError, JobSummary } from '../api/contract.js';
 import type { EngineInput, EngineResults, JobEvents, JobKind, JobResults } from '../api/jobs.js';
-import type { EngineHost } from '../engine/host.js';
+import type { JobRunner } from '../engine/host.js';
 import { EideticError, toApiError } from '../util/errors.js';
 
 /** What changed: the job was created (params are new), its state changed, or only its progress moved. */
@@ -55,7 +55,7 @@ export class JobManager {
   private active: Entry | null = null;
 
   constructor(
-    private readonly engine: EngineHost,
+    private readonly engine: JobRunner,
     private readonly sink: JobSink,
     /** Turns what a job threw into its error (the backend names the project's database file). */
     private readonly explain: (err: unknown) => ApiError = (err) => toApiError(err),
@@ -169,6 +169,7 @@ export class JobManager {
     try {
       const value = await this.engine.run(entry.job.kind, entry.engineParams ?? entry.job.params, {
         signal: entry.controller.signal,
+        jobId: entry.job.id,
         onProgress: (done, total, message) => {
           const elapsed = (performance.now() - entry.startedMs) / 1000;
           entry.job.progress = { done, total, message, etaSeconds: estimateEta(done, total, elapsed) };
@@ -191,7 +192,7 @@ export class JobManager {
     } catch (err) {
       const error = entry.hostError ?? this.explain(err);
       // A crashed engine leaves the job resumable (interrupted), as a killed app does.
-      const status = entry.hostError ? 'failed' : error.code === 'cancelled' ? 'cancelled' : error.code === 'engine_crashed' ? 'interrupted' : 'failed';
+      const status = entry.hostError ? 'failed' : error.code === 'cancelled' ? 'cancelled' : error.code === 'engine_crashed' || error.code === 'queue_unavailable' ? 'interrupted' : 'failed';
       this.finish(entry, status, null, error);
     } finally {
       this.active = null;

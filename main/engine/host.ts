@@ -12,6 +12,13 @@ export interface RunOptions {
   onProgress?: (done: number, total: number, message: string) => void;
   onEvent?: (data: unknown) => void;
   signal?: AbortSignal;
+  /** The project job this run belongs to (a queue runner keys its shards by it; the engine ignores it). */
+  jobId?: string;
+}
+
+/** What runs a job's engine work: the local engine process, or the queue's workers (main/scaleout/). */
+export interface JobRunner {
+  run(kind: JobKind, params: unknown, options?: RunOptions): Promise<unknown>;
 }
 
 interface PendingJob {

@@ -115,6 +115,8 @@ export interface RunOptions {
   resume?: ChainState[];
   /** Keep every record in the result (default true); long searches that persist them may turn it off. */
   keepRecords?: boolean;
+  /** Run only these chains (a queue shard); the others are neither run nor returned. */
+  onlyChains?: ReadonlySet<number>;
 }
 
 export interface SearchResult {
@@ -261,8 +263,10 @@ function countChanged(slots: readonly number[], original: readonly number[]): nu
 async function runChains(initial: ChainState[], rules: ChainRules, options: RunOptions): Promise<SearchResult> {
   const { proposals, energy, signal } = options;
   const keepRecords = options.keepRecords ?? true;
-  const states = initial.map(copyState);
-  const rngs = states.map((s) => Xoshiro128.fromState(s.prng));
+  const all = initial.map(copyState);
+  const rngs = all.map((s) => Xoshiro128.fromState(s.prng));
+  // A shard's chains keep their own indices, streams and noises: the same moves as in a run of all chains.
+  const states = options.onlyChains ? all.filter((s) => options.onlyChains!.has(s.chain)) : all;
   const records: ScoreRecord[] = [];
   const total = states.length * rules.iterations;
   let done = states.reduce((n, s) => n + Math.min(s.iteration, rules.iterations), 0);

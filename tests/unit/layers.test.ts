@@ -25,10 +25,12 @@ export const ALLOWED: Record<string, string[]> = {
   engine: [...BELOW_DOMAIN, ...DOMAIN],
   // Evidence reports: read a project, describe models; below the application core.
   report: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project'],
-  core: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'report'],
-  server: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'report', 'core'],
-  'backend-process': [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'report', 'core'],
-  cli: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'report', 'core', 'server'],
+  // Scale-out: shards, the queue's submitter and worker (an engine of its own); never touches a project.
+  scaleout: [...BELOW_DOMAIN, ...DOMAIN, 'engine'],
+  core: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'scaleout', 'report'],
+  server: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'scaleout', 'report', 'core'],
+  'backend-process': [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'scaleout', 'report', 'core'],
+  cli: [...BELOW_DOMAIN, ...DOMAIN, 'models', 'project', 'engine', 'scaleout', 'report', 'core', 'server'],
   // Electron's main process stays thin: the backend runs in its own process (backend-process/).
   electron: ['api', 'util', 'backend-process'],
 };

@@ -39,7 +39,9 @@ export const detect: JobHandler<'detect'> = async (p, ctx) => {
     if (p.noiseMode === 'shared') noises = detectionNoises(p.seed, count, c, h, w);
   }
   // Per-prompt noises belong to the prompt's place in the job, whichever prompts a resumed run still scores.
-  const noisesOfPrompt = p.noiseMode === 'per-prompt' ? perPromptNoises(p.seed, count, c, h, w) : undefined;
+  // A queue shard's prompts keep their places in the whole job (p.offset), so they draw the job's noises.
+  const jobNoises = p.noiseMode === 'per-prompt' ? perPromptNoises(p.seed, count, c, h, w) : undefined;
+  const noisesOfPrompt = jobNoises ? (i: number) => jobNoises(p.offset + i) : undefined;
   const options: DetectionOptions = { noises, noiseCount: count, latentHeight: h, latentWidth: w, steps: p.steps, batchSize: p.batchSize, signal: ctx.signal };
   const started = performance.now();
   const skip = new Set(p.skip);
@@ -55,7 +57,7 @@ export const detect: JobHandler<'detect'> = async (p, ctx) => {
             noisesOf: noisesOfPrompt ? (j) => noisesOfPrompt(toScore[j]) : undefined,
             onProgress: (d, t) => ctx.progress(d, t, `scoring ${d}/${t}${skip.size ? ` (${skip.size} prompts stored before)` : ''}`),
             onScores: (scores) => {
-              for (const s of scores) ctx.emit({ type: 'detect-score', index: toScore[s.index], promptId: p.promptIds?.[toScore[s.index]] ?? null, score: s.score });
+              for (const s of scores) ctx.emit({ type: 'detect-score', index: p.offset + toScore[s.index], promptId: p.promptIds?.[toScore[s.index]] ?? null, score: s.score });
             },
           },
         );

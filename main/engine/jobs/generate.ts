@@ -60,7 +60,8 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
       height,
       numImages: p.n,
       batchSize: p.batchSize,
-      seed: BigInt(p.seed),
+      // Image k uses seed + k: a shard of a prompt's images k >= firstImage starts from seed + firstImage.
+      seed: BigInt(p.seed) + BigInt(p.firstImage),
       latents,
       scheduler: p.scheduler,
       signal: ctx.signal,
@@ -76,10 +77,10 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
           if (skip.has(i * p.n + first + j)) return;
           const event: GeneratedImageEvent = {
             type: 'image',
-            promptIndex: i,
+            promptIndex: p.offset + i,
             promptId: p.promptIds?.[i] ?? null,
             prompt: p.prompts[i],
-            k: first + j,
+            k: p.firstImage + first + j,
             seed: img.seed === null ? null : String(img.seed),
             width: img.width,
             height: img.height,
@@ -96,7 +97,7 @@ export const generate: JobHandler<'generate'> = async (p, ctx) => {
         });
       },
     });
-    if (result.truncated) warnings.push(`prompt ${i + 1} is longer than 77 tokens and was truncated`);
+    if (result.truncated) warnings.push(`prompt ${p.offset + i + 1} is longer than 77 tokens and was truncated`);
   }
   return {
     images, ...(skip.size ? { alreadyStored: skip.size } : {}), provider: pipe.provider, fallbacks: pipe.providerChoice.fallbacks, width, height, warnings,

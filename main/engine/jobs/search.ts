@@ -26,6 +26,7 @@ export const search: JobHandler<'search'> = async (p, ctx) => {
     signal: ctx.signal,
     keepRecords: false, // every record is persisted by the host; augmentation groups are rebuilt from the project
     resume: p.resume as ChainState[] | undefined,
+    onlyChains: p.onlyChains ? new Set(p.onlyChains) : undefined,
     onIteration: (event: IterationEvent) => ctx.emit({ type: 'search-iteration', ...event } satisfies SearchIterationEvent),
     onProgress: (e: { iteration: number; done: number; total: number; bestEnergy: number }) =>
       ctx.progress(e.done, e.total, `iteration ${e.iteration + 1}: best D ${Number.isFinite(e.bestEnergy) ? e.bestEnergy.toFixed(2) : '–'}`),

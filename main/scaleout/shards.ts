@@ -1,0 +1,235 @@
+/**
+ * How a job splits into shards that queue workers run independently, and how their results become the
+ * job's. A shard is an engine job of the same kind, run by the same engine handler as a local job, whose
+ * randomness is the job's, not the worker's: a detection shard keeps its prompts' places in the job
+ * (`offset`, so per-prompt noises are seed + index), a search shard runs some chains of the whole search
+ * (`onlyChains`, each chain on its own stream with its own noises), a generation shard is a chunk of
+ * prompts at their places in the job (`offset`; image k's noise depends on the seed and k alone). So a
+ * job run in shards stores what
+ * the same job run locally stores, whichever worker ran which shard.
+ */
+import {
+  JOB_CATALOGUE,
+  type DetectResult,
+  type DetectScoreEvent,
+  type EngineParams,
+  type GenerateEngineResult,
+  type GeneratedImageEvent,
+  type JobKind,
+  type SearchEngineResult,
+  type SearchIterationEvent,
+} from '../api/jobs.js';
+import { DEFAULT_GIBBS_PARAMS } from '../search/gibbs.js';
+
+/** Job kinds that run on the queue; the others run in the local engine. */
+export const SHARDED_KINDS = ['detect', 'search', 'generate'] as const;
+export type ShardedKind = (typeof SHARDED_KINDS)[number];
+
+export function isShardedKind(kind: JobKind): kind is ShardedKind {
+  return (SHARDED_KINDS as readonly string[]).includes(kind);
+}
+
+/** Prompts per detection shard, chains per search shard, images per generation shard: seconds to minutes of work each. */
+export const DEFAULT_SHARD_SIZE = { detect: 25, search: 1, generate: 8 } as const;
+
+export interface Shard {
+  index: number;
+  /** The engine parameters of this shard (validated again by the worker's engine). */
+  params: Record<string, unknown>;
+  /** Units of work (prompts, chain iterations), for progress. */
+  units: number;
+}
+
+export interface ShardPlan {
+  kind: ShardedKind;
+  shards: Shard[];
+  /**
+   * Commit shards in shard order (search: chain by chain, so the stored run always holds the first
+   * chains whole) rather than as they finish (detection: every score is keyed by its prompt).
+   */
+  ordered: boolean;
+  /** Parameters that name model folders: the worker finds its own copy by the files' sha256. */
+  modelKeys: string[];
+  /** Parameters that name input files: their bytes travel through the queue, keyed by sha256. */
+  fileKeys: string[];
+  /**
+   * A shard the project's ledger lists is not run again. False where the host stores a shard's events
+   * after its ledger row (generation: images are encoded and written in the background): what the
+   * host module finds stored (its skip list) decides instead, and shards are matched by it.
+   */
+  ledgerSkips: boolean;
+  /** False for an event the host stored before (a resumed job's skipped prompts). */
+  keepEvent(event: unknown): boolean;
+  /** The job's engine result from every shard's result, in shard order (null: a shard with no result kept). */
+  merge(results: readonly (unknown | null)[], wallSeconds: number): unknown;
+  /** What the host keeps of a shard's result once its events are stored (scores are in the project already). */
+  compact(result: unknown): unknown;
+}
+
+function chunks(length: number, size: number): { start: number; end: number }[] {
+  const out = [];
+  for (let start = 0; start < length; start += size) out.push({ start, end: Math.min(length, start + size) });
+  return out;
+}
+
+function sum(values: readonly (number | undefined)[]): number {
+  return values.reduce<number>((a, b) => a + (b ?? 0), 0);
+}
+
+function distinct(values: readonly (string | undefined)[]): string {
+  return [...new Set(values.filter((v): v is string => !!v))].join(', ');
+}
+
+function planDetect(p: EngineParams<'detect'>, size: number): ShardPlan {
+  const skip = new Set(p.skip);
+  const { skip: _skip, offset: _offset, prompts, promptIds, ...common } = p;
+  const shards: Shard[] = chunks(prompts.length, size)
+    // A chunk whose every prompt is stored needs no shard, unless attributions (over all prompts) are asked.
+    .map(({ start, end }, index) => ({ start, end, index }))
+    .filter(({ start, end }) => p.attribution || !Array.from({ length: end - start }, (_, i) => start + i).every((i) => skip.has(i)))
+    .map(({ start, end, index }) => ({
+      index,
+      units: end - start,
+      params: { ...common, prompts: prompts.slice(start, end), ...(promptIds ? { promptIds: promptIds.slice(start, end) } : {}), offset: start, skip: [] },
+    }));
+  return {
+    kind: 'detect',
+    shards,
+    ledgerSkips: true,
+    ordered: false,
+    modelKeys: ['model'],
+    fileKeys: p.noiseFile ? ['noiseFile'] : [],
+    keepEvent: (e) => !skip.has((e as DetectScoreEvent).index),
+    merge(results, wallSeconds) {
+      const kept = results.filter((r): r is DetectResult => r !== null);
+      const first = kept[0];
+      const scored = sum(kept.map((r) => r.scores.length));
+      const attributions = p.attribution ? kept.flatMap((r) => r.attributions ?? []) : undefined;
+      return {
+        timestep: first?.timestep ?? 0,
+        steps: p.steps,
+        scores: kept.flatMap((r) => r.scores),
+        unetCalls: sum(kept.map((r) => r.unetCalls)),
+        attributions,
+        ...(attributions ? { attributionMethod: p.attributionMethod } : {}),
+        noises: first?.noises ?? p.noises,
+        noiseMode: p.noiseMode,
+        predictionType: first?.predictionType,
+        latentSize: first?.latentSize ?? [],
+        provider: distinct(kept.map((r) => r.provider)),
+        seconds: wallSeconds,
+        promptsPerSecond: wallSeconds > 0 ? scored / wallSeconds : 0,
+      } satisfies DetectResult;
+    },
+    compact: (r) => ({ ...(r as DetectResult), scores: [] }),
+  };
+}
+
+function planSearch(p: EngineParams<'search'>, size: number): ShardPlan {
+  const batch = p.batchChains ?? 1;
+  // Chains batched together share UNet calls: a shard takes whole batches, so every call is the one a
+  // local run makes. Augmentation chains stop early, which regroups later batches: batched, it is one shard.
+  const perShard = p.mode === 'augment' && batch > 1 ? Number.MAX_SAFE_INTEGER : Math.max(1, Math.ceil(size / batch)) * batch;
+  const chains = p.mode === 'augment' ? null : (p.chains ?? DEFAULT_GIBBS_PARAMS.chains);
+  const resume = p.resume ?? [];
+  const iterations = p.mode === 'augment' ? (p.maxIterations ?? p.iterations ?? 0) : (p.iterations ?? DEFAULT_GIBBS_PARAMS.iterations);
+  let shards: Shard[];
+  if (chains === null) {
+    // Augmentation: one chain per slot of the known prompt, which only the worker's LM can count.
+    shards = [{ index: 0, units: iterations, params: { ...p } }];
+  } else {
+    shards = chunks(chains, Math.min(perShard, chains)).map(({ start, end }, index) => {
+      const mine = new Set(Array.from({ length: end - start }, (_, i) => start + i));
+      const saved = resume.filter((s) => mine.has(s.chain));
+      const { resume: _r, onlyChains: _o, ...common } = p;
+      return { index, units: (end - start) * iterations, params: { ...common, ...(saved.length ? { resume: saved } : {}), onlyChains: [...mine] } };
+    });
+  }
+  return {
+    kind: 'search',
+    shards,
+    ledgerSkips: true,
+    ordered: true,
+    modelKeys: ['model', 'mlm'],
+    fileKeys: [],
+    keepEvent: () => true,
+    merge(results, wallSeconds) {
+      const kept = results.filter((r): r is SearchEngineResult => r !== null);
+      return {
+        mode: p.mode,
+        best: kept.flatMap((r) => r.best).sort((a, b) => b.energy - a.energy || a.chain - b.chain),
+        unetCalls: sum(kept.map((r) => r.unetCalls)),
+        promptsScored: sum(kept.map((r) => r.promptsScored)),
+        textEncodings: sum(kept.map((r) => r.textEncodings)),
+        latentSize: kept[0]?.latentSize ?? [],
+        provider: distinct(kept.map((r) => r.provider)),
+        seconds: wallSeconds,
+      } satisfies SearchEngineResult;
+    },
+    compact: (r) => r,
+  };
+}
+
+function planGenerate(p: EngineParams<'generate'>, size: number): ShardPlan {
+  const skip = new Set(p.skip);
+  const { skip: _skip, offset: _offset, firstImage: _first, prompts, promptIds, ...common } = p;
+  const isStored = (i: number, from: number, to: number) => Array.from({ length: to - from }, (_, j) => i * p.n + from + j).every((x) => skip.has(x));
+  // Shards of `size` images: whole prompts grouped when they have fewer, a prompt's images in ranges when
+  // more (image k's noise depends on the seed and k alone; explicit latents go whole with their one prompt).
+  const cells: { start: number; end: number; from: number; to: number }[] = [];
+  if (p.n > size && !p.latentsFile) {
+    prompts.forEach((_, i) => {
+      for (let from = 0; from < p.n; from += size) cells.push({ start: i, end: i + 1, from, to: Math.min(p.n, from + size) });
+    });
+  } else {
+    for (const { start, end } of chunks(prompts.length, Math.max(1, Math.floor(size / p.n)))) cells.push({ start, end, from: 0, to: p.n });
+  }
+  const shards: Shard[] = cells
+    .map((c, index) => ({ ...c, index }))
+    .filter(({ start, end, from, to }) => !Array.from({ length: end - start }, (_, i) => start + i).every((i) => isStored(i, from, to)))
+    .map(({ start, end, from, to, index }) => ({
+      index,
+      units: (end - start) * (to - from) * p.steps,
+      params: { ...common, n: to - from, prompts: prompts.slice(start, end), ...(promptIds ? { promptIds: promptIds.slice(start, end) } : {}), offset: start, firstImage: from, skip: [] },
+    }));
+  return {
+    kind: 'generate',
+    shards,
+    ledgerSkips: false,
+    ordered: true,
+    modelKeys: ['model'],
+    fileKeys: p.latentsFile ? ['latentsFile'] : [],
+    keepEvent: (e) => !skip.has((e as GeneratedImageEvent).promptIndex * p.n + (e as GeneratedImageEvent).k),
+    merge(results) {
+      const kept = results.filter((r): r is GenerateEngineResult => r !== null);
+      const first = kept[0];
+      return {
+        images: sum(kept.map((r) => r.images)) + skip.size,
+        ...(skip.size ? { alreadyStored: skip.size } : {}),
+        provider: distinct(kept.map((r) => r.provider)),
+        fallbacks: first?.fallbacks ?? [],
+        width: first?.width ?? p.width ?? 0,
+        height: first?.height ?? p.height ?? 0,
+        warnings: kept.flatMap((r) => r.warnings),
+      } satisfies GenerateEngineResult;
+    },
+    compact: (r) => r,
+  };
+}
+
+/**
+ * The shards of a job from the engine input its host module prepared. The input is read through the
+ * catalogue's engine schema first (defaults applied, host-only keys dropped), so a resumed job plans the
+ * same shards as its first attempt.
+ */
+export function planShards(kind: ShardedKind, engineInput: unknown, size?: number): ShardPlan {
+  if (kind === 'detect') return planDetect(JOB_CATALOGUE.detect.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.detect);
+  if (kind === 'generate') return planGenerate(JOB_CATALOGUE.generate.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.generate);
+  return planSearch(JOB_CATALOGUE.search.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.search);
+}
+
+/** The event type each sharded kind streams (checked before a shard's events are replayed). */
+export function isShardEvent(kind: ShardedKind, e: unknown): e is DetectScoreEvent | SearchIterationEvent | GeneratedImageEvent {
+  const type = (e as { type?: unknown } | null)?.type;
+  return type === { detect: 'detect-score', search: 'search-iteration', generate: 'image' }[kind];
+}

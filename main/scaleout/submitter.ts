@@ -1,0 +1,425 @@
+/**
+ * The submitter: runs a job's shards on queue workers instead of the local engine, with the same
+ * `run(kind, params, options)` as EngineHost, so the job manager and the kind's host module do not
+ * know the difference. It stays the only writer: each shard's events are replayed to the host module
+ * and its ledger row written in one transaction (`ShardLedger.commit`), so a shard is stored once
+ * whatever happens to workers, Redis or this process; search shards in chain order.
+ *
+ * Faults: a shard Redis lost (restarted without persistence) is added again; Redis away for longer
+ * than `offlineSeconds` fails the job as `queue_unavailable` (resumable); a shard a worker refused
+ * (another version, a model it does not hold) fails the job with the worker's reason.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { JobKind } from '../api/jobs.js';
+import type { QueueStatus } from '../api/queue.js';
+import type { RunOptions } from '../engine/host.js';
+import { hashModelFolder } from '../sd/model-folder.js';
+import { packageVersion } from '../util/app-paths.js';
+import { EideticError } from '../util/errors.js';
+import { checkAccess, redisOptions, type QueueAddress, type QueueConnectionOptions } from './connection.js';
+import { isShardedKind, isShardEvent, planShards, type ShardedKind, type ShardPlan } from './shards.js';
+import {
+  decodeOutput,
+  decodeReason,
+  deleteBlob,
+  getBlob,
+  keys,
+  modelDigest,
+  putBlob,
+  QUEUE_NAME,
+  SHARD_PROTOCOL,
+  shardId,
+  type ShardMessage,
+  type ShardOutput,
+  type ShardReturn,
+} from './wire.js';
+
+/** Where the host keeps which shards of a job it stored (the project database, or memory without one). */
+export interface ShardLedger {
+  stored(jobId: string): Map<number, { shardId: string; result: unknown }>;
+  /**
+   * Runs `apply` (the shard's events stored) and records the shard, in one transaction: a throw undoes both.
+   * A shard recorded before is not applied again, unless `always` (the plan's host module skips by itself).
+   */
+  commit(jobId: string, index: number, shardId: string, worker: { name: string; computeMs: number }, result: unknown, apply: () => void, always: boolean): void;
+}
+
+export function memoryLedger(): ShardLedger {
+  const jobs = new Map<string, Map<number, { shardId: string; result: unknown }>>();
+  return {
+    stored: (jobId) => new Map(jobs.get(jobId) ?? []),
+    commit(jobId, index, id, _worker, result, apply, always) {
+      if (!always && jobs.get(jobId)?.get(index)?.shardId === id) return;
+      apply();
+      if (!jobs.has(jobId)) jobs.set(jobId, new Map());
+      jobs.get(jobId)!.set(index, { shardId: id, result });
+    },
+  };
+}
+
+export interface QueueRunnerOptions extends QueueConnectionOptions {
+  url: string;
+  /** Prompts per detection shard, chains per search shard. */
+  shardSize?: Partial<Record<ShardedKind, number>>;
+  /** How long Redis may be unreachable before the job fails (resumable). */
+  offlineSeconds?: number;
+  /** How often outstanding shards are checked in Redis itself (besides its event stream). */
+  reconcileMs?: number;
+  ledger: () => ShardLedger;
+}
+
+interface Collected {
+  output: ShardOutput;
+  worker: string;
+  ret: ShardReturn;
+}
+
+export class QueueRunner {
+  readonly address: QueueAddress;
+  private readonly redisOpts: ReturnType<typeof redisOptions>['redis'];
+  private queue: Queue | null = null;
+  private events: QueueEvents | null = null;
+  private redis: Redis | null = null;
+  /** Connections handed to BullMQ, which leaves them open: closed here. */
+  private readonly given: Redis[] = [];
+  private connected = false;
+  private offlineSince: number | null = null;
+  /** When shards were stored in the last minute (throughput), and shards stored per worker. */
+  private storedAt: number[] = [];
+  private readonly storedBy = new Map<string, number>();
+  /** Runs in flight: closing the runner ends them as interrupted (their shards stay on the queue). */
+  private readonly running = new Set<(err: Error) => void>();
+  private storedCount = 0;
+
+  constructor(private readonly options: QueueRunnerOptions) {
+    const { address, redis } = redisOptions(options.url, options);
+    this.address = address;
+    this.redisOpts = redis;
+  }
+
+  handles(kind: JobKind): boolean {
+    return isShardedKind(kind);
+  }
+
+  private connect(): { queue: Queue; events: QueueEvents; redis: Redis } {
+    if (!this.queue || !this.events || !this.redis) {
+      this.redis = new Redis({ ...this.redisOpts, lazyConnect: false });
+      this.redis.on('error', () => undefined); // reported through 'close' and the offline timer
+      this.redis.on('ready', () => {
+        this.connected = true;
+        this.offlineSince = null;
+      });
+      this.redis.on('close', () => {
+        this.connected = false;
+        this.offlineSince ??= Date.now();
+      });
+      const connection = () => {
+        const c = new Redis(this.redisOpts);
+        c.on('error', () => undefined);
+        this.given.push(c);
+        return c;
+      };
+      this.queue = new Queue(QUEUE_NAME, { connection: connection() });
+      this.queue.on('error', () => undefined);
+      this.events = new QueueEvents(QUEUE_NAME, { connection: connection() });
+      this.events.on('error', () => undefined);
+    }
+    return { queue: this.queue, events: this.events, redis: this.redis };
+  }
+
+  /** Waits for the first connection, failing clearly (and before any work) when Redis cannot be reached. */
+  private async ready(redis: Redis): Promise<void> {
+    if (redis.status === 'ready') return;
+    const seconds = Math.min(this.options.offlineSeconds ?? 120, 15);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        redis.off('ready', done);
+        reject(this.offlineError(`no answer within ${seconds} s`));
+      }, seconds * 1000);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      redis.once('ready', done);
+    });
+  }
+
+  private offlineError(why: string): EideticError {
+    return new EideticError(
+      'queue_unavailable',
+      `the job queue at ${this.address.url} cannot be reached (${why}); what was stored stays stored, and the job resumes (jobs resume) when Redis is back`,
+    );
+  }
+
+  async run(kind: JobKind, params: unknown, options: RunOptions & { jobId?: string } = {}): Promise<unknown> {
+    if (!isShardedKind(kind)) throw new EideticError('unsupported', `${kind} jobs do not run on the queue yet; run them without --queue`);
+    if (options.signal?.aborted) throw new EideticError('cancelled', `${kind} was cancelled`);
+    const started = performance.now();
+    const jobId = options.jobId ?? randomUUID();
+    const plan = planShards(kind, params, this.options.shardSize?.[kind]);
+    const { queue, events, redis } = this.connect();
+    await this.ready(redis);
+    await checkAccess(redis, this.address.url);
+
+    // Models by content; input files as blobs. Both before any shard is queued, so a problem stops it all.
+    const engineParams = params as Record<string, unknown>;
+    const models: ShardMessage['models'] = {};
+    for (const key of plan.modelKeys) {
+      const dir = engineParams[key];
+      if (typeof dir !== 'string') continue;
+      const files = await hashModelFolder(path.resolve(dir));
+      models[key] = { name: path.basename(path.resolve(dir)), digest: modelDigest(files), files: Object.keys(files).length };
+    }
+    const files: ShardMessage['files'] = {};
+    for (const key of plan.fileKeys) {
+      const file = engineParams[key];
+      if (typeof file !== 'string') continue;
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(file);
+      } catch {
+        throw new EideticError('not_found', `${key}: cannot read ${file}`);
+      }
+      files[key] = { ...(await putBlob(redis, bytes)), name: path.basename(file) };
+    }
+
+    const ledger = this.options.ledger();
+    const stored = ledger.stored(jobId);
+    const messages = plan.shards.map((s) => {
+      const shardParams = { ...s.params };
+      for (const key of [...plan.modelKeys, ...plan.fileKeys]) if (key in shardParams) shardParams[key] = models[key]?.name ?? files[key]?.name ?? shardParams[key];
+      const body = { job: jobId, kind, index: s.index, params: shardParams, models, files };
+      const message: ShardMessage = { protocol: SHARD_PROTOCOL, version: packageVersion(), count: plan.shards.length, ...body };
+      return { shard: s, message, id: shardId(body) };
+    });
+    const results = new Map<number, unknown>();
+    for (const m of messages) {
+      const done = stored.get(m.shard.index);
+      if (plan.ledgerSkips && done && done.shardId === m.id) results.set(m.shard.index, done.result);
+    }
+    const unstored = messages.filter((m) => !results.has(m.shard.index));
+    const totalUnits = plan.shards.reduce((n, s) => n + s.units, 0);
+    let doneUnits = plan.shards.filter((s) => results.has(s.index)).reduce((n, s) => n + s.units, 0);
+    const inflight = new Map<number, number>();
+    const report = (message: string) => {
+      const partial = [...inflight.values()].reduce((a, b) => a + b, 0);
+      options.onProgress?.(Math.min(totalUnits, doneUnits + partial), totalUnits, message);
+    };
+    const progressMessage = () => `${results.size}/${plan.shards.length} shards stored (${this.address.url})`;
+    report(progressMessage());
+
+    // A resumed job: shards a worker refused before are tried again (the worker may hold the model now).
+    for (const m of unstored) {
+      const job = await queue.getJob(m.id);
+      if (job && (await job.getState()) === 'failed') await job.retry('failed');
+    }
+    const add = (list: typeof unstored) =>
+      queue.addBulk(
+        list.map((m) => ({
+          name: `${kind}#${m.shard.index}`,
+          data: m.message,
+          opts: { jobId: m.id, attempts: 3, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: false, removeOnFail: { age: 7 * 24 * 3600 } },
+        })),
+      );
+    await add(unstored);
+
+    const byId = new Map(unstored.map((m) => [m.id, m]));
+    const byIndex = new Map(messages.map((m) => [m.shard.index, m]));
+    const collected = new Map<number, Collected>();
+    let nextOrdered = 0;
+    while (nextOrdered < plan.shards.length && results.has(plan.shards[nextOrdered].index)) nextOrdered++;
+
+    return new Promise<unknown>((resolve, reject) => {
+      let settled = false;
+      const handling = new Set<string>();
+      const finish = (err: Error | null) => {
+        if (settled) return;
+        settled = true;
+        this.running.delete(finish);
+        clearInterval(timer);
+        events.off('completed', onCompleted);
+        events.off('failed', onFailed);
+        events.off('progress', onProgress);
+        options.signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve(plan.merge(plan.shards.map((s) => results.get(s.index) ?? null), (performance.now() - started) / 1000));
+      };
+      const store = (index: number) => {
+        const m = byIndex.get(index)!;
+        const c = collected.get(index)!;
+        ledger.commit(jobId, index, m.id, { name: c.worker, computeMs: c.ret.ms }, plan.compact(c.output.result), () => {
+          for (const e of c.output.events) {
+            if (!isShardEvent(plan.kind, e) || !plan.keepEvent(e)) continue;
+            options.onEvent?.(e);
+            // The job manager stops a job whose event could not be stored: undo this shard's writes.
+            if (options.signal?.aborted) throw new EideticError('cancelled', `${kind} stopped while storing shard ${index}`);
+          }
+        }, !plan.ledgerSkips);
+        // The full result for this attempt's merge (a job without a project returns its scores from it).
+        results.set(index, c.output.result);
+        collected.delete(index);
+        inflight.delete(index);
+        doneUnits += m.shard.units;
+        this.storedCount++;
+        const now = Date.now();
+        this.storedAt = this.storedAt.filter((t) => t >= now - 60_000);
+        this.storedAt.push(now);
+        this.storedBy.set(c.worker, (this.storedBy.get(c.worker) ?? 0) + 1);
+        // Stored: the queue's copy is not needed any more.
+        void queue.remove(m.id).catch(() => undefined);
+        if (c.ret.blob) void deleteBlob(redis, c.ret.blob).catch(() => undefined);
+      };
+      const commitReady = () => {
+        if (plan.ordered) {
+          while (nextOrdered < plan.shards.length) {
+            const index = plan.shards[nextOrdered].index;
+            if (results.has(index)) nextOrdered++;
+            else if (collected.has(index)) {
+              store(index);
+              nextOrdered++;
+            } else break;
+          }
+        } else {
+          for (const index of [...collected.keys()]) store(index);
+        }
+        report(progressMessage());
+        if (results.size === plan.shards.length) finish(null);
+      };
+      const collect = async (job: Job) => {
+        const m = byId.get(String(job.id));
+        if (!m || results.has(m.shard.index) || collected.has(m.shard.index) || handling.has(m.id)) return;
+        handling.add(m.id);
+        try {
+          const ret = job.returnvalue as ShardReturn | null;
+          let output: ShardOutput | null = null;
+          if (typeof ret?.text === 'string') output = decodeOutput(ret.text);
+          else if (ret?.blob) output = await getBlob(redis, ret.blob).then((b) => decodeOutput(b.toString('utf8')), () => null);
+          if (!ret || !output) {
+            // Completed but its result is gone (Redis restarted between the two writes, a blob expired): run it again.
+            await job.remove().catch(() => undefined);
+            await add([m]);
+            return;
+          }
+          if (settled) return;
+          collected.set(m.shard.index, { output, worker: ret.worker, ret });
+          commitReady();
+        } finally {
+          handling.delete(m.id);
+        }
+      };
+      const refused = (job: Job) => {
+        const { code, message } = decodeReason(job.failedReason ?? 'failed');
+        const m = byId.get(String(job.id));
+        finish(new EideticError(code === 'shard_refused' || code === 'cancelled' ? code : 'job_failed', `shard ${m ? m.shard.index + 1 : '?'}/${plan.shards.length} of ${kind}: ${message}`) as Error);
+      };
+      const check = async (id: string) => {
+        // The state first, then the job: a job read first may finish in between, without its result or reason.
+        const state = await queue.getJobState(id);
+        if (settled) return;
+        if (state === 'unknown') {
+          // Redis lost it (restarted without persistence): queue it again; it computes the same result.
+          const m = byId.get(id)!;
+          if (!results.has(m.shard.index) && !collected.has(m.shard.index)) await add([m]);
+          return;
+        }
+        if (state !== 'completed' && state !== 'failed') return;
+        const job = await queue.getJob(id);
+        if (!job || settled) return;
+        if (state === 'completed') await collect(job);
+        else refused(job);
+      };
+      const guard = (p: Promise<void>) =>
+        p.catch((err) => {
+          if (!settled && !(err instanceof Error && /Connection is closed|ECONNREFUSED|ECONNRESET/.test(err.message))) finish(err as Error);
+        });
+      const onCompleted = ({ jobId: id }: { jobId: string }) => {
+        if (byId.has(id)) guard(check(id));
+      };
+      const onFailed = ({ jobId: id }: { jobId: string }) => {
+        if (byId.has(id)) guard(check(id));
+      };
+      const onProgress = ({ jobId: id, data }: { jobId: string; data: unknown }) => {
+        const m = byId.get(id);
+        const d = data as { done?: number; total?: number } | null;
+        if (!m || !d || typeof d.done !== 'number' || !d.total) return;
+        inflight.set(m.shard.index, (m.shard.units * d.done) / d.total);
+        report(progressMessage());
+      };
+      const onAbort = () => {
+        void redis.set(keys.cancel(jobId), '1', 'EX', 24 * 3600).catch(() => undefined);
+        for (const m of unstored) void queue.remove(m.id).catch(() => undefined);
+        finish(new EideticError('cancelled', `${kind} was cancelled`));
+      };
+      const offlineLimit = (this.options.offlineSeconds ?? 120) * 1000;
+      let sweeping = false;
+      const sweep = () => {
+        if (settled) return;
+        if (this.offlineSince !== null && Date.now() - this.offlineSince > offlineLimit) {
+          finish(this.offlineError(`unreachable for ${Math.round((Date.now() - this.offlineSince) / 1000)} s`));
+          return;
+        }
+        if (sweeping || !this.connected) return;
+        sweeping = true;
+        const outstanding = unstored.filter((m) => !results.has(m.shard.index) && !collected.has(m.shard.index)).slice(0, 256);
+        guard(
+          (async () => {
+            for (const m of outstanding) await check(m.id);
+          })(),
+        ).finally(() => (sweeping = false));
+      };
+      const timer = setInterval(sweep, this.options.reconcileMs ?? 2000);
+      this.running.add(finish);
+      events.on('completed', onCompleted);
+      events.on('failed', onFailed);
+      events.on('progress', onProgress);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      commitReady();
+      sweep();
+    });
+  }
+
+  /** Workers seen in the last minute, queue counts and this process's throughput. */
+  async status(): Promise<QueueStatus> {
+    const { queue, redis } = this.connect();
+    if (redis.status !== 'ready') await Promise.race([new Promise((r) => redis.once('ready', r)), new Promise((r) => setTimeout(r, 1500).unref())]);
+    const workers: QueueStatus['workers'] = [];
+    let counts: Record<string, number> = {};
+    if (redis.status === 'ready') {
+      const names = await redis.keys(keys.workerPattern);
+      const values = names.length ? await redis.mget(...names) : [];
+      for (const v of values) {
+        if (!v) continue;
+        const info = JSON.parse(v) as QueueStatus['workers'][number];
+        workers.push({ ...info, shardsForThisProject: this.storedBy.get(info.name) ?? 0 });
+      }
+      counts = await queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed');
+    }
+    const minuteAgo = Date.now() - 60_000;
+    return {
+      url: this.address.url,
+      connected: redis.status === 'ready',
+      workers: workers.sort((a, b) => a.name.localeCompare(b.name)),
+      counts,
+      stored: this.storedCount,
+      shardsPerMinute: this.storedAt.filter((t) => t >= minuteAgo).length,
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const finish of [...this.running]) {
+      finish(new EideticError('queue_unavailable', `stopped collecting the job's shards from ${this.address.url} (the project or app closed); they stay on the queue, and resuming the job collects them`));
+    }
+    const closing = [this.events?.close(), this.queue?.close()];
+    this.events = null;
+    this.queue = null;
+    // BullMQ's close waits for Redis; a Redis that is gone must not keep the app from closing.
+    await Promise.race([Promise.allSettled(closing), new Promise((r) => setTimeout(r, 2000).unref())]);
+    for (const c of this.given.splice(0)) c.disconnect();
+    this.redis?.disconnect();
+    this.redis = null;
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Scale-out, detection: 200 demo prompts in shards through a Redis queue and two `eidetic worker`
+ * processes store exactly the scores of the same job run by the local engine; a worker that lacks the
+ * model, or runs another version, refuses its shard back to the submitter with the reason.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Backend } from '../../main/core/backend.js';
+import { forkLauncher } from '../../main/engine/channel.js';
+import { startRedis, startWorker, type TestRedis, type TestWorker } from '../helpers/redis.js';
+
+const demo = path.resolve(import.meta.dirname, '../../native-models/demo');
+const model = path.join(demo, 'sd-demo');
+const prompts = [
+  ...readFileSync(path.join(demo, 'dataset/prompts-duplicated.txt'), 'utf8').split('\n').filter(Boolean),
+  ...readFileSync(path.join(demo, 'dataset/prompts-singletons.txt'), 'utf8').split('\n').filter(Boolean),
+].slice(0, 200);
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-scaleout-detect-'));
+let redis: TestRedis;
+const workers: TestWorker[] = [];
+const backends: Backend[] = [];
+
+async function project(name: string): Promise<Backend> {
+  const b = new Backend({ host: 'browser', launcher: forkLauncher() });
+  backends.push(b);
+  await b.call('project.create', { dir: path.join(tmp, name) });
+  return b;
+}
+
+/** Every stored score of a job, by prompt position. */
+function scores(b: Backend, jobId: string) {
+  return b.currentProject!.detectionScores(jobId).map((s) => ({ index: s.index, prompt: s.value.prompt, score: s.value.score, perNoise: s.value.perNoise }));
+}
+
+const params = { model, prompts, noises: 2, noiseMode: 'per-prompt' as const, seed: 3, ep: 'cpu' as const };
+
+beforeAll(async () => {
+  redis = await startRedis();
+  workers.push(...(await Promise.all([startWorker(redis.url, 'w1'), startWorker(redis.url, 'w2')])));
+});
+afterAll(async () => {
+  await Promise.all(backends.map((b) => b.dispose()));
+  await Promise.all(workers.map((w) => w.stop()));
+  await redis?.stop();
+});
+
+describe('detection through the queue', () => {
+  it('200 prompts in 20 shards on 2 workers store exactly the local scores, each once', async () => {
+    expect(prompts).toHaveLength(200);
+    const local = await project('local');
+    const localJob = await local.startJob('detect', params);
+    expect((await local.jobs.finished(localJob.id)).status).toBe('succeeded');
+    const expected = scores(local, localJob.id);
+    expect(expected).toHaveLength(200);
+
+    const queued = await project('queued');
+    await queued.useQueue({ url: redis.url, shardSize: { detect: 10 } });
+    const job = await queued.startJob('detect', params);
+    const done = await queued.jobs.finished(job.id);
+    expect(done.error).toBeNull();
+    expect(done.status).toBe('succeeded');
+    expect(scores(queued, job.id)).toEqual(expected);
+    // Both workers took shards; every shard was stored once.
+    const rows = queued.currentProject!.db.prepare('SELECT shard_index, worker FROM queue_shards WHERE job_id = ? ORDER BY shard_index').all(job.id) as { shard_index: number; worker: string }[];
+    expect(rows.map((r) => r.shard_index)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(new Set(rows.map((r) => r.worker))).toEqual(new Set(['w1', 'w2']));
+    // The job's result lists the scores in prompt order, as a local job's does.
+    expect((done.result as { scores: { score: number }[] }).scores.map((s) => s.score)).toEqual(expected.map((s) => s.score));
+
+    // Equality is not for free: per-prompt noises follow each prompt's place in the job (another seed differs).
+    const other = await local.startJob('detect', { ...params, seed: 4 });
+    await local.jobs.finished(other.id);
+    const moved = scores(local, other.id).filter((s, i) => s.score !== expected[i].score).length;
+    expect(moved).toBeGreaterThan(190);
+
+    // The CLI: `eidetic detect --queue` prints the same scores.
+    const file = path.join(tmp, 'first-30.txt');
+    writeFileSync(file, prompts.slice(0, 30).join('\n'));
+    const cli = path.resolve(import.meta.dirname, '../../bin/eidetic.js');
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'detect', '--model', model, '--prompts', file, '--noises', '2', '--noise-mode', 'per-prompt', '--seed', '3', '--ep', 'cpu', '--json', '--queue', redis.url]);
+    expect((JSON.parse(stdout) as { scores: { score: number }[] }).scores.map((s) => s.score)).toEqual(expected.slice(0, 30).map((s) => s.score));
+    await expect(promisify(execFile)(process.execPath, [cli, 'worker', '--queue', redis.url])).rejects.toThrow(/--models: name at least one model folder this worker may run/);
+
+    const status = await queued.call('queue.status', {});
+    expect(status!.workers.map((w) => w.name).sort()).toEqual(['w1', 'w2']);
+    expect(status!.workers[0].providers).toContain('cpu');
+    expect(status!.stored).toBe(20);
+  });
+
+  it('a worker without the model refuses its shard back to the submitter, naming the model', async () => {
+    await Promise.all(workers.splice(0).map((w) => w.stop()));
+    const lacking = await startWorker(redis.url, 'no-models', { models: [path.join(demo, 'mlm-demo')] });
+    workers.push(lacking);
+    const b = await project('refused');
+    await b.useQueue({ url: redis.url });
+    const job = await b.startJob('detect', { ...params, prompts: prompts.slice(0, 5) });
+    const done = await b.jobs.finished(job.id);
+    expect(done.status).toBe('failed');
+    expect(done.error?.code, done.error?.message).toBe('shard_refused');
+    expect(done.error?.message).toMatch(/worker "no-models": holds no copy of model sd-demo \(\d+ files, sha256 digest [0-9a-f]{16}…\)/);
+  });
+
+  it('Redis AUTH: the password from a file or the environment works, and is nowhere on the queue or in the project', async () => {
+    const password = 'pw-7f3a9c-not-on-the-queue';
+    const guarded = await startRedis({ password });
+    try {
+      const worker = await startWorker(guarded.url, 'authed', { env: { EIDETIC_REDIS_PASSWORD: password } });
+      workers.push(worker);
+      const b = await project('auth');
+      await expect(b.call('queue.set', { url: `redis://:${password}@127.0.0.1:${guarded.port}` })).rejects.toThrow(/the address carries a password, which would be stored in the project; give it without one and set EIDETIC_REDIS_PASSWORD/);
+      const file = path.join(tmp, 'redis-password');
+      writeFileSync(file, `${password}\n`, { mode: 0o600 });
+      await b.useQueue({ url: guarded.url, passwordFile: file });
+      const job = await b.jobs.finished((await b.startJob('detect', { ...params, prompts: prompts.slice(0, 30) })).id);
+      expect(job.error).toBeNull();
+      // Every key and value left in Redis (shards, results, worker descriptions, events), searched for the password.
+      const redis = new Redis({ port: guarded.port, password });
+      let seen = 0;
+      try {
+        for (const key of await redis.keys('*')) {
+          const type = await redis.type(key);
+          const dump =
+            type === 'string' ? await redis.get(key)
+            : type === 'hash' ? JSON.stringify(await redis.hgetall(key))
+            : type === 'list' ? JSON.stringify(await redis.lrange(key, 0, -1))
+            : type === 'zset' || type === 'set' ? JSON.stringify(type === 'set' ? await redis.smembers(key) : await redis.zrange(key, 0, -1))
+            : JSON.stringify(await redis.xrange(key, '-', '+'));
+          expect(`${key} ${dump}`).not.toContain(password);
+          seen++;
+        }
+      } finally {
+        redis.disconnect();
+      }
+      expect(seen).toBeGreaterThan(3);
+      expect(readFileSync(b.currentProject!.dbFile).includes(password)).toBe(false);
+      // Without the password, the worker does not get in.
+      await expect(startWorker(guarded.url, 'no-password', { env: { EIDETIC_REDIS_PASSWORD: '' } })).rejects.toThrow(/the job queue at redis:\/\/127\.0\.0\.1:\d+ refused this process: NOAUTH Authentication required\. \(give the password in EIDETIC_REDIS_PASSWORD or --redis-password-file\)/);
+      await worker.stop();
+      await b.dispose();
+    } finally {
+      await guarded.stop();
+    }
+  });
+});
