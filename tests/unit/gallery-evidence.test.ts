@@ -4,7 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AuditProject } from '../../main/project/project.js';
+import { AuditProject, tablesAt } from '../../main/project/project.js';
+import { LATEST_SCHEMA_VERSION } from '../../main/project/migrations/index.js';
 import { listGallery } from '../../main/project/gallery.js';
 
 function seed(p: AuditProject): void {
@@ -50,6 +51,9 @@ describe('gallery evidence', () => {
     check(p);
     // As a project written before version 7: no evidence table.
     p.db.exec('DROP TABLE generation_evidence; DROP INDEX clusters_label; DROP INDEX matches_job_generation;');
+    // ... and none of the tables later versions add.
+    const atSix = new Set(tablesAt(6));
+    for (const table of tablesAt(LATEST_SCHEMA_VERSION)) if (!atSix.has(table) && table !== 'generation_evidence') p.db.exec(`DROP TABLE IF EXISTS ${table}`);
     p.db.pragma('user_version = 6');
     p.close();
     const reopened = AuditProject.open(p.dir);
