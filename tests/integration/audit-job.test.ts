@@ -1,0 +1,72 @@
+// The audit as one job (the app's "Run the demo audit", the CLI's `eidetic audit`): its steps run in
+// order in the audit's place in the queue, on the demo model; what they store is keyed by the audit's id.
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseStep } from '../../main/api/job-steps.js';
+import { Backend } from '../../main/core/backend.js';
+import { forkLauncher } from '../../main/engine/channel.js';
+
+const demo = path.resolve(import.meta.dirname, '../../native-models/demo');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-audit-job-'));
+let backend: Backend;
+
+// Two duplicated captions (trained on 100 copies each) and two singletons, with their training images as the references.
+const PROMPTS = ['american football', 'ant', 'accordion', 'aerial tramway'];
+const FILES = ['american-football.png', 'ant.png', 'accordion.png', 'aerial-tramway.png'];
+
+beforeAll(async () => {
+  process.env.EIDETIC_CONFIG_DIR = path.join(tmp, 'config');
+  backend = new Backend({ host: 'browser', launcher: forkLauncher() });
+  await backend.call('project.create', { dir: path.join(tmp, 'case') });
+});
+afterAll(async () => {
+  await backend.dispose();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('the audit job', () => {
+  it('runs generate, then match and cluster, then verdicts, as one job with its steps in its progress', async () => {
+    const refsDir = path.join(tmp, 'refs');
+    mkdirSync(refsDir);
+    for (const f of FILES) copyFileSync(path.join(demo, 'dataset', 'clean', f), path.join(refsDir, f));
+    const set = await backend.call('prompts.importContent', { fileName: 'p.txt', content: PROMPTS.join('\n') + '\n' });
+    const refs = await backend.call('refs.importFolder', { path: refsDir });
+    expect(refs.count).toBe(4);
+    const steps: number[] = [];
+    const off = backend.onEvent((e) => {
+      if (e.type !== 'job' || e.job.kind !== 'audit') return;
+      const step = parseStep(e.job.progress.message);
+      if (step && steps.at(-1) !== step.index) steps.push(step.index);
+    });
+    const started = await backend.startJob('audit', { model: path.join(demo, 'sd-demo'), promptSetId: set.id, refSetId: refs.id, n: 3, steps: 20, ep: 'cpu' });
+    const job = await backend.jobs.finished(started.id);
+    off();
+    expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
+    // The steps in order, each shown while it ran.
+    expect(steps).toEqual([1, 2, 3]);
+    const r = job.result as import('../../main/api/jobs.js').AuditResult;
+    expect(r.stepSeconds).toHaveLength(3);
+    expect(r.generate.images).toBe(12);
+    expect(r.match.generations).toBe(12);
+    expect(r.verdicts.map((v) => v.prompt).sort()).toEqual([...PROMPTS].sort());
+    // Generations and matches are the audit's: the gallery filtered to its id shows them with evidence.
+    const gallery = await backend.call('gallery.list', { jobId: job.id, offset: 0, limit: 50 });
+    expect(gallery.total).toBe(12);
+    expect(backend.currentProject!.largestClusters(job.id).size).toBeGreaterThan(0);
+    // Every "likely memorized" verdict says why; the others say nothing.
+    for (const v of r.verdicts) expect(v.reasons.length > 0).toBe(v.likelyMemorized);
+    // The duplicated captions (100 training copies) come closer to their training image than the singletons (one copy).
+    const best = (prompts: string[]) => r.verdicts.filter((v) => prompts.includes(v.prompt)).map((v) => v.bestScore ?? -1);
+    expect(Math.min(...best(['american football', 'ant']))).toBeGreaterThan(Math.max(...best(['accordion', 'aerial tramway'])) + 0.1);
+    expect(r.verdicts.find((v) => v.prompt === 'ant')!.copies).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('refuses an empty reference set or a missing prompt set before anything is queued', async () => {
+    const before = backend.jobs.list().length;
+    await expect(backend.startJob('audit', { model: path.join(demo, 'sd-demo'), promptSetId: 999, refSetId: 1 })).rejects.toThrow(/prompt set 999/);
+    await expect(backend.startJob('audit', { model: path.join(demo, 'sd-demo'), promptSetId: 1, refSetId: 999 })).rejects.toThrow(/reference set 999/);
+    expect(backend.jobs.list()).toHaveLength(before);
+  });
+});
