@@ -324,6 +324,8 @@ export const apiInputs = {
   'app.info': z.object({}).strict(),
   'project.create': z.object({ dir: path, name: z.string().min(1).max(200).optional() }).strict(),
   'project.open': z.object({ dir: path }).strict(),
+  /** Opens the bundled demo project (created and filled on first use in the data folder). */
+  'project.openDemo': z.object({}).strict(),
   'project.close': z.object({}).strict(),
   'project.info': z.object({}).strict(),
   'prompts.importFile': z.object({ path, name: z.string().min(1).max(200).optional() }).strict(),
@@ -432,6 +434,7 @@ export interface ApiOutputs {
   'app.info': AppInfo;
   'project.create': ProjectSummary;
   'project.open': ProjectSummary;
+  'project.openDemo': ProjectSummary;
   'project.close': null;
   'project.info': ProjectSummary | null;
   'prompts.importFile': PromptSetSummary;

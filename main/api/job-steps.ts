@@ -21,3 +21,13 @@ export function parseStep(message: string): StepProgress | null {
   const m = STEP.exec(message);
   return m ? { index: Number(m[1]), count: Number(m[2]), label: m[3], detail: m[4] ?? '' } : null;
 }
+
+/**
+ * The engine steps of an audit, in order (a verdict per prompt follows them). The host runs each as an
+ * engine job of that kind in the audit's own place in the queue; the engine never receives an `audit`.
+ */
+export const AUDIT_STEPS = [
+  { kind: 'generate', label: 'Generate K images per prompt' },
+  { kind: 'match', label: 'Embed, match against the references, cluster' },
+] as const;
+export const AUDIT_VERDICT_STEP = 'Verdict per prompt';

@@ -16,9 +16,8 @@ import { SOLIDMARK_DEFAULTS, SOLIDMARK_PRESET_NAMES, SOLIDMARK_PRESETS, SOLIDMAR
 export const SCHEDULER_NAMES = ['ddim', 'pndm', 'euler', 'euler-a', 'lms', 'dpmpp-2m', 'dpmpp-2m-karras'] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 
-/** Execution-provider choices; `auto` tries the platform's GPU providers and falls back to cpu. */
-export const EXECUTION_PROVIDERS = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const;
-export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
+import { EXECUTION_PROVIDERS } from './providers.js';
+export { EXECUTION_PROVIDERS, type ExecutionProviderChoice } from './providers.js';
 
 const ep = z.enum(EXECUTION_PROVIDERS);
 const seed = z.union([z.number().int().min(0), z.string().regex(/^\d+$/, 'a seed is a non-negative integer')]);
@@ -557,14 +556,7 @@ export interface SolidmarkResult extends SolidmarkEngineResult {
 // ---------------------------------------------------------------------------------------------------
 // audit (one job: generate K images per prompt, then match and cluster them; the CLI's `eidetic audit`)
 
-/**
- * The steps of an audit, in order. The host runs each as an engine job of that kind in the audit's own
- * slot in the queue (the engine never receives an `audit`); progress names the step (main/api/job-steps.ts).
- */
-export const AUDIT_STEPS = [
-  { kind: 'generate', label: 'Generate K images per prompt' },
-  { kind: 'match', label: 'Embed, match against the references, cluster' },
-] as const;
+export { AUDIT_STEPS } from './job-steps.js';
 
 const auditShape = {
   model: folder,

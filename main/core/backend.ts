@@ -188,6 +188,11 @@ export class Backend {
       this.setProject(AuditProject.open(dir));
       return this.requireProject().summary();
     },
+    'project.openDemo': async () => {
+      const { ensureDemoProject } = await import('./demo.js');
+      this.setProject(AuditProject.open(await ensureDemoProject()));
+      return this.requireProject().summary();
+    },
     'project.close': () => {
       this.setProject(null);
       return null;

@@ -10,8 +10,8 @@
  */
 import path from 'node:path';
 import type { JobSummary } from '../../api/contract.js';
-import { stepMessage } from '../../api/job-steps.js';
-import { AUDIT_STEPS, type AuditPromptVerdict, type AuditResult, type JobParams, type MatchEngineResult, type MatchResult } from '../../api/jobs.js';
+import { AUDIT_STEPS, AUDIT_VERDICT_STEP, stepMessage } from '../../api/job-steps.js';
+import { type AuditPromptVerdict, type AuditResult, type JobParams, type MatchEngineResult, type MatchResult } from '../../api/jobs.js';
 import { verdictReasons } from '../../api/verdicts.js';
 import { averageMetrics, MEMBENCH_THRESHOLD } from '../../match/membench-metrics.js';
 import type { AuditProject } from '../../project/project.js';
@@ -112,9 +112,9 @@ async function run(ctx: HostJobContext, params: JobParams<'audit'>, resume: JobS
       return result;
     });
     // 3. a verdict per prompt.
-    c.progress(0, 1, stepMessage(3, count, 'Verdict per prompt', ''));
+    c.progress(0, 1, stepMessage(3, count, AUDIT_VERDICT_STEP, ''));
     const verdicts = await timed(async () => auditVerdicts(match, project.largestClusters(jobId), eps, minSamples));
-    c.progress(1, 1, stepMessage(3, count, 'Verdict per prompt', `${verdicts.filter((v) => v.likelyMemorized).length} of ${verdicts.length} prompts likely memorized`));
+    c.progress(1, 1, stepMessage(3, count, AUDIT_VERDICT_STEP, `${verdicts.filter((v) => v.likelyMemorized).length} of ${verdicts.length} prompts likely memorized`));
     return { generate: generated, match, stepSeconds, verdicts, minSamples, eps };
   };
 

@@ -1,0 +1,50 @@
+/**
+ * How long a generation will take on this machine, from what earlier jobs measured here: seconds per
+ * image per denoising step (UNet calls dominate, so time scales with images × steps). Pure: the caller
+ * passes the finished jobs it knows.
+ */
+import type { JobSummary } from '../../../main/api/contract.js';
+import type { AuditResult, GenerateResult } from '../../../main/api/jobs.js';
+import { formatEta } from './format.js';
+
+export interface Throughput {
+  secondsPerImageStep: number;
+  /** The job it was measured on. */
+  jobId: string;
+  model: string;
+}
+
+/** The generation rate a finished generate or audit job measured (null: nothing generated, or no timings). */
+export function measuredThroughput(job: JobSummary): Throughput | null {
+  if (job.status !== 'succeeded' || !job.result || !job.startedAt || !job.finishedAt) return null;
+  const steps = Number(job.params.steps);
+  const model = String(job.params.model ?? '');
+  let seconds: number;
+  let images: number;
+  if (job.kind === 'generate') {
+    const r = job.result as GenerateResult;
+    seconds = (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000;
+    images = r.images - (r.alreadyStored ?? 0);
+  } else if (job.kind === 'audit') {
+    const r = job.result as AuditResult;
+    seconds = r.stepSeconds[0] ?? NaN;
+    images = r.generate.images - (r.generate.alreadyStored ?? 0);
+  } else return null;
+  if (!(steps > 0) || !(images > 0) || !(seconds > 0)) return null;
+  return { secondsPerImageStep: seconds / (images * steps), jobId: job.id, model };
+}
+
+/** The newest measurement, preferring one of the same model (jobs newest first). */
+export function bestThroughput(jobs: JobSummary[], model: string): Throughput | null {
+  const all = jobs.map(measuredThroughput).filter((t): t is Throughput => t !== null);
+  return all.find((t) => t.model === model) ?? all[0] ?? null;
+}
+
+/** "980 prompts × 4 images × 50 steps: about 24 min on this machine", or why there is no estimate. */
+export function generationEstimate(prompts: number, images: number, steps: number, t: Throughput | null, model: string): string {
+  const work = `${prompts} prompts × ${images} images × ${steps} steps`;
+  if (!t) return `${work}: no estimate yet (no generation measured on this machine; the first job measures it)`;
+  const seconds = prompts * images * steps * t.secondsPerImageStep;
+  const other = t.model && t.model !== model ? ', measured on another model' : '';
+  return `${work}: about ${formatEta(seconds)} on this machine (${(1000 * t.secondsPerImageStep).toFixed(1)} ms per image-step measured by job ${t.jobId.slice(0, 8)}${other})`;
+}
