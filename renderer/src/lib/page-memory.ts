@@ -17,6 +17,8 @@ export interface DetectionMemory {
   /** The detect job whose scores are shown. */
   jobId: string | null;
   rocJob: { id: string; positives: number } | null;
+  /** The user's verdict threshold (null: the labelled run's). */
+  threshold: number | null;
 }
 
 export type GallerySort = NonNullable<ApiInput<'gallery.list'>['sort']>;
@@ -33,7 +35,7 @@ export interface GalleryMemory {
 const fresh = () => ({
   detection: {
     model: null, setId: null, negativeSetId: null, noises: 4, steps: 1, attribution: false,
-    attributionMethod: 'embedding-occlusion', noiseMode: 'shared', jobId: null, rocJob: null,
+    attributionMethod: 'embedding-occlusion', noiseMode: 'shared', jobId: null, rocJob: null, threshold: null,
   } as DetectionMemory,
   gallery: { promptTyped: '', jobId: '', sort: 'newest', clusteredOnly: false, chosen: null } as GalleryMemory,
 });
