@@ -213,6 +213,8 @@ export interface GalleryRow extends GenerationRow {
   hits: MatchHit[];
   /** DBSCAN label among the prompt's generations (-1 = noise) and the size of that cluster. */
   cluster: { label: number; size: number } | null;
+  /** With `similarTo`: cosine similarity of its descriptor to that generation's (absent without a vector). */
+  similarity?: number;
 }
 
 export const GALLERY_SORTS = ['newest', 'oldest', 'bestMatch', 'prompt', 'cluster'] as const;
@@ -367,6 +369,8 @@ export const apiInputs = {
       /** Only generations whose best match reaches this score. */
       minScore: z.number().min(-1).max(1).optional(),
       clusteredOnly: z.boolean().default(false),
+      /** Order by descriptor similarity to this generation (most similar first) instead of `sort`. */
+      similarTo: z.number().int().positive().optional(),
       offset: z.number().int().min(0).default(0),
       limit: z.number().int().min(1).max(1000).default(200),
     })

@@ -55,6 +55,23 @@ describe('the audit job', () => {
     const gallery = await backend.call('gallery.list', { jobId: job.id, offset: 0, limit: 50 });
     expect(gallery.total).toBe(12);
     expect(backend.currentProject!.largestClusters(job.id).size).toBeGreaterThan(0);
+    // The gallery flags at the audit's copy threshold (the descriptor's calibrated one).
+    expect(gallery.threshold).toBe(r.match.threshold);
+    // "Sort by similarity to this image": itself first (cosine 1), then descending; its prompt's other images
+    // (same caption, near-identical on the demo model) before any other prompt's.
+    const target = gallery.rows.find((g) => g.prompt === 'ant')!;
+    const similar = await backend.call('gallery.list', { jobId: job.id, similarTo: target.id, offset: 0, limit: 50 });
+    expect(similar.total).toBe(12);
+    expect(similar.rows[0].id).toBe(target.id);
+    expect(similar.rows[0].similarity).toBeCloseTo(1, 3);
+    const sims = similar.rows.map((g) => g.similarity!);
+    for (let i = 1; i < sims.length; i++) expect(sims[i]).toBeLessThanOrEqual(sims[i - 1]);
+    expect(similar.rows.slice(0, 3).map((g) => g.prompt)).toEqual(['ant', 'ant', 'ant']);
+    // Paging keeps the order; the other filters still apply.
+    const second = await backend.call('gallery.list', { jobId: job.id, similarTo: target.id, offset: 3, limit: 3 });
+    expect(second.rows.map((g) => g.id)).toEqual(similar.rows.slice(3, 6).map((g) => g.id));
+    const filtered = await backend.call('gallery.list', { jobId: job.id, similarTo: target.id, prompt: 'accordion', offset: 0, limit: 50 });
+    expect(filtered.rows.map((g) => g.prompt)).toEqual(['accordion', 'accordion', 'accordion']);
     // Every "likely memorized" verdict says why; the others say nothing.
     for (const v of r.verdicts) expect(v.reasons.length > 0).toBe(v.likelyMemorized);
     // The duplicated captions (100 training copies) come closer to their training image than the singletons (one copy).
