@@ -23,6 +23,8 @@ class AppState {
   details = $state.raw<Record<string, JobSummary>>({});
   private readonly detailsLoading = new Set<string>();
   connection = $state<ConnectionState>('connecting');
+  /** Each page's deep-link parameters (filters, item shown), written into the address by App. */
+  linkParams = $state<Partial<Record<Page, Record<string, string>>>>({});
   /** The job a page should show, set by a click in the jobs dock and taken by that page (openedJob). */
   private opened = $state<Partial<Record<JobKind, string>>>({});
 

@@ -30,6 +30,10 @@ export interface GalleryMemory {
   clusteredOnly: boolean;
   /** The analyst's own threshold once they moved the slider. */
   chosen: number | null;
+  flaggedOnly: boolean;
+  similarTo: number | null;
+  /** The generation whose detail is open. */
+  detailId: number | null;
 }
 
 const fresh = () => ({
@@ -37,7 +41,7 @@ const fresh = () => ({
     model: null, setId: null, negativeSetId: null, noises: 4, steps: 1, attribution: false,
     attributionMethod: 'embedding-occlusion', noiseMode: 'shared', jobId: null, rocJob: null, threshold: null,
   } as DetectionMemory,
-  gallery: { promptTyped: '', jobId: '', sort: 'newest', clusteredOnly: false, chosen: null } as GalleryMemory,
+  gallery: { promptTyped: '', jobId: '', sort: 'newest', clusteredOnly: false, chosen: null, flaggedOnly: false, similarTo: null, detailId: null } as GalleryMemory,
 });
 
 let dir: string | null = null;
