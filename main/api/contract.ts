@@ -257,6 +257,8 @@ export interface SearchRunSummary {
   chains: number;
   /** Iterations every chain has finished (chains advance round-robin, so the others are at most one ahead). */
   iterationsDone: number;
+  /** The iteration the furthest chain has finished: where the run is. */
+  iterationReached: number;
   bestEnergy: number | null;
   bestPrompt: string | null;
 }
@@ -300,7 +302,11 @@ export interface SearchRunDetail {
   run: SearchRunSummary;
   chains: { chain: number; prompt: string | null; energy: number | null; iteration: number }[];
   trace: SearchTracePoint[];
-  top: { prompt: string; energy: number; scored: number }[];
+  /**
+   * The best prompts, near-duplicates collapsed: each is the best of the prompts sharing a word with it
+   * (the chains circle around a few modes), `similar` of them folded into it.
+   */
+  top: { prompt: string; energy: number; scored: number; similar: number }[];
   candidates: SearchCandidate[];
 }
 
@@ -322,6 +328,31 @@ export type AppEvent =
 const path = z.string().min(1, 'a path is required').max(4096);
 
 /** Every API method: its input schema. Output types are in ApiOutputs. */
+const searchVerifyInput = z
+    .object({
+      runId: z.number().int().positive(),
+      /**
+       * A verification preset (search-presets.ts: 'membench', 'quick'), which fixes the settings below;
+       * without one they default to 'quick' and the evidence records 'custom' when any is given.
+       */
+      preset: z.string().max(100).optional(),
+      /** Prompts to verify; default: the run's best distinct prompts. */
+      prompts: z.array(promptTextSchema).max(1000).optional(),
+      /**
+       * Without `prompts`: 'diverse' takes the best prompts that share no word with a better one; 'perChain'
+       * the best `perChain` distinct prompts of every chain. At most `top` in all.
+       */
+      select: z.enum(['diverse', 'perChain']).optional(),
+      perChain: z.number().int().min(1).max(100).optional(),
+      top: z.number().int().min(1).max(1000).optional(),
+      images: z.number().int().min(1).max(1000).optional(),
+      steps: z.number().int().min(1).max(1000).optional(),
+      descriptor: path.optional(),
+      refSetId: z.number().int().positive().optional(),
+      threshold: z.number().min(-1).max(1).optional(),
+    })
+    .strict();
+
 export const apiInputs = {
   'app.info': z.object({}).strict(),
   'project.create': z.object({ dir: path, name: z.string().min(1).max(200).optional() }).strict(),
@@ -391,30 +422,9 @@ export const apiInputs = {
   'search.runs': z.object({}).strict(),
   'search.get': z.object({ runId: z.number().int().positive(), since: z.number().int().min(0).default(0) }).strict(),
   'search.resume': z.object({ runId: z.number().int().positive() }).strict(),
-  'search.verify': z
-    .object({
-      runId: z.number().int().positive(),
-      /**
-       * A verification preset (search-presets.ts: 'membench', 'quick'), which fixes the settings below;
-       * without one they default to 'quick' and the evidence records 'custom' when any is given.
-       */
-      preset: z.string().max(100).optional(),
-      /** Prompts to verify; default: the run's best distinct prompts. */
-      prompts: z.array(promptTextSchema).max(1000).optional(),
-      /**
-       * Without `prompts`: 'diverse' takes the best prompts that share no word with a better one; 'perChain'
-       * the best `perChain` distinct prompts of every chain. At most `top` in all.
-       */
-      select: z.enum(['diverse', 'perChain']).optional(),
-      perChain: z.number().int().min(1).max(100).optional(),
-      top: z.number().int().min(1).max(1000).optional(),
-      images: z.number().int().min(1).max(1000).optional(),
-      steps: z.number().int().min(1).max(1000).optional(),
-      descriptor: path.optional(),
-      refSetId: z.number().int().positive().optional(),
-      threshold: z.number().min(-1).max(1).optional(),
-    })
-    .strict(),
+  'search.verify': searchVerifyInput,
+  /** The prompts search.verify would test with the same input, and its settings: what the page lists before verifying. */
+  'search.verifyPlan': searchVerifyInput,
   'search.decide': z
     .object({ runId: z.number().int().positive(), prompt: promptTextSchema, decision: z.enum(['pending', 'confirmed', 'rejected']), note: z.string().max(4000).default('') })
     .strict(),
@@ -464,6 +474,7 @@ export interface ApiOutputs {
   'search.get': SearchRunDetail;
   'search.resume': JobBrief;
   'search.verify': { runId: number; prompts: string[]; generateJobId: string; verification: VerificationSettings };
+  'search.verifyPlan': { runId: number; prompts: { prompt: string; energy: number | null }[]; verification: VerificationSettings };
   'search.decide': SearchCandidate;
   'jobs.list': JobBrief[];
   'jobs.start': JobBrief;

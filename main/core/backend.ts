@@ -240,6 +240,11 @@ export class Backend {
       const s = this.requireProject().summary();
       return this.searches.verify(input, { model: s.defaultModel, descriptor: s.defaultDescriptor });
     },
+    'search.verifyPlan': (input) => {
+      const { settings, prompts, energies, run } = this.searches.plan(input);
+      const { perChain: _perChain, top: _top, ...verification } = settings;
+      return { runId: run.id, prompts: prompts.map((prompt) => ({ prompt, energy: energies.get(prompt) ?? null })), verification };
+    },
     'search.decide': ({ runId, prompt, decision, note }) => decideSearchCandidate(this.requireProject().db, runId, prompt, decision, note),
     'jobs.list': ({ limit }) => {
       const live = this.jobs.list().map(jobBrief);
