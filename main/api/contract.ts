@@ -122,6 +122,15 @@ export interface ReferenceImageRow {
   format: string;
 }
 
+export interface ReferenceDetail extends ReferenceImageRow {
+  setId: number;
+  bytes: number;
+  /** Generations whose reference matches (any rank) hit this image, best first (at most 200). */
+  matches: { generationId: number; prompt: string; sha256: string; rank: number; score: number; jobId: string }[];
+  /** All such matches, when more than listed. */
+  matchCount: number;
+}
+
 export interface JobProgress {
   done: number;
   total: number;
@@ -366,6 +375,11 @@ export const apiInputs = {
     .object({ fileName: z.string().min(1).max(500), content: promptFileContentSchema, name: z.string().min(1).max(200).optional() })
     .strict(),
   'prompts.sets': z.object({}).strict(),
+  'prompts.renameSet': z.object({ setId: z.number().int().positive(), name: z.string().trim().min(1, 'a name is required').max(200) }).strict(),
+  /** Deletes a prompt set and its prompts; generations keep their prompt text. */
+  'prompts.deleteSet': z.object({ setId: z.number().int().positive() }).strict(),
+  /** One reference image: its file, hash, size, and the generations whose matches hit it. */
+  'refs.get': z.object({ id: z.number().int().positive() }).strict(),
   'prompts.list': z
     .object({
       setId: z.number().int().positive(),
@@ -381,6 +395,8 @@ export const apiInputs = {
   'refs.list': z
     .object({
       setId: z.number().int().positive(),
+      /** Only images whose file name contains this (case-insensitive). */
+      name: z.string().max(500).optional(),
       offset: z.number().int().min(0).default(0),
       limit: z.number().int().min(1).max(1000).default(200),
     })
@@ -454,6 +470,9 @@ export interface ApiOutputs {
   'prompts.importFile': PromptSetSummary;
   'prompts.importContent': PromptSetSummary;
   'prompts.sets': PromptSetSummary[];
+  'prompts.renameSet': PromptSetSummary;
+  'prompts.deleteSet': null;
+  'refs.get': ReferenceDetail;
   'prompts.list': { total: number; rows: PromptRow[] };
   'refs.importFolder': ReferenceSetSummary & { skipped: { file: string; reason: string }[] };
   'refs.sets': ReferenceSetSummary[];

@@ -58,6 +58,8 @@ const PROJECT_WRITES: Partial<Record<ApiMethod, string>> = {
   'search.resume': 'resuming a search',
   'search.verify': 'verifying search prompts',
   'search.decide': 'recording a decision',
+  'prompts.renameSet': 'renaming a prompt set',
+  'prompts.deleteSet': 'deleting a prompt set',
   'jobs.resume': 'resuming a job',
 };
 
@@ -217,7 +219,14 @@ export class Backend {
     },
     'refs.sets': () => this.requireProject().referenceSets(),
     'refs.link': ({ promptSetId, refSetId }) => linkPromptReferences(this.requireProject().db, promptSetId, refSetId),
-    'refs.list': ({ setId, offset, limit }) => this.requireProject().listReferences(setId, offset, limit),
+    'refs.list': ({ setId, name, offset, limit }) => this.requireProject().listReferences(setId, offset, limit, name),
+    'refs.get': ({ id }) => this.requireProject().referenceDetail(id),
+    'prompts.renameSet': ({ setId, name }) => this.requireProject().renamePromptSet(setId, name),
+    'prompts.deleteSet': ({ setId }) => {
+      this.requireProject().deletePromptSet(setId);
+      this.emit({ type: 'project', project: this.requireProject().summary() });
+      return null;
+    },
     'models.validate': async ({ path: dir }) => {
       const r = await validateModelFolder(dir);
       return { ...r, components: r.components.map(({ name, present, bytes, dtype, externalData, inputs, error }) => ({ name, present, bytes, dtype, externalData, inputs, error })) };

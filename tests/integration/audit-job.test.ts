@@ -80,10 +80,36 @@ describe('the audit job', () => {
     expect(r.verdicts.find((v) => v.prompt === 'ant')!.copies).toBeGreaterThan(0);
   }, 300_000);
 
+  it('references: search by file name, detail with hash, size and the matches that hit it; prompt sets: rename, delete', async () => {
+    const refs = (await backend.call('refs.sets', {}))[0];
+    const found = await backend.call('refs.list', { setId: refs.id, name: 'ANT', offset: 0, limit: 10 });
+    expect(found.rows.map((r) => r.fileName)).toEqual(['ant.png']); // case-insensitive, 'accordion' and the rest left out
+    expect((await backend.call('refs.list', { setId: refs.id, name: '%', offset: 0, limit: 10 })).total).toBe(0); // % taken literally
+    const ant = await backend.call('refs.get', { id: found.rows[0].id });
+    expect(ant.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(ant.bytes).toBeGreaterThan(0);
+    // The audit's "ant" generations copy this image: their top matches hit it, best first.
+    expect(ant.matchCount).toBeGreaterThanOrEqual(3);
+    expect(ant.matches.filter((m) => m.prompt === 'ant' && m.rank === 0)).toHaveLength(3); // rank 0: the best match
+    for (let i = 1; i < ant.matches.length; i++) expect(ant.matches[i].score).toBeLessThanOrEqual(ant.matches[i - 1].score);
+    await expect(backend.call('refs.get', { id: 99_999 })).rejects.toThrow(/reference image 99999/);
+
+    const set = (await backend.call('prompts.sets', {}))[0];
+    expect((await backend.call('prompts.renameSet', { setId: set.id, name: 'four captions' })).name).toBe('four captions');
+    await expect(backend.call('prompts.renameSet', { setId: set.id, name: '  ' })).rejects.toThrow(/name/);
+    const before = (await backend.call('gallery.list', { offset: 0, limit: 1 })).total;
+    await backend.call('prompts.deleteSet', { setId: set.id });
+    expect((await backend.call('prompts.sets', {})).map((s) => s.id)).not.toContain(set.id);
+    // Generations keep their prompts' text.
+    expect((await backend.call('gallery.list', { offset: 0, limit: 1 })).total).toBe(before);
+    await expect(backend.call('prompts.deleteSet', { setId: set.id })).rejects.toThrow(new RegExp(`prompt set ${set.id}`));
+  });
+
   it('refuses an empty reference set or a missing prompt set before anything is queued', async () => {
     const before = backend.jobs.list().length;
     await expect(backend.startJob('audit', { model: path.join(demo, 'sd-demo'), promptSetId: 999, refSetId: 1 })).rejects.toThrow(/prompt set 999/);
-    await expect(backend.startJob('audit', { model: path.join(demo, 'sd-demo'), promptSetId: 1, refSetId: 999 })).rejects.toThrow(/reference set 999/);
+    const set = await backend.call('prompts.importContent', { fileName: 'q.txt', content: 'ant\n' });
+    await expect(backend.startJob('audit', { model: path.join(demo, 'sd-demo'), promptSetId: set.id, refSetId: 999 })).rejects.toThrow(/reference set 999/);
     expect(backend.jobs.list()).toHaveLength(before);
   });
 });
