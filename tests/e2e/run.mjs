@@ -364,7 +364,7 @@ test('Start here: the demo audit runs as one job with its steps shown, ends in v
   await page.getByTestId('gallery-job').selectOption('');
 });
 
-test('References: search by file name, a reference's detail with its hash and the generations that hit it; prompt sets renamed and deleted', async () => {
+test("References: search by file name, a reference's detail with its hash and the generations that hit it; prompt sets renamed and deleted", async () => {
   await page.getByTestId('nav-references').click();
   await page.getByTestId('refs-search').fill('american-football');
   await page.getByTestId('refs-total').filter({ hasText: /^1 image match/ }).waitFor({ timeout: SLOW });
