@@ -313,6 +313,7 @@ test('Start here: the demo audit runs as one job with its steps shown, ends in v
   // The jobs dock: the audit's row shows its parameters; the list is bounded and scrolls on its own.
   const row = page.locator('[data-testid="job-row"][data-kind="audit"]').first();
   await row.getByTestId('job-expand').click();
+  await row.getByTestId('job-details').filter({ hasText: 'promptSetId' }).waitFor();
   assert.match(await row.getByTestId('job-details').innerText(), /promptSetId\s+\d+[\s\S]*n\s+4/);
   assert.ok((await page.locator('[data-testid="jobs-panel"] .list').boundingBox()).height <= 201, 'the jobs list is bounded');
   await row.getByTestId('job-expand').click();
@@ -640,7 +641,7 @@ test('Detection: scores and ROC survive leaving the page and a reload; a job row
   await page.getByTestId('detect-operating-point').waitFor();
   assert.match(await page.getByTestId('detect-operating-point').getAttribute('data-rule'), /^(fpr|youden)$/);
   assert.notEqual(await page.getByTestId('roc-plot').getAttribute('data-point'), '', 'the operating point is drawn on the ROC');
-  await page.getByTestId('histogram-threshold').waitFor();
+  await page.getByTestId('histogram-threshold').waitFor({ state: 'attached' }); // a zero-width line: attached, not "visible"
   assert.equal(await page.getByTestId('histogram-positive').count(), 24);
   assert.match(await page.getByTestId('timestep-note').innerText(), /t = \d+/);
   // The scored set (the singletons) next to the labelled run's threshold: few, if any, are labelled.
