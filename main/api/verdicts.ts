@@ -22,5 +22,6 @@ export function verdictReasons(v: VerdictInput): string[] {
   return reasons;
 }
 
+/** The rule in words, to follow "likely memorized" in a legend. */
 export const likelyMemorizedRule = (minSamples: number) =>
-  `likely memorized: at least one generation reaches the copy threshold, or at least ${minSamples} of the prompt's generations are near-identical (a dense cluster)`;
+  `at least one generation reaches the copy threshold, or at least ${minSamples} of the prompt's generations are near-identical (a dense cluster)`;

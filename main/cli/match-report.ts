@@ -23,7 +23,7 @@ export function matchReport(r: MatchResult, largest?: Map<string, number>, minSa
       (largest ? `, ${r.clustered} in dense clusters (groups of at least ${minSamples} near-identical generations of one prompt)` : ''),
   ];
   // The "!" and the cluster column, explained once above the tables that use them.
-  if (largest) lines.push(`"!" = ${likelyMemorizedRule(minSamples)}; "cluster" = the prompt's largest such group (0: none)`);
+  if (largest) lines.push(`"!" = likely memorized: ${likelyMemorizedRule(minSamples)}; "cluster" = the prompt's largest such group (0: none)`);
   if (r.perPrompt.length > 0) {
     lines.push(
       `MemBench over ${r.perPrompt.length} prompts with linked reference images: Top-1 ${r.summary.top1.toFixed(3)}, Top-3 ${r.summary.top3.toFixed(3)}, ` +

@@ -19,6 +19,10 @@ describe('generation estimates', () => {
     const audit = job({ kind: 'audit', result: { stepSeconds: [10, 99, 1], generate: { images: 50, alreadyStored: 10 } } });
     expect(measuredThroughput(audit)!.secondsPerImageStep).toBeCloseTo(10 / (40 * 20), 12);
   });
+  it('prefers the largest job of the same model: a small one is mostly model loading', () => {
+    const small = job({ id: 'small-job', result: { images: 2 }, finishedAt: '2026-01-01T00:00:10.000Z' });
+    expect(bestThroughput([small, job({})], '/m/a')!.jobId).toBe('job-0000-1');
+  });
   it('prefers the same model, says so when it uses another, and says when nothing was measured', () => {
     const other = job({ id: 'other-model', params: { model: '/m/b', steps: 20 } });
     expect(bestThroughput([other, job({})], '/m/a')!.jobId).toBe('job-0000-1');

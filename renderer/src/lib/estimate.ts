@@ -9,6 +9,8 @@ import { formatEta } from './format.js';
 
 export interface Throughput {
   secondsPerImageStep: number;
+  /** Images × steps of the job measured: the more, the less its model loading weighs in. */
+  work: number;
   /** The job it was measured on. */
   jobId: string;
   model: string;
@@ -31,13 +33,18 @@ export function measuredThroughput(job: JobSummary): Throughput | null {
     images = r.generate.images - (r.generate.alreadyStored ?? 0);
   } else return null;
   if (!(steps > 0) || !(images > 0) || !(seconds > 0)) return null;
-  return { secondsPerImageStep: seconds / (images * steps), jobId: job.id, model };
+  return { secondsPerImageStep: seconds / (images * steps), work: images * steps, jobId: job.id, model };
 }
 
-/** The newest measurement, preferring one of the same model (jobs newest first). */
+/**
+ * The measurement to trust: of the same model when there is one, and of the largest job among those (a
+ * small job's time is mostly loading the model, which a long job pays once).
+ */
 export function bestThroughput(jobs: JobSummary[], model: string): Throughput | null {
   const all = jobs.map(measuredThroughput).filter((t): t is Throughput => t !== null);
-  return all.find((t) => t.model === model) ?? all[0] ?? null;
+  const same = all.filter((t) => t.model === model);
+  const pool = same.length ? same : all;
+  return pool.reduce<Throughput | null>((best, t) => (!best || t.work > best.work ? t : best), null);
 }
 
 /** "980 prompts × 4 images × 50 steps: about 24 min on this machine", or why there is no estimate. */

@@ -3,7 +3,7 @@ import type { JobSummary } from '../../../main/api/contract.js';
 import { app } from './app-state.svelte.js';
 import { bestThroughput, type Throughput } from './estimate.js';
 
-const LOOKED_AT = 3;
+const LOOKED_AT = 5;
 
 /** Reactive: reads the jobs list and the full records of the newest few finished generation jobs. */
 export function currentThroughput(model: string): Throughput | null {
