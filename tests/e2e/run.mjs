@@ -675,7 +675,8 @@ test('Detection: scores and ROC survive leaving the page and a reload; a job row
   assert.equal(await page.getByTestId('detect-row').count(), 20);
 
   // The jobs dock: a generate job's row opens the gallery filtered to that job; a detect job's the Detection page.
-  const generateRow = page.locator('[data-testid="job-row"][data-kind="generate"][data-status="succeeded"]').first();
+  // One of the gallery test's generate jobs (20 captions × 2 images × 20 steps = 800 steps), not the search verification's.
+  const generateRow = page.locator('[data-testid="job-row"][data-kind="generate"][data-status="succeeded"]').filter({ hasText: '800/800' }).first();
   const generateId = await generateRow.getAttribute('data-job-id');
   await generateRow.getByTestId('job-open').click();
   await page.getByTestId('page-gallery').waitFor();
