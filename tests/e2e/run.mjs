@@ -468,7 +468,10 @@ test('gallery: generates duplicated and singleton captions, matches and clusters
     const setOption = page.getByTestId('generate-set').locator('option', { hasText: setName });
     await setOption.waitFor({ state: 'attached' });
     await page.getByTestId('generate-set').selectOption({ label: await setOption.innerText() });
+    // 4 images per prompt by default (clusters need 3); with 2 the form says no cluster can form.
+    assert.equal(await page.getByTestId('generate-n').inputValue(), '4');
     await page.getByTestId('generate-n').fill('2');
+    await page.getByTestId('generate-cluster-note').waitFor();
     await page.getByTestId('generate-steps').fill('20');
     const progress = '[data-testid="job-progress"][data-kind="generate"]';
     const previous = (await page.locator(progress).count()) ? await page.locator(progress).last().getAttribute('data-job-id') : null;
@@ -610,6 +613,18 @@ test('Search: 2 chains × 5 iterations draw their live chart and best prompts, a
   await settleToasts();
   await page.locator('[data-testid="search-candidate"][data-decision="confirmed"]').evaluate((el) => el.scrollIntoView({ block: 'center' }));
   await page.screenshot({ path: path.join(results, 'e2e-search-confirmed.png') });
+
+  // A stopped search reads "stopped" (it resumes from its last iteration), not "cancelled"; defaults are the CLI's.
+  assert.match(await page.getByTestId('search-defaults-note').innerText(), /MemBench/);
+  await page.getByTestId('search-iterations').fill('150');
+  await page.getByTestId('start-search').click();
+  await page.waitForFunction(() => {
+    const row = document.querySelector('[data-testid="search-run"]');
+    return row?.dataset.status === 'running' && Number(row.querySelector('[data-testid="search-run-iterations"]')?.textContent?.split('/')[0]) >= 1;
+  }, null, { timeout: 5 * SLOW });
+  await page.getByTestId('stop-search').click();
+  await page.getByTestId('search-run-status').filter({ hasText: /^stopped$/ }).waitFor({ timeout: SLOW });
+  await page.locator('[data-testid="job-row"][data-kind="search"][data-status="cancelled"] .status').filter({ hasText: /^stopped$/ }).first().waitFor();
 });
 
 test('Detection: scores and ROC survive leaving the page and a reload; a job row opens its result', async () => {
