@@ -464,12 +464,13 @@ test('gallery: generates duplicated and singleton captions, matches and clusters
   await page.getByTestId('import-prompts').click();
   await page.getByTestId('prompt-set').filter({ hasText: 'singletons-e2e.txt' }).waitFor();
   await page.getByTestId('nav-gallery').click();
+  // 4 images per prompt by default, as the audit makes: enough for a prompt's near-identical images to cluster (3).
+  assert.equal(await page.getByTestId('generate-n').inputValue(), '4');
   const generate = async (setName) => {
     const setOption = page.getByTestId('generate-set').locator('option', { hasText: setName });
     await setOption.waitFor({ state: 'attached' });
     await page.getByTestId('generate-set').selectOption({ label: await setOption.innerText() });
-    // 4 images per prompt by default (clusters need 3); with 2 the form says no cluster can form.
-    assert.equal(await page.getByTestId('generate-n').inputValue(), '4');
+    // With 2 images per prompt the form says no cluster can form (the default, 4, is checked below).
     await page.getByTestId('generate-n').fill('2');
     await page.getByTestId('generate-cluster-note').waitFor();
     await page.getByTestId('generate-steps').fill('20');
