@@ -126,6 +126,15 @@ export interface ReferenceImageRow {
   format: string;
 }
 
+export interface ReferenceDetail extends ReferenceImageRow {
+  setId: number;
+  bytes: number;
+  /** Generations whose reference matches (any rank) hit this image, best first (at most 200). */
+  matches: { generationId: number; prompt: string; sha256: string; rank: number; score: number; jobId: string }[];
+  /** All such matches, when more than listed. */
+  matchCount: number;
+}
+
 export interface JobProgress {
   done: number;
   total: number;
@@ -217,6 +226,8 @@ export interface GalleryRow extends GenerationRow {
   hits: MatchHit[];
   /** DBSCAN label among the prompt's generations (-1 = noise) and the size of that cluster. */
   cluster: { label: number; size: number } | null;
+  /** With `similarTo`: cosine similarity of its descriptor to that generation's (absent without a vector). */
+  similarity?: number;
 }
 
 export const GALLERY_SORTS = ['newest', 'oldest', 'bestMatch', 'prompt', 'cluster'] as const;
@@ -313,6 +324,8 @@ export interface SearchRunSummary {
   chains: number;
   /** Iterations every chain has finished (chains advance round-robin, so the others are at most one ahead). */
   iterationsDone: number;
+  /** The iteration the furthest chain has finished: where the run is. */
+  iterationReached: number;
   bestEnergy: number | null;
   bestPrompt: string | null;
 }
@@ -356,7 +369,11 @@ export interface SearchRunDetail {
   run: SearchRunSummary;
   chains: { chain: number; prompt: string | null; energy: number | null; iteration: number }[];
   trace: SearchTracePoint[];
-  top: { prompt: string; energy: number; scored: number }[];
+  /**
+   * The best prompts, near-duplicates collapsed: each is the best of the prompts sharing a word with it
+   * (the chains circle around a few modes), `similar` of them folded into it.
+   */
+  top: { prompt: string; energy: number; scored: number; similar: number }[];
   candidates: SearchCandidate[];
 }
 
@@ -392,72 +409,7 @@ const reportContent = {
 };
 
 /** Every API method: its input schema. Output types are in ApiOutputs. */
-export const apiInputs = {
-  'app.info': z.object({}).strict(),
-  'project.create': z.object({ dir: path, name: z.string().min(1).max(200).optional() }).strict(),
-  'project.open': z.object({ dir: path }).strict(),
-  'project.close': z.object({}).strict(),
-  'project.info': z.object({}).strict(),
-  'prompts.importFile': z.object({ path, name: z.string().min(1).max(200).optional() }).strict(),
-  'prompts.importContent': z
-    .object({ fileName: z.string().min(1).max(500), content: promptFileContentSchema, name: z.string().min(1).max(200).optional() })
-    .strict(),
-  'prompts.sets': z.object({}).strict(),
-  'prompts.list': z
-    .object({
-      setId: z.number().int().positive(),
-      query: z.string().max(500).optional(),
-      offset: z.number().int().min(0).default(0),
-      limit: z.number().int().min(1).max(1000).default(100),
-    })
-    .strict(),
-  'refs.importFolder': z.object({ path, name: z.string().min(1).max(200).optional() }).strict(),
-  'refs.sets': z.object({}).strict(),
-  /** Links prompts to reference images named in their metadata (MemBench's urls), by file name. */
-  'refs.link': z.object({ promptSetId: z.number().int().positive(), refSetId: z.number().int().positive().optional() }).strict(),
-  'refs.list': z
-    .object({
-      setId: z.number().int().positive(),
-      offset: z.number().int().min(0).default(0),
-      limit: z.number().int().min(1).max(1000).default(200),
-    })
-    .strict(),
-  'models.validate': z.object({ path }).strict(),
-  'models.registry': z.object({}).strict(),
-  'models.add': z.object({ path }).strict(),
-  'models.remove': z.object({ path }).strict(),
-  'generations.list': z
-    .object({ jobId: z.string().max(100).optional(), offset: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(1000).default(200) })
-    .strict(),
-  'gallery.list': z
-    .object({
-      jobId: z.string().max(100).optional(),
-      prompt: z.string().max(500).optional(),
-      sort: z.enum(GALLERY_SORTS).default('newest'),
-      /** Only generations whose best match reaches this score. */
-      minScore: z.number().min(-1).max(1).optional(),
-      clusteredOnly: z.boolean().default(false),
-      offset: z.number().int().min(0).default(0),
-      limit: z.number().int().min(1).max(1000).default(200),
-    })
-    .strict(),
-  'generations.get': z.object({ id: z.number().int().positive() }).strict(),
-  'gallery.export': z.object({ ids: z.array(z.number().int().positive()).min(1).max(100_000), dir: path }).strict(),
-  'solidmark.results': z
-    .object({
-      jobId: z.string().max(100).optional(),
-      sort: z.enum(['error', 'file']).default('error'),
-      descending: z.boolean().default(false),
-      maxError: z.number().min(0).max(1).optional(),
-      group: z.enum(['all', 'duplicated', 'singletons']).default('all'),
-      offset: z.number().int().min(0).default(0),
-      limit: z.number().int().min(1).max(1000).default(200),
-    })
-    .strict(),
-  'search.runs': z.object({}).strict(),
-  'search.get': z.object({ runId: z.number().int().positive(), since: z.number().int().min(0).default(0) }).strict(),
-  'search.resume': z.object({ runId: z.number().int().positive() }).strict(),
-  'search.verify': z
+const searchVerifyInput = z
     .object({
       runId: z.number().int().positive(),
       /**
@@ -480,7 +432,87 @@ export const apiInputs = {
       refSetId: z.number().int().positive().optional(),
       threshold: z.number().min(-1).max(1).optional(),
     })
+    .strict();
+
+export const apiInputs = {
+  'app.info': z.object({}).strict(),
+  'project.create': z.object({ dir: path, name: z.string().min(1).max(200).optional() }).strict(),
+  'project.open': z.object({ dir: path }).strict(),
+  /** Opens the bundled demo project (created and filled on first use in the data folder). */
+  'project.openDemo': z.object({}).strict(),
+  'project.close': z.object({}).strict(),
+  'project.info': z.object({}).strict(),
+  'prompts.importFile': z.object({ path, name: z.string().min(1).max(200).optional() }).strict(),
+  'prompts.importContent': z
+    .object({ fileName: z.string().min(1).max(500), content: promptFileContentSchema, name: z.string().min(1).max(200).optional() })
     .strict(),
+  'prompts.sets': z.object({}).strict(),
+  'prompts.renameSet': z.object({ setId: z.number().int().positive(), name: z.string().trim().min(1, 'a name is required').max(200) }).strict(),
+  /** Deletes a prompt set and its prompts; generations keep their prompt text. */
+  'prompts.deleteSet': z.object({ setId: z.number().int().positive() }).strict(),
+  /** One reference image: its file, hash, size, and the generations whose matches hit it. */
+  'refs.get': z.object({ id: z.number().int().positive() }).strict(),
+  'prompts.list': z
+    .object({
+      setId: z.number().int().positive(),
+      query: z.string().max(500).optional(),
+      offset: z.number().int().min(0).default(0),
+      limit: z.number().int().min(1).max(1000).default(100),
+    })
+    .strict(),
+  'refs.importFolder': z.object({ path, name: z.string().min(1).max(200).optional() }).strict(),
+  'refs.sets': z.object({}).strict(),
+  /** Links prompts to reference images named in their metadata (MemBench's urls), by file name. */
+  'refs.link': z.object({ promptSetId: z.number().int().positive(), refSetId: z.number().int().positive().optional() }).strict(),
+  'refs.list': z
+    .object({
+      setId: z.number().int().positive(),
+      /** Only images whose file name contains this (case-insensitive). */
+      name: z.string().max(500).optional(),
+      offset: z.number().int().min(0).default(0),
+      limit: z.number().int().min(1).max(1000).default(200),
+    })
+    .strict(),
+  'models.validate': z.object({ path }).strict(),
+  'models.registry': z.object({}).strict(),
+  'models.add': z.object({ path }).strict(),
+  'models.remove': z.object({ path }).strict(),
+  'generations.list': z
+    .object({ jobId: z.string().max(100).optional(), offset: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(1000).default(200) })
+    .strict(),
+  'gallery.list': z
+    .object({
+      jobId: z.string().max(100).optional(),
+      prompt: z.string().max(500).optional(),
+      sort: z.enum(GALLERY_SORTS).default('newest'),
+      /** Only generations whose best match reaches this score. */
+      minScore: z.number().min(-1).max(1).optional(),
+      clusteredOnly: z.boolean().default(false),
+      /** Order by descriptor similarity to this generation (most similar first) instead of `sort`. */
+      similarTo: z.number().int().positive().optional(),
+      offset: z.number().int().min(0).default(0),
+      limit: z.number().int().min(1).max(1000).default(200),
+    })
+    .strict(),
+  'generations.get': z.object({ id: z.number().int().positive() }).strict(),
+  'gallery.export': z.object({ ids: z.array(z.number().int().positive()).min(1).max(100_000), dir: path }).strict(),
+  'solidmark.results': z
+    .object({
+      jobId: z.string().max(100).optional(),
+      sort: z.enum(['error', 'file']).default('error'),
+      descending: z.boolean().default(false),
+      maxError: z.number().min(0).max(1).optional(),
+      group: z.enum(['all', 'duplicated', 'singletons']).default('all'),
+      offset: z.number().int().min(0).default(0),
+      limit: z.number().int().min(1).max(1000).default(200),
+    })
+    .strict(),
+  'search.runs': z.object({}).strict(),
+  'search.get': z.object({ runId: z.number().int().positive(), since: z.number().int().min(0).default(0) }).strict(),
+  'search.resume': z.object({ runId: z.number().int().positive() }).strict(),
+  'search.verify': searchVerifyInput,
+  /** The prompts search.verify would test with the same input, and its settings: what the page lists before verifying. */
+  'search.verifyPlan': searchVerifyInput,
   'search.decide': z
     .object({ runId: z.number().int().positive(), prompt: promptTextSchema, decision: z.enum(['pending', 'confirmed', 'rejected']), note: z.string().max(4000).default('') })
     .strict(),
@@ -520,11 +552,15 @@ export interface ApiOutputs {
   'app.info': AppInfo;
   'project.create': ProjectSummary;
   'project.open': ProjectSummary;
+  'project.openDemo': ProjectSummary;
   'project.close': null;
   'project.info': ProjectSummary | null;
   'prompts.importFile': PromptSetSummary;
   'prompts.importContent': PromptSetSummary;
   'prompts.sets': PromptSetSummary[];
+  'prompts.renameSet': PromptSetSummary;
+  'prompts.deleteSet': null;
+  'refs.get': ReferenceDetail;
   'prompts.list': { total: number; rows: PromptRow[] };
   'refs.importFolder': ReferenceSetSummary & { skipped: { file: string; reason: string }[] };
   'refs.sets': ReferenceSetSummary[];
@@ -545,6 +581,7 @@ export interface ApiOutputs {
   'search.get': SearchRunDetail;
   'search.resume': JobBrief;
   'search.verify': { runId: number; prompts: string[]; generateJobId: string; verification: VerificationSettings };
+  'search.verifyPlan': { runId: number; prompts: { prompt: string; energy: number | null }[]; verification: VerificationSettings };
   'search.decide': SearchCandidate;
   'generations.decide': GenerationDecision;
   /** Decisions of those of `ids` that have one. */

@@ -16,9 +16,8 @@ import { SOLIDMARK_DEFAULTS, SOLIDMARK_PRESET_NAMES, SOLIDMARK_PRESETS, SOLIDMAR
 export const SCHEDULER_NAMES = ['ddim', 'pndm', 'euler', 'euler-a', 'lms', 'dpmpp-2m', 'dpmpp-2m-karras'] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 
-/** Execution-provider choices; `auto` tries the platform's GPU providers and falls back to cpu. */
-export const EXECUTION_PROVIDERS = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const;
-export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
+import { EXECUTION_PROVIDERS } from './providers.js';
+export { EXECUTION_PROVIDERS, type ExecutionProviderChoice } from './providers.js';
 
 const ep = z.enum(EXECUTION_PROVIDERS);
 const seed = z.union([z.number().int().min(0), z.string().regex(/^\d+$/, 'a seed is a non-negative integer')]);
@@ -609,6 +608,53 @@ export interface SolidmarkResult extends SolidmarkEngineResult {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// audit (one job: generate K images per prompt, then match and cluster them; the CLI's `eidetic audit`)
+
+export { AUDIT_STEPS } from './job-steps.js';
+
+const auditShape = {
+  model: folder,
+  promptSetId: z.number().int().positive(),
+  refSetId: z.number().int().positive(),
+  /** Copy-detection descriptor (the host fills in the project's default, else the bundled demo one). */
+  descriptor: folder.optional(),
+  /** Images per prompt: at least DBSCAN's min samples, so a prompt's images can form a dense cluster. */
+  n: z.number().int().min(1).max(1000).default(4),
+  steps: z.number().int().min(1).max(1000).default(50),
+  guidance: z.number().min(0).max(50).default(7.5),
+  seed: seed.default(0),
+  ep: ep.default('auto'),
+  threshold: z.number().min(-1).max(1).optional(),
+  eps: z.number().gt(0).max(2).default(0.5),
+  minSamples: z.number().int().min(1).max(10_000).default(3),
+};
+const auditRequest = z.object(auditShape).strict();
+
+/** A prompt's verdict: likely memorized when a generation is a copy or its generations form a dense cluster. */
+export interface AuditPromptVerdict {
+  prompt: string;
+  generations: number;
+  /** Generations whose best match reaches the copy threshold. */
+  copies: number;
+  bestScore: number | null;
+  /** Size of the largest DBSCAN cluster among the prompt's generations (0: none). */
+  largestCluster: number;
+  likelyMemorized: boolean;
+  /** Why, in words (empty when not likely memorized). */
+  reasons: string[];
+}
+
+export interface AuditResult {
+  generate: GenerateResult;
+  match: MatchResult;
+  /** Seconds each step took. */
+  stepSeconds: number[];
+  verdicts: AuditPromptVerdict[];
+  minSamples: number;
+  eps: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
 // The catalogue
 
 export const JOB_CATALOGUE = {
@@ -618,7 +664,13 @@ export const JOB_CATALOGUE = {
   match: { request: matchRequest, engine: matchEngine, label: 'Copy detection' },
   search: { request: searchRequest, engine: searchEngine, label: 'Trigger-prompt search' },
   solidmark: { request: solidmarkRequest, engine: solidmarkEngine, label: 'SolidMark' },
+  // Composed by the host of generate and match engine jobs: its engine input is the request itself.
+  audit: { request: auditRequest, engine: z.object(auditShape), label: 'Audit' },
 } as const;
+
+/** Kinds the host runs as a sequence of other kinds' engine jobs: no engine handler of their own. */
+export const COMPOSED_KINDS = ['audit'] as const;
+export type EngineJobKind = Exclude<JobKind, (typeof COMPOSED_KINDS)[number]>;
 
 export type JobKind = keyof typeof JOB_CATALOGUE;
 export const JOB_KINDS = Object.keys(JOB_CATALOGUE) as JobKind[];
@@ -638,6 +690,7 @@ export interface JobEvents {
   match: MatchVectorsEvent;
   search: SearchIterationEvent;
   solidmark: SolidmarkImageEvent;
+  audit: never;
 }
 
 export interface EngineResults {
@@ -647,6 +700,7 @@ export interface EngineResults {
   match: MatchEngineResult;
   search: SearchEngineResult;
   solidmark: SolidmarkEngineResult;
+  audit: AuditResult;
 }
 
 /** The result a finished job stores (`JobSummary.result` when it succeeded). */
@@ -657,6 +711,7 @@ export interface JobResults {
   match: MatchResult;
   search: SearchResult;
   solidmark: SolidmarkResult;
+  audit: AuditResult;
 }
 
 /** The `jobs.start` input: one member per kind, so params are checked against their kind's schema. */
@@ -667,6 +722,7 @@ export const jobStartInput = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('match'), params: JOB_CATALOGUE.match.request }).strict(),
   z.object({ kind: z.literal('search'), params: JOB_CATALOGUE.search.request }).strict(),
   z.object({ kind: z.literal('solidmark'), params: JOB_CATALOGUE.solidmark.request }).strict(),
+  z.object({ kind: z.literal('audit'), params: JOB_CATALOGUE.audit.request }).strict(),
 ]);
 export type JobStart = z.input<typeof jobStartInput>;
 

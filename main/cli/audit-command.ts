@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { EideticError } from '../util/errors.js';
 import { newBackend, runJob } from './common.js';
-import { likelyMemorized, matchReport } from './match-report.js';
+import { matchReport } from './match-report.js';
 import { makeOutput } from './output.js';
 
 export function registerAuditCommand(program: Command): void {
@@ -50,35 +50,27 @@ export function registerAuditCommand(program: Command): void {
           out.info(`${links.linkedPrompts} of ${prompts.count} prompts linked to their own reference images`);
         }
         out.info(`${prompts.count} prompts, ${refs.count} reference images; generating ${k} per prompt`);
-        const gen = await runJob(backend, out, 'generate', {
+        // One audit job (the app's "Run the demo audit" is the same job): generate, then match and cluster.
+        const audit = await runJob(backend, out, 'audit', {
           model: opts.model,
           promptSetId: prompts.id,
+          refSetId: refs.id,
+          descriptor,
           n: k,
           steps: Number(opts.steps),
           guidance: Number(opts.guidance),
           seed: String(opts.seed),
           ep: opts.ep,
-        });
-        const match = await runJob(backend, out, 'match', {
-          descriptor,
-          jobId: gen.id,
-          refSetId: refs.id,
-          ep: opts.ep === 'auto' ? 'cpu' : opts.ep,
           ...(opts.threshold ? { threshold: Number(opts.threshold) } : {}),
         });
-        const r = match.result;
-        const largest = backend.currentProject!.largestClusters(match.id);
-        const perPrompt = r.perPrompt.map((p) => {
-          const largestCluster = largest.get(p.prompt) ?? 0;
-          return { ...p, largestCluster, likelyMemorized: likelyMemorized(Math.round(p.fractionCopies * p.generations), largestCluster) };
-        });
-        const unlinked = (r.unlinked ?? []).map((u) => {
-          const largestCluster = largest.get(u.prompt) ?? 0;
-          return { ...u, largestCluster, likelyMemorized: likelyMemorized(u.copies, largestCluster) };
-        });
+        const { match: r, verdicts, minSamples } = audit.result;
+        const largest = new Map(verdicts.map((v) => [v.prompt, v.largestCluster]));
+        const verdictOf = new Map(verdicts.map((v) => [v.prompt, v]));
+        const perPrompt = r.perPrompt.map((p) => ({ ...p, largestCluster: largest.get(p.prompt) ?? 0, likelyMemorized: verdictOf.get(p.prompt)?.likelyMemorized ?? false, reasons: verdictOf.get(p.prompt)?.reasons ?? [] }));
+        const unlinked = (r.unlinked ?? []).map((u) => ({ ...u, largestCluster: largest.get(u.prompt) ?? 0, likelyMemorized: verdictOf.get(u.prompt)?.likelyMemorized ?? false, reasons: verdictOf.get(u.prompt)?.reasons ?? [] }));
         out.data(
-          { project: dir, generateJobId: gen.id, matchJobId: match.id, threshold: r.threshold, membenchThreshold: r.membenchThreshold, images: r.generations, copies: r.copies, clustered: r.clustered, summary: r.summary, perPrompt, unlinked },
-          () => [...matchReport(r, largest), `project: ${dir} (open it in the app's gallery to see the matches)`],
+          { project: dir, auditJobId: audit.id, generateJobId: audit.id, matchJobId: audit.id, threshold: r.threshold, membenchThreshold: r.membenchThreshold, images: r.generations, copies: r.copies, clustered: r.clustered, summary: r.summary, perPrompt, unlinked, stepSeconds: audit.result.stepSeconds },
+          () => [...matchReport(r, largest, minSamples), `project: ${dir} (open it in the app's gallery to see the matches)`],
         );
       } finally {
         await backend.dispose();

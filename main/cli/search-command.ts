@@ -1,4 +1,5 @@
 /** `eidetic search`: MemBench's trigger-prompt search from the command line, with optional verification. */
+import { describeDefault, SEARCH_DEFAULTS } from '../api/search-defaults.js';
 import { jobResult } from '../api/job-result.js';
 import type { Command } from 'commander';
 import type { Backend } from '../core/backend.js';
@@ -28,11 +29,11 @@ export function registerSearchCommand(program: Command): void {
     .requiredOption('--model <dir>', 'Stable Diffusion ONNX model folder')
     .requiredOption('--mlm <dir>', 'masked language model folder (BERT ONNX layout)')
     .requiredOption('--project <dir>', 'the project that keeps the run (resumable)')
-    .option('--chains <c>', 'chains', '4')
-    .option('--iters <n>', 'iterations per chain', '150')
-    .option('--candidates <q>', 'candidates per move (Q)', '200')
-    .option('--temperature <t>', 'T of softmax(D/T)', '0.1')
-    .option('--length <l>', 'word-piece slots (L)', '8')
+    .option('--chains <c>', `chains; default ${describeDefault(SEARCH_DEFAULTS.chains)}`, String(SEARCH_DEFAULTS.chains.value))
+    .option('--iters <n>', `iterations per chain; default ${describeDefault(SEARCH_DEFAULTS.iterations)}`, String(SEARCH_DEFAULTS.iterations.value))
+    .option('--candidates <q>', `candidates per move (Q); default ${describeDefault(SEARCH_DEFAULTS.candidates)}`, String(SEARCH_DEFAULTS.candidates.value))
+    .option('--temperature <t>', `T of softmax(D/T); default ${describeDefault(SEARCH_DEFAULTS.temperature)}`, String(SEARCH_DEFAULTS.temperature.value))
+    .option('--length <l>', `word-piece slots (L); default ${describeDefault(SEARCH_DEFAULTS.slots)}`, String(SEARCH_DEFAULTS.slots.value))
     .option('--seed <s>', 'seed', '0')
     .option('--banned <words>', 'comma-separated generic words banned on top of the token-class rules (default: the built-in list, docs/SEARCH.md; "" for none)')
     .option('--banned-file <file>', 'the generic-word list from a UTF-8 file, one word a line (# comments), in place of the built-in one; --banned adds to it')

@@ -66,6 +66,8 @@ const PROJECT_WRITES: Partial<Record<ApiMethod, string>> = {
   'search.verify': 'verifying search prompts',
   'search.decide': 'recording a decision',
   'generations.decide': 'recording a decision',
+  'prompts.renameSet': 'renaming a prompt set',
+  'prompts.deleteSet': 'deleting a prompt set',
   'jobs.resume': 'resuming a job',
 };
 
@@ -207,6 +209,11 @@ export class Backend {
       this.setProject(AuditProject.open(dir));
       return this.requireProject().summary();
     },
+    'project.openDemo': async () => {
+      const { ensureDemoProject } = await import('./demo.js');
+      this.setProject(AuditProject.open(await ensureDemoProject()));
+      return this.requireProject().summary();
+    },
     'project.close': () => {
       this.setProject(null);
       return null;
@@ -244,7 +251,14 @@ export class Backend {
     },
     'refs.sets': () => this.requireProject().referenceSets(),
     'refs.link': ({ promptSetId, refSetId }) => linkPromptReferences(this.requireProject().db, promptSetId, refSetId),
-    'refs.list': ({ setId, offset, limit }) => this.requireProject().listReferences(setId, offset, limit),
+    'refs.list': ({ setId, name, offset, limit }) => this.requireProject().listReferences(setId, offset, limit, name),
+    'refs.get': ({ id }) => this.requireProject().referenceDetail(id),
+    'prompts.renameSet': ({ setId, name }) => this.requireProject().renamePromptSet(setId, name),
+    'prompts.deleteSet': ({ setId }) => {
+      this.requireProject().deletePromptSet(setId);
+      this.emit({ type: 'project', project: this.requireProject().summary() });
+      return null;
+    },
     'models.validate': async ({ path: dir }) => {
       const r = await validateModelFolder(dir);
       return { ...r, components: r.components.map(({ name, present, bytes, dtype, externalData, inputs, error }) => ({ name, present, bytes, dtype, externalData, inputs, error })) };
@@ -266,6 +280,11 @@ export class Backend {
     'search.verify': (input) => {
       const s = this.requireProject().summary();
       return this.searches.verify(input, { model: s.defaultModel, descriptor: s.defaultDescriptor });
+    },
+    'search.verifyPlan': (input) => {
+      const { settings, prompts, energies, run } = this.searches.plan(input);
+      const { perChain: _perChain, top: _top, ...verification } = settings;
+      return { runId: run.id, prompts: prompts.map((prompt) => ({ prompt, energy: energies.get(prompt) ?? null })), verification };
     },
     'search.decide': ({ runId, prompt, decision, note }) => decideSearchCandidate(this.requireProject().db, runId, prompt, decision, note),
     'generations.decide': ({ id, decision, note }) => decideGeneration(this.requireProject().db, id, decision, note),

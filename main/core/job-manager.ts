@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ApiError, JobSummary } from '../api/contract.js';
-import type { EngineInput, EngineResults, JobEvents, JobKind, JobResults } from '../api/jobs.js';
+import type { EngineInput, EngineJobKind, EngineResults, JobEvents, JobKind, JobResults } from '../api/jobs.js';
 import type { JobRunner } from '../engine/host.js';
 import { EideticError, toApiError } from '../util/errors.js';
 
@@ -27,6 +27,20 @@ export interface JobHooks<K extends JobKind> {
   onResult?: (job: JobSummary, value: EngineResults[K]) => JobResults[K] | Promise<JobResults[K]>;
   /** A resumed job: a new attempt under the stored job's id (its creation time kept). */
   resumeOf?: { id: string; createdAt: string };
+  /**
+   * A job composed of other kinds' engine jobs (an audit): run in this job's place in the queue instead
+   * of one engine call; its value goes to onResult like an engine result.
+   */
+  compose?: (steps: ComposeContext) => Promise<EngineResults[K]>;
+}
+
+/** What a composed job gets: the engine, under this job's cancellation, and its progress line. */
+export interface ComposeContext {
+  /** The composed job (its id keys what its steps store). */
+  job: JobSummary;
+  signal: AbortSignal;
+  progress(done: number, total: number, message: string): void;
+  engine<E extends EngineJobKind>(kind: E, params: EngineInput<E>, on?: { event?: (event: JobEvents[E]) => void; progress?: (done: number, total: number, message: string) => void }): Promise<EngineResults[E]>;
 }
 
 interface Entry {
@@ -36,6 +50,7 @@ interface Entry {
   onResult?: (job: JobSummary, value: unknown) => unknown;
   onEvent?: (data: unknown) => void;
   engineParams?: unknown;
+  compose?: (steps: ComposeContext) => Promise<unknown>;
   done: Promise<JobSummary>;
   settle: (job: JobSummary) => void;
   /** Set when the host could not keep what the job produced (see `fail`): the job ends failed with it. */
@@ -91,6 +106,7 @@ export class JobManager {
       onResult: hooks.onResult as Entry['onResult'],
       onEvent: hooks.onEvent as Entry['onEvent'],
       engineParams: hooks.engineParams,
+      compose: hooks.compose as Entry['compose'],
       done,
       settle,
     };
@@ -151,7 +167,7 @@ export class JobManager {
     entry.job.progress = { ...entry.job.progress, etaSeconds: status === 'succeeded' ? 0 : null, message: status };
     if (status === 'succeeded' && entry.job.progress.total === 0) entry.job.progress.total = entry.job.progress.done = 1;
     // The engine's copy of the input (a resolved prompt set) and the hooks holding it are not needed any more.
-    entry.engineParams = entry.onResult = entry.onEvent = undefined;
+    entry.engineParams = entry.onResult = entry.onEvent = entry.compose = undefined;
     this.publish(entry, 'state');
     entry.settle(entry.job);
   }
@@ -167,24 +183,33 @@ export class JobManager {
     entry.job.progress = { done: 0, total: 0, message: 'starting the engine', etaSeconds: null };
     this.publish(entry, 'state');
     try {
-      const value = await this.engine.run(entry.job.kind, entry.engineParams ?? entry.job.params, {
-        signal: entry.controller.signal,
-        jobId: entry.job.id,
-        onProgress: (done, total, message) => {
-          const elapsed = (performance.now() - entry.startedMs) / 1000;
-          entry.job.progress = { done, total, message, etaSeconds: estimateEta(done, total, elapsed) };
-          this.publish(entry, 'progress');
-        },
-        onEvent: (data) => {
-          // Nothing may throw out of an event handler: a write that fails stops the job instead.
-          if (entry.hostError) return;
-          try {
-            entry.onEvent?.(data);
-          } catch (err) {
-            this.fail(entry.job.id, err);
-          }
-        },
-      });
+      const onProgress = (done: number, total: number, message: string) => {
+        const elapsed = (performance.now() - entry.startedMs) / 1000;
+        entry.job.progress = { done, total, message, etaSeconds: estimateEta(done, total, elapsed) };
+        this.publish(entry, 'progress');
+      };
+      // Nothing may throw out of an event handler: a write that fails stops the job instead.
+      const guarded = (handler: ((data: never) => void) | undefined) => (data: unknown) => {
+        if (entry.hostError) return;
+        try {
+          handler?.(data as never);
+        } catch (err) {
+          this.fail(entry.job.id, err);
+        }
+      };
+      const signal = entry.controller.signal;
+      const value = entry.compose
+        ? await entry.compose({
+            job: entry.job,
+            signal,
+            progress: onProgress,
+            engine: (kind, params, on = {}) => {
+              if (signal.aborted) return Promise.reject(new EideticError('cancelled', `${entry.job.kind} was cancelled`));
+              // A composed job's engine runs are told apart on a queue by the kind they run.
+              return this.engine.run(kind, params, { signal, jobId: `${entry.job.id}/${kind}`, onProgress: on.progress ?? (() => undefined), onEvent: guarded(on.event as (data: never) => void) }) as never;
+            },
+          })
+        : await this.engine.run(entry.job.kind, entry.engineParams ?? entry.job.params, { signal, jobId: entry.job.id, onProgress, onEvent: guarded(entry.onEvent) });
       if (entry.hostError) throw entry.hostError;
       const result = entry.onResult ? await entry.onResult(entry.job, value) : value;
       if (entry.hostError) throw entry.hostError;

@@ -8,6 +8,7 @@ import { unknownPresetMessage, VERIFY_PRESETS, type VerificationSettings, type V
 import type { EngineInput, JobParams, JobRequest } from '../api/jobs.js';
 import type { AuditProject } from '../project/project.js';
 import {
+  collapsedTopPrompts,
   chainBests,
   createSearchRun,
   diverseSearchPrompts,
@@ -161,9 +162,23 @@ export class SearchRuns {
       run,
       chains: chainBests(db, runId),
       trace: loadSearchTrace(db, runId, since),
-      top: topSearchPrompts(db, runId, 20),
+      top: collapsedTopPrompts(db, runId, 20),
       candidates: listSearchCandidates(db, runId) as SearchRunDetail['candidates'],
     };
+  }
+
+  /**
+   * The prompts a verification with this input tests, chosen as `verify` chooses them (the page lists
+   * exactly these before the user verifies), with the settings it would run with.
+   */
+  plan(input: ApiParsedInput<'search.verify'>) {
+    const settings = verificationSettings(input); // a bad preset is refused before anything else
+    const db = this.host.requireProject().db;
+    const run = getSearchRun(db, input.runId);
+    const energies = new Map(topSearchPrompts(db, run.id, 10_000).map((t) => [t.prompt, t.energy]));
+    const chosen = settings.select === 'perChain' ? topPromptsPerChain(db, run.id, settings.perChain) : settings.select === 'diverse' ? diverseSearchPrompts(db, run.id, settings.top) : [];
+    const prompts = input.prompts ?? [...new Set(chosen.map((c) => c.prompt))].slice(0, settings.top);
+    return { settings, prompts, energies, run };
   }
 
   /**
@@ -176,17 +191,12 @@ export class SearchRuns {
     input: ApiParsedInput<'search.verify'>,
     defaults: { model?: string | null; descriptor?: string | null },
   ): Promise<{ runId: number; prompts: string[]; generateJobId: string; verification: VerificationSettings }> {
-    const settings = verificationSettings(input); // a bad preset is refused before anything else
-    const project = this.host.requireProject();
-    const db = project.db;
-    const run = getSearchRun(db, input.runId);
+    const { settings, prompts, energies, run } = this.plan(input);
+    const db = this.host.requireProject().db;
     const model = (run.params.model as string | undefined) ?? defaults.model;
     const descriptor = input.descriptor ?? defaults.descriptor;
     if (!model) throw new EideticError('invalid_input', `search run ${run.id} records no model`);
     if (!descriptor) throw new EideticError('invalid_input', 'search.verify: give a descriptor model folder (the project has no default one)');
-    const energies = new Map(topSearchPrompts(db, run.id, 10_000).map((t) => [t.prompt, t.energy]));
-    const chosen = settings.select === 'perChain' ? topPromptsPerChain(db, run.id, settings.perChain) : settings.select === 'diverse' ? diverseSearchPrompts(db, run.id, settings.top) : [];
-    const prompts = input.prompts ?? [...new Set(chosen.map((c) => c.prompt))].slice(0, settings.top);
     if (prompts.length === 0) throw new EideticError('invalid_input', `search run ${run.id} has no scored prompts yet`);
     const { perChain: _perChain, top: _top, ...verification } = settings;
     for (const prompt of prompts) upsertSearchCandidate(db, { runId: run.id, prompt, energy: energies.get(prompt) ?? null });

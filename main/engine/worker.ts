@@ -2,7 +2,7 @@
  * Entry of an engine process. Runs under Electron's utilityProcess (messages on process.parentPort)
  * or under child_process.fork (process.send / 'message'); everything else is the same.
  */
-import { JOB_CATALOGUE, describeIssues, type JobKind } from '../api/jobs.js';
+import { COMPOSED_KINDS, JOB_CATALOGUE, describeIssues, type EngineJobKind, type JobKind } from '../api/jobs.js';
 import { toApiError, EideticError } from '../util/errors.js';
 import { jobHandlers } from './jobs/index.js';
 import type { EngineToHost, HostToEngine, JobContext, JobHandler } from './protocol.js';
@@ -61,10 +61,10 @@ async function run(jobId: string, kind: HostToEngine & { type: 'run' }): Promise
 /** Validates the parameters against the catalogue's engine schema: a clear message before any work. */
 async function runHandler<K extends JobKind>(kind: K, raw: unknown, ctx: JobContext): Promise<unknown> {
   const entry = Object.prototype.hasOwnProperty.call(JOB_CATALOGUE, kind) ? JOB_CATALOGUE[kind] : undefined;
-  if (!entry) throw new EideticError('unsupported', `this engine cannot run '${String(kind)}' jobs`);
+  if (!entry || (COMPOSED_KINDS as readonly string[]).includes(kind)) throw new EideticError('unsupported', `this engine cannot run '${String(kind)}' jobs`);
   const parsed = entry.engine.safeParse(raw ?? {});
   if (!parsed.success) throw new EideticError('invalid_input', `${kind}: ${describeIssues(parsed.error.issues)}`);
-  const handler = (await jobHandlers[kind]()) as JobHandler<K>;
+  const handler = (await jobHandlers[kind as EngineJobKind]()) as unknown as JobHandler<K>;
   return handler(parsed.data as Parameters<JobHandler<K>>[0], ctx as JobContext<K>);
 }
 

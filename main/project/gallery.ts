@@ -10,6 +10,7 @@ import type Database from 'better-sqlite3';
 import { stringify } from 'csv-stringify/sync';
 import type { ApiParsedInput, GalleryRow, GenerationDetail, MatchHit } from '../api/contract.js';
 import { EideticError } from '../util/errors.js';
+import { float16ToFloat32 } from '../util/float16.js';
 import { generationRowFrom, type AuditProject } from './project.js';
 export { recordEvidence } from './evidence.js';
 
@@ -61,13 +62,14 @@ const SELECT = `SELECT g.id, g.job_id, g.prompt_text, g.seed, g.scheduler, g.ste
 
 /**
  * The copy threshold the gallery flags at by default: that of the latest match job that matched against
- * reference images (its descriptor's calibrated threshold, or the one the job was given); null before any.
+ * reference images, alone or as an audit's step (its descriptor's calibrated threshold, or the one the job
+ * was given); null before any.
  */
 export function galleryThreshold(db: Database.Database): number | null {
   const row = db
     .prepare(
-      `SELECT json_extract(result_json, '$.threshold') AS threshold FROM jobs
-       WHERE kind = 'match' AND status = 'succeeded' AND json_extract(result_json, '$.references') > 0
+      `SELECT CASE kind WHEN 'audit' THEN json_extract(result_json, '$.match.threshold') ELSE json_extract(result_json, '$.threshold') END AS threshold FROM jobs
+       WHERE status = 'succeeded' AND ((kind = 'match' AND json_extract(result_json, '$.references') > 0) OR (kind = 'audit' AND json_extract(result_json, '$.match.references') > 0))
        ORDER BY COALESCE(finished_at, created_at) DESC, rowid DESC LIMIT 1`,
     )
     .get() as { threshold: number | null } | undefined;
@@ -95,9 +97,70 @@ export function listGallery(project: AuditProject, q: GalleryQuery): { total: nu
   const total = (
     db.prepare(`SELECT COUNT(*) AS n FROM generations g LEFT JOIN generation_evidence e ON e.generation_id = g.id ${filter}`).get(...args) as { n: number }
   ).n;
-  const rows = db.prepare(`${SELECT} ${filter} ORDER BY ${ORDER[q.sort]} LIMIT ? OFFSET ?`).all(...args, q.limit, q.offset) as Record<string, unknown>[];
+  let rows: Record<string, unknown>[];
+  let similarity: Map<number, number> | null = null;
+  if (q.similarTo !== undefined) {
+    // Most similar first by descriptor cosine (the other filters still apply); those without a vector last.
+    const order = similarityOrder(db, q.similarTo, filter, args);
+    similarity = order.similarity;
+    const page = order.ids.slice(q.offset, q.offset + q.limit);
+    const byId = new Map((db.prepare(`${SELECT} WHERE g.id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(page)) as Record<string, unknown>[]).map((r) => [r.id as number, r]));
+    rows = page.map((id) => byId.get(id)).filter((r): r is Record<string, unknown> => r !== undefined);
+  } else {
+    rows = db.prepare(`${SELECT} ${filter} ORDER BY ${ORDER[q.sort]} LIMIT ? OFFSET ?`).all(...args, q.limit, q.offset) as Record<string, unknown>[];
+  }
   const hits = hitsFor(db, rows.map((r) => r.id as number));
-  return { total, rows: rows.map((r) => toRow(r, hits.get(r.id as number) ?? [])), threshold: galleryThreshold(db) };
+  return {
+    total,
+    rows: rows.map((r) => {
+      const row = toRow(r, hits.get(r.id as number) ?? []);
+      const sim = similarity?.get(row.id);
+      return sim === undefined ? row : { ...row, similarity: sim };
+    }),
+    threshold: galleryThreshold(db),
+  };
+}
+
+const vectorOf = (row: { dim: number; vector: Buffer }) => float16ToFloat32(new Uint16Array(row.vector.buffer.slice(row.vector.byteOffset, row.vector.byteOffset + row.dim * 2)));
+
+/**
+ * The filtered generations ordered by cosine similarity of their descriptor vectors to generation
+ * `targetId`'s (the descriptor of its newest stored vector). Computed here rather than in SQL: one pass
+ * over the filtered vectors (50k × 512 float16 is about 50 MB read once per query).
+ */
+function similarityOrder(db: Database.Database, targetId: number, filter: string, args: unknown[]): { ids: number[]; similarity: Map<number, number> } {
+  const target = db
+    .prepare('SELECT d.descriptor, d.dim, d.vector FROM generations g JOIN descriptors d ON d.image_sha256 = g.image_sha256 WHERE g.id = ? ORDER BY d.rowid DESC LIMIT 1')
+    .get(targetId) as { descriptor: string; dim: number; vector: Buffer } | undefined;
+  if (!target) {
+    const exists = db.prepare('SELECT 1 FROM generations WHERE id = ?').get(targetId);
+    throw new EideticError(exists ? 'invalid_input' : 'not_found', exists ? `generation ${targetId} has no descriptor yet: run "Match & cluster" (or an audit) on it first` : `generation ${targetId} does not exist in this project`);
+  }
+  const t = vectorOf(target);
+  let tn = 0;
+  for (const x of t) tn += x * x;
+  tn = Math.sqrt(tn) || 1;
+  const rows = db
+    .prepare(`SELECT g.id, d.dim, d.vector FROM generations g LEFT JOIN generation_evidence e ON e.generation_id = g.id LEFT JOIN descriptors d ON d.image_sha256 = g.image_sha256 AND d.descriptor = ? ${filter} ORDER BY g.id`)
+    .all(target.descriptor, ...args) as { id: number; dim: number | null; vector: Buffer | null }[];
+  const similarity = new Map<number, number>();
+  const without: number[] = [];
+  for (const r of rows) {
+    if (!r.vector || r.dim !== target.dim) {
+      without.push(r.id);
+      continue;
+    }
+    const v = vectorOf({ dim: r.dim, vector: r.vector });
+    let dot = 0;
+    let vn = 0;
+    for (let i = 0; i < v.length; i++) {
+      dot += v[i] * t[i];
+      vn += v[i] * v[i];
+    }
+    similarity.set(r.id, dot / (tn * (Math.sqrt(vn) || 1)));
+  }
+  const ids = [...similarity.keys()].sort((a, b) => similarity.get(b)! - similarity.get(a)! || a - b);
+  return { ids: [...ids, ...without], similarity };
 }
 
 export function generationDetail(project: AuditProject, id: number): GenerationDetail {

@@ -21,6 +21,7 @@ import type {
   ProjectSummary,
   PromptRow,
   PromptSetSummary,
+  ReferenceDetail,
   ReferenceImageRow,
   ReferenceSetSummary,
 } from '../api/contract.js';
@@ -461,6 +462,20 @@ export class AuditProject {
     return { id: row.id, name: row.name, sourceFile: row.source_file, format: row.format, count: row.count, createdAt: row.created_at };
   }
 
+  renamePromptSet(id: number, name: string): PromptSetSummary {
+    this.assertWritable('renaming a prompt set');
+    this.promptSet(id);
+    this.db.prepare('UPDATE prompt_sets SET name = ? WHERE id = ?').run(name, id);
+    return this.promptSet(id);
+  }
+
+  /** Deletes a prompt set and its prompts (their links go with them); generations keep their prompt text. */
+  deletePromptSet(id: number): void {
+    this.assertWritable('deleting a prompt set');
+    this.promptSet(id);
+    this.db.prepare('DELETE FROM prompt_sets WHERE id = ?').run(id);
+  }
+
   promptSets(): PromptSetSummary[] {
     const ids = this.db.prepare('SELECT id FROM prompt_sets ORDER BY id').all() as { id: number }[];
     return ids.map((r) => this.promptSet(r.id));
@@ -565,19 +580,43 @@ export class AuditProject {
     return ids.map((r) => this.referenceSet(r.id));
   }
 
-  listReferences(setId: number, offset: number, limit: number): { total: number; rows: ReferenceImageRow[] } {
+  listReferences(setId: number, offset: number, limit: number, name?: string): { total: number; rows: ReferenceImageRow[] } {
     this.referenceSet(setId);
-    const total = (this.db.prepare('SELECT COUNT(*) AS n FROM reference_images WHERE set_id = ?').get(setId) as { n: number }).n;
+    // File-name search: LIKE with the user's % and _ taken literally.
+    const like = name ? `%${name.replace(/[\\%_]/g, (c) => '\\' + c)}%` : null;
+    const filter = like ? " AND r.file_name LIKE ? ESCAPE '\\'" : '';
+    const args = like ? [setId, like] : [setId];
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM reference_images r WHERE r.set_id = ?${filter}`).get(...args) as { n: number }).n;
     const rows = this.db
       .prepare(
         `SELECT r.id, r.file_name, r.image_sha256, r.format, i.width, i.height
          FROM reference_images r JOIN images i ON i.sha256 = r.image_sha256
-         WHERE r.set_id = ? ORDER BY r.file_name LIMIT ? OFFSET ?`,
+         WHERE r.set_id = ?${filter} ORDER BY r.file_name LIMIT ? OFFSET ?`,
       )
-      .all(setId, limit, offset) as { id: number; file_name: string; image_sha256: string; format: string; width: number; height: number }[];
+      .all(...args, limit, offset) as { id: number; file_name: string; image_sha256: string; format: string; width: number; height: number }[];
     return {
       total,
       rows: rows.map((r) => ({ id: r.id, fileName: r.file_name, sha256: r.image_sha256, width: r.width, height: r.height, format: r.format })),
+    };
+  }
+
+  /** One reference image with its size and the generations whose matches hit it (their latest match job's). */
+  referenceDetail(id: number): ReferenceDetail {
+    const r = this.db
+      .prepare('SELECT r.id, r.set_id, r.file_name, r.image_sha256, r.format, i.width, i.height, i.bytes FROM reference_images r JOIN images i ON i.sha256 = r.image_sha256 WHERE r.id = ?')
+      .get(id) as { id: number; set_id: number; file_name: string; image_sha256: string; format: string; width: number; height: number; bytes: number } | undefined;
+    if (!r) throw new EideticError('not_found', `reference image ${id} does not exist in this project`);
+    // Matches of each generation's latest match job only (generation_evidence), so a rerun does not list a hit twice.
+    const from = `FROM matches m JOIN generation_evidence e ON e.generation_id = m.generation_id AND e.match_job_id = m.job_id
+       JOIN generations g ON g.id = m.generation_id WHERE m.reference_id = ?`;
+    const matchCount = (this.db.prepare(`SELECT COUNT(*) AS n ${from}`).get(id) as { n: number }).n;
+    const matches = this.db
+      .prepare(`SELECT m.generation_id, g.prompt_text, g.image_sha256, m.rank, m.score, m.job_id ${from} ORDER BY m.score DESC, m.generation_id LIMIT 200`)
+      .all(id) as { generation_id: number; prompt_text: string; image_sha256: string; rank: number; score: number; job_id: string }[];
+    return {
+      id: r.id, setId: r.set_id, fileName: r.file_name, sha256: r.image_sha256, width: r.width, height: r.height, format: r.format, bytes: r.bytes,
+      matchCount,
+      matches: matches.map((m) => ({ generationId: m.generation_id, prompt: m.prompt_text, sha256: m.image_sha256, rank: m.rank, score: m.score, jobId: m.job_id })),
     };
   }
 

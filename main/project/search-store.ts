@@ -4,6 +4,7 @@
  * An iteration's scores and the chain states after it are written in one transaction, so a crash
  * never leaves scores of an iteration the saved states have not reached (or the reverse).
  */
+import { DEFAULT_GIBBS_PARAMS } from '../search/gibbs.js';
 import type Database from 'better-sqlite3';
 import { EideticError } from '../util/errors.js';
 import type { CandidateDecision, SearchCandidate, SearchEvidence, SearchTracePoint } from '../api/contract.js';
@@ -97,26 +98,34 @@ export function topSearchPrompts(db: Database.Database, runId: number, limit = 2
     .all(runId, limit) as { prompt: string; energy: number; scored: number }[];
 }
 
-export function listSearchRuns(db: Database.Database): (SearchRunRow & { chains: number; iterationsDone: number; bestEnergy: number | null; bestPrompt: string | null })[] {
+export function listSearchRuns(db: Database.Database): (SearchRunRow & { chains: number; iterationsDone: number; iterationReached: number; bestEnergy: number | null; bestPrompt: string | null })[] {
   const rows = db
     .prepare(
-      `SELECT r.id, r.job_id, r.params_json, r.status, r.created_at, COUNT(c.chain) AS chains, COALESCE(MIN(c.iteration), 0) AS done,
-         MAX(c.best_energy) AS best,
+      `SELECT r.id, r.job_id, r.params_json, r.status, r.created_at, COUNT(c.chain) AS reported, COALESCE(MIN(c.iteration), 0) AS done,
+         COALESCE(MAX(c.iteration), 0) AS reached, MAX(c.best_energy) AS best,
          (SELECT best_prompt FROM search_chains WHERE run_id = r.id ORDER BY best_energy DESC LIMIT 1) AS best_prompt
        FROM search_runs r LEFT JOIN search_chains c ON c.run_id = r.id GROUP BY r.id ORDER BY r.id DESC`,
     )
-    .all() as { id: number; job_id: string | null; params_json: string; status: SearchRunStatus; created_at: string; chains: number; done: number; best: number | null; best_prompt: string | null }[];
-  return rows.map((r) => ({
-    id: r.id,
-    jobId: r.job_id,
-    params: JSON.parse(r.params_json) as Record<string, unknown>,
-    status: r.status,
-    createdAt: r.created_at,
-    chains: r.chains,
-    iterationsDone: r.done,
-    bestEnergy: r.best,
-    bestPrompt: r.best_prompt,
-  }));
+    .all() as { id: number; job_id: string | null; params_json: string; status: SearchRunStatus; created_at: string; reported: number; done: number; reached: number; best: number | null; best_prompt: string | null }[];
+  return rows.map((r) => {
+    const params = JSON.parse(r.params_json) as Record<string, unknown>;
+    // Chains report round-robin, one by one: the run has the chains it asked for from its first iteration on
+    // (augmentation runs one chain per slot: the chains that reported).
+    const declared = params.mode === 'augment' ? r.reported : typeof params.chains === 'number' ? params.chains : DEFAULT_GIBBS_PARAMS.chains;
+    const chains = Math.max(declared, r.reported);
+    return {
+      id: r.id,
+      jobId: r.job_id,
+      params,
+      status: r.status,
+      createdAt: r.created_at,
+      chains,
+      iterationsDone: r.reported < chains ? 0 : r.done,
+      iterationReached: r.reached,
+      bestEnergy: r.best,
+      bestPrompt: r.best_prompt,
+    };
+  });
 }
 
 /** The chains' traces from iteration `since` on (the live view polls with the last one it has). */
@@ -210,6 +219,34 @@ export function diverseSearchPrompts(db: Database.Database, runId: number, n: nu
     for (const w of words) used.add(w);
     out.push(r);
     if (out.length >= n) break;
+  }
+  return out;
+}
+
+/** Distinct prompts looked at when collapsing near-duplicates for display (the best by D). */
+const COLLAPSE_SCAN = 2000;
+
+/**
+ * The best prompts of a run with near-duplicates folded in: a prompt sharing a word with a better one
+ * counts as that one's `similar` (the same rule as diverseSearchPrompts, so the list shows what the
+ * quick verification picks). Scans the best COLLAPSE_SCAN distinct prompts, so a live view stays cheap.
+ */
+export function collapsedTopPrompts(db: Database.Database, runId: number, n: number): { prompt: string; energy: number; scored: number; similar: number }[] {
+  const rows = db
+    .prepare("SELECT prompt, MAX(energy) AS energy, COUNT(*) AS scored FROM search_scores WHERE run_id = ? AND prompt <> '' GROUP BY prompt ORDER BY energy DESC, prompt LIMIT ?")
+    .all(runId, COLLAPSE_SCAN) as { prompt: string; energy: number; scored: number }[];
+  const owner = new Map<string, number>();
+  const out: { prompt: string; energy: number; scored: number; similar: number }[] = [];
+  for (const r of rows) {
+    const words = r.prompt.toLowerCase().split(/\s+/).filter(Boolean);
+    const group = words.map((w) => owner.get(w)).find((g) => g !== undefined);
+    if (group !== undefined) {
+      out[group].similar++;
+      continue;
+    }
+    if (out.length >= n) continue;
+    for (const w of words) owner.set(w, out.length);
+    out.push({ ...r, similar: 0 });
   }
   return out;
 }

@@ -92,9 +92,11 @@ test('the page is public; the API and project files need this launch\'s secrets,
 
 test('opens with the token, removes it from the address bar, and loads under the CSP', async () => {
   await page.goto(server.url);
-  await page.getByRole('heading', { name: 'Projects', level: 1 }).waitFor();
+  // The first screen says what Eidetic does and offers the demo audit.
+  await page.getByRole('heading', { name: 'Start here', level: 1 }).waitFor();
+  await page.getByTestId('start-demo-audit').waitFor();
   assert.equal(new URL(page.url()).search, '', 'the token is removed from the address bar');
-  assert.equal(new URL(page.url()).hash, '', 'the token is removed from the address bar');
+  assert.doesNotMatch(new URL(page.url()).hash, /token/, 'the token is removed from the address bar');
   assert.deepEqual(await page.context().cookies(), [], 'no cookie is set');
   assert.equal(await page.evaluate(() => sessionStorage.getItem('eidetic.token')), server.token, 'the token is kept for this tab');
   await page.getByTestId('link-state').filter({ hasText: 'Engine connected' }).waitFor();
@@ -103,6 +105,7 @@ test('opens with the token, removes it from the address bar, and loads under the
 });
 
 test('creates a project in a fresh folder', async () => {
+  await page.getByTestId('nav-projects').click();
   await page.getByTestId('create-dir').fill(path.join(tmp, 'case-17'));
   await page.getByTestId('create-name').fill('Case 17');
   await page.getByTestId('create-project').click();
@@ -278,6 +281,121 @@ test('opens the demo project with `eidetic serve --demo`', async () => {
   await page.getByTestId('current-project').filter({ hasText: /demo/i }).waitFor();
 });
 
+test('Start here: the demo audit runs as one job with its steps shown, ends in verdicts, and opens in the gallery', async () => {
+  await page.getByTestId('nav-start').click();
+  await page.getByRole('heading', { name: 'Start here', level: 1 }).waitFor();
+  assert.match(await page.getByTestId('demo-estimate').innerText(), /20 prompts × 4 images × 50 steps/);
+  await settleToasts();
+  await page.screenshot({ path: path.join(results, 'e2e-start.png') });
+  // Record the steps' states as they change, to see each step run in turn.
+  await page.evaluate(() => {
+    window.__auditSteps = [];
+    new MutationObserver(() => {
+      const s = [...document.querySelectorAll('[data-testid="audit-step"]')].map((el) => el.dataset.state).join(',');
+      if (s && window.__auditSteps.at(-1) !== s) window.__auditSteps.push(s);
+    }).observe(document.querySelector('[data-testid="page-start"]'), { subtree: true, childList: true, attributes: true });
+  });
+  await page.getByTestId('start-demo-audit').click();
+  await page.locator('[data-testid="audit-job"][data-status="succeeded"]').waitFor({ timeout: 15 * SLOW });
+  const states = await page.evaluate(() => window.__auditSteps);
+  console.log(`  audit steps went through: ${states.join(' → ')}`);
+  assert.ok(states.includes('running,waiting,waiting'), 'the generate step was shown running');
+  assert.ok(states.includes('done,running,waiting'), 'the match step was shown running after generation');
+  assert.equal(states.at(-1), 'done,done,done');
+  // Verdicts: one row per caption, each "likely memorized" with its reasons; the rule and "dense cluster" explained.
+  await page.getByTestId('audit-verdicts').waitFor();
+  assert.equal(await page.getByTestId('audit-verdict').count(), 20);
+  assert.match(await page.getByTestId('audit-legend').innerText(), /dense cluster.*DBSCAN/s);
+  for (const row of await page.locator('[data-testid="audit-verdict"][data-memorized="true"]').all()) assert.match(await row.locator('.why').innerText(), /copy threshold|near-identical/);
+  const copies = (await page.locator('[data-testid="audit-verdict"] td.mono:nth-child(3)').allInnerTexts()).map((t) => Number(t.split('/')[0]));
+  console.log(`  demo audit: ${await page.getByTestId('audit-flagged').innerText()} likely memorized; ${copies.filter((c) => c > 0).length}/20 captions with a copy`);
+  assert.ok(copies.filter((c) => c > 0).length >= 10, 'most duplicated captions reproduce their training image');
+  // The jobs dock: the audit's row shows its parameters; the list is bounded and scrolls on its own.
+  const row = page.locator('[data-testid="job-row"][data-kind="audit"]').first();
+  await row.getByTestId('job-expand').click();
+  await row.getByTestId('job-details').filter({ hasText: 'promptSetId' }).waitFor();
+  assert.match(await row.getByTestId('job-details').innerText(), /promptSetId\s+\d+[\s\S]*n\s+4/);
+  assert.ok((await page.locator('[data-testid="jobs-panel"] .list').boundingBox()).height <= 201, 'the jobs list is bounded');
+  await row.getByTestId('job-expand').click();
+  await settleToasts();
+  await page.getByTestId('audit-job').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+  await page.screenshot({ path: path.join(results, 'e2e-start-audit.png') });
+
+  // The gallery on the audit's generations: flagged only, a lightbox with the reference, similarity order, a deep link.
+  await page.getByTestId('audit-open-gallery').click();
+  await page.getByTestId('gallery-total').filter({ hasText: /^80 generations/ }).waitFor({ timeout: SLOW });
+  await page.getByTestId('gallery-flagged-only').check();
+  await page.waitForFunction(() => {
+    const n = document.querySelector('[data-testid="gallery-flagged"]')?.dataset.count;
+    return n && document.querySelector('[data-testid="gallery-total"]')?.textContent?.startsWith(`${n} generations`);
+  }, null, { timeout: SLOW });
+  const tile = page.locator('[data-testid="gallery-tile"][data-flagged="true"]').first();
+  const itemId = await tile.getAttribute('data-id');
+  await tile.click();
+  await page.getByTestId('open-lightbox').click();
+  await page.getByTestId('lightbox').waitFor();
+  await page.getByTestId('lightbox-zoom-4').click();
+  await page.waitForFunction(() => {
+    const [g, r] = ['lightbox-generated', 'lightbox-reference'].map((id) => document.querySelector(`[data-testid="${id}"]`));
+    return g && r && g.complete && r.complete && g.naturalWidth > 0 && r.naturalWidth > 0 && g.getBoundingClientRect().width === 4 * g.naturalWidth;
+  }, null, { timeout: SLOW });
+  await page.screenshot({ path: path.join(results, 'e2e-lightbox.png') });
+  await page.keyboard.press('Escape');
+  await page.getByTestId('lightbox').waitFor({ state: 'detached' });
+  await page.getByTestId('sort-similar').click();
+  await page.getByTestId('similar-chip').waitFor();
+  await page.waitForFunction((id) => document.querySelector('[data-testid="gallery-tile"]')?.dataset.id === id, itemId, { timeout: SLOW });
+  assert.equal(await page.getByTestId('tile-similarity').first().innerText(), '1.00');
+  // The address holds the view; a reload comes back to it.
+  const hash = new URL(page.url()).hash;
+  assert.match(hash, /^#\/gallery\?/);
+  for (const part of ['flagged=1', `similar=${itemId}`, `item=${itemId}`]) assert.ok(hash.includes(part), `${part} in ${hash}`);
+  await page.reload();
+  await page.getByTestId('link-state').filter({ hasText: 'Engine connected' }).waitFor();
+  await page.getByTestId('similar-chip').waitFor({ timeout: SLOW });
+  assert.ok(await page.getByTestId('gallery-flagged-only').isChecked());
+  await page.getByTestId('gallery-detail').filter({ hasText: `Generation ${itemId}` }).waitFor({ timeout: SLOW });
+  await page.waitForFunction((id) => document.querySelector('[data-testid="gallery-tile"]')?.dataset.id === id, itemId, { timeout: SLOW });
+  await settleToasts();
+  await page.screenshot({ path: path.join(results, 'e2e-gallery-deeplink.png') });
+  // Leave the gallery as the next tests expect it: no filter, no order by similarity, nothing open.
+  await page.getByTestId('similar-chip').getByRole('button').click();
+  await page.getByTestId('gallery-flagged-only').uncheck();
+  await page.getByTestId('gallery-detail').getByRole('button', { name: 'Close detail' }).click();
+  await page.getByTestId('gallery-job').selectOption('');
+});
+
+test("References: search by file name, a reference's detail with its hash and the generations that hit it; prompt sets renamed and deleted", async () => {
+  await page.getByTestId('nav-references').click();
+  await page.getByTestId('refs-search').fill('american-football');
+  await page.getByTestId('refs-total').filter({ hasText: /^1 image match/ }).waitFor({ timeout: SLOW });
+  await page.getByTestId('ref-tile').first().click();
+  await page.getByTestId('ref-detail').waitFor();
+  assert.match(await page.getByTestId('ref-hash').innerText(), /^[0-9a-f]{64}$/);
+  // The audit's "american football" generations copy this training image: their matches hit it.
+  await page.getByTestId('ref-match').first().waitFor({ timeout: SLOW });
+  assert.match(await page.getByTestId('ref-match-count').innerText(), /\d+ generation match/);
+  await settleToasts();
+  await page.screenshot({ path: path.join(results, 'e2e-reference-detail.png') });
+  await page.getByTestId('refs-search').fill('');
+
+  const file = path.join(tmp, 'a-prompt-set-with-a-rather-long-file-name-that-used-to-be-cut-off.txt');
+  writeFileSync(file, 'a lighthouse at dusk\n');
+  await page.getByTestId('nav-prompts').click();
+  await page.getByTestId('prompt-path').fill(file);
+  await page.getByTestId('import-prompts').click();
+  const set = page.getByTestId('prompt-set').filter({ hasText: 'rather-long-file-name-that-used-to-be-cut-off.txt' });
+  await set.waitFor();
+  await set.click();
+  await page.getByTestId('prompt-set-rename').click();
+  await page.getByTestId('prompt-set-name').fill('lighthouse check');
+  await page.getByTestId('prompt-set-rename-save').click();
+  await page.getByTestId('prompt-set').filter({ hasText: 'lighthouse check' }).waitFor();
+  await page.getByTestId('prompt-set-delete').click();
+  await page.getByTestId('prompt-set-delete-confirm').click();
+  await page.getByTestId('prompt-set').filter({ hasText: 'lighthouse check' }).waitFor({ state: 'detached' });
+});
+
 test('Model page: lists the bundled models, adds a model folder, refuses a folder that is not a model', async () => {
   await page.getByTestId('nav-model').click();
   await page.getByTestId('page-model').waitFor();
@@ -346,11 +464,15 @@ test('gallery: generates duplicated and singleton captions, matches and clusters
   await page.getByTestId('import-prompts').click();
   await page.getByTestId('prompt-set').filter({ hasText: 'singletons-e2e.txt' }).waitFor();
   await page.getByTestId('nav-gallery').click();
+  // 4 images per prompt by default, as the audit makes: enough for a prompt's near-identical images to cluster (3).
+  assert.equal(await page.getByTestId('generate-n').inputValue(), '4');
   const generate = async (setName) => {
     const setOption = page.getByTestId('generate-set').locator('option', { hasText: setName });
     await setOption.waitFor({ state: 'attached' });
     await page.getByTestId('generate-set').selectOption({ label: await setOption.innerText() });
+    // With 2 images per prompt the form says no cluster can form (the default, 4, is checked below).
     await page.getByTestId('generate-n').fill('2');
+    await page.getByTestId('generate-cluster-note').waitFor();
     await page.getByTestId('generate-steps').fill('20');
     const progress = '[data-testid="job-progress"][data-kind="generate"]';
     const previous = (await page.locator(progress).count()) ? await page.locator(progress).last().getAttribute('data-job-id') : null;
@@ -468,11 +590,49 @@ test('Search: 2 chains × 5 iterations draw their live chart and best prompts, a
   // The content column scrolls, not the page: bring the chart and the best prompts into the shot.
   await page.getByTestId('search-run-detail').evaluate((el) => el.scrollIntoView({ block: 'start' }));
   await page.screenshot({ path: path.join(results, 'e2e-search.png') });
+  // The runs table has the run's chains and iterations.
+  const runRow = page.locator('[data-testid="search-run"]').first();
+  assert.equal(await runRow.getByTestId('search-run-chains').innerText(), '2');
+  assert.match(await runRow.getByTestId('search-run-iterations').innerText(), /^5\s*\/\s*5$/);
+  // No near-duplicates among the best prompts: none shares a word with another.
+  const tops = (await page.getByTestId('search-top').allInnerTexts()).map((t) => new Set(t.replace(/^[\d.]+\s+/, '').replace(/\s*\+\d+ similar$/, '').split(/\s+/)));
+  for (let i = 0; i < tops.length; i++) for (let j = i + 1; j < tops.length; j++) assert.ok(![...tops[i]].some((w) => tops[j].has(w)), 'collapsed best prompts');
+
+  // Verify exactly the listed prompts, then confirm a finding: the end of the demo audit.
+  await page.getByTestId('verify-top').fill('2');
+  await page.getByTestId('verify-images').fill('4');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="verify-plan-prompt"]').length === 2, null, { timeout: SLOW });
+  const planned = (await page.getByTestId('verify-plan-prompt').allInnerTexts()).map((t) => t.replace(/^\S+\s+/, '').trim());
+  await page.getByTestId('verify-search').click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="search-candidate"] [data-testid="candidate-verdict"]').length === 2, null, { timeout: 10 * SLOW });
+  const verified = (await page.locator('[data-testid="search-candidate"] q').allInnerTexts()).map((t) => t.trim());
+  assert.deepEqual([...verified].sort(), [...planned].sort(), 'verification tested the listed prompts');
+  const candidate = page.getByTestId('search-candidate').first();
+  await candidate.getByLabel('Decision note').fill('reproduces a training image (e2e)');
+  await candidate.getByTestId('confirm-candidate').click();
+  await page.locator('[data-testid="search-candidate"][data-decision="confirmed"]').waitFor({ timeout: SLOW });
+  await settleToasts();
+  await page.locator('[data-testid="search-candidate"][data-decision="confirmed"]').evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await page.screenshot({ path: path.join(results, 'e2e-search-confirmed.png') });
+
+  // A stopped search reads "stopped" (it resumes from its last iteration), not "cancelled"; defaults are the CLI's.
+  assert.match(await page.getByTestId('search-defaults-note').innerText(), /MemBench/);
+  await page.getByTestId('search-iterations').fill('150');
+  await page.getByTestId('start-search').click();
+  await page.waitForFunction(() => {
+    const row = document.querySelector('[data-testid="search-run"]');
+    return row?.dataset.status === 'running' && Number(row.querySelector('[data-testid="search-run-iterations"]')?.textContent?.split('/')[0]) >= 1;
+  }, null, { timeout: 5 * SLOW });
+  await page.getByTestId('stop-search').click();
+  await page.getByTestId('search-run-status').filter({ hasText: /^stopped$/ }).waitFor({ timeout: SLOW });
+  await page.locator('[data-testid="job-row"][data-kind="search"][data-status="cancelled"] .status').filter({ hasText: /^stopped$/ }).first().waitFor();
 });
 
 test('Detection: scores and ROC survive leaving the page and a reload; a job row opens its result', async () => {
   await page.getByTestId('nav-detection').click();
-  await page.getByTestId('detect-model').fill(path.join(root, 'native-models/demo/sd-demo'));
+  // The model comes from the registry (the demo project's model is preselected); a folder can still be typed.
+  await page.getByTestId('detect-model').locator('option', { hasText: 'eidetic-demo-sd' }).waitFor({ state: 'attached' });
+  assert.equal(await page.getByTestId('detect-model').inputValue(), path.join(root, 'native-models/demo/sd-demo'));
   const pick = async (testid, name) => {
     const option = page.getByTestId(testid).locator('option', { hasText: name });
     await option.waitFor({ state: 'attached' });
@@ -492,6 +652,27 @@ test('Detection: scores and ROC survive leaving the page and a reload; a job row
   assert.match(legend, /FPR/);
   assert.match(legend, /TPR/);
   assert.doesNotMatch(legend, /value|detection score/i);
+  // Verdicts: the labelled run's threshold, its operating point on the ROC, the two sets' histograms with it,
+  // "likely memorized" labels, the occlusion legend's neighbour, and t explained.
+  await page.getByTestId('detect-operating-point').waitFor();
+  assert.match(await page.getByTestId('detect-operating-point').getAttribute('data-rule'), /^(fpr|youden)$/);
+  assert.notEqual(await page.getByTestId('roc-plot').getAttribute('data-point'), '', 'the operating point is drawn on the ROC');
+  await page.getByTestId('histogram-threshold').waitFor({ state: 'attached' }); // a zero-width line: attached, not "visible"
+  assert.equal(await page.getByTestId('histogram-positive').count(), 24);
+  assert.match(await page.getByTestId('timestep-note').innerText(), /t = \d+/);
+  // The scored set (the singletons) next to the labelled run's threshold: few, if any, are labelled.
+  const singletonsFlagged = await page.locator('[data-testid="detect-row"][data-memorized="true"]').count();
+  console.log(`  detection verdicts: ${singletonsFlagged}/20 singleton captions likely memorized at ${await page.getByTestId('detect-operating-point').locator('strong').first().innerText()}`);
+  // A typed threshold above every score labels nothing; the labelled run's comes back with one click.
+  await page.getByTestId('detect-threshold').fill('1e9');
+  await page.getByTestId('detect-threshold-apply').click();
+  await page.locator('[data-testid="detect-operating-point"][data-rule="user"]').waitFor();
+  assert.equal(await page.locator('[data-testid="detect-row"][data-memorized="true"]').count(), 0);
+  await page.getByTestId('detect-threshold-reset').click();
+  await page.locator('[data-testid="detect-operating-point"]:not([data-rule="user"])').waitFor();
+  await settleToasts();
+  await page.getByTestId('detection-verdicts').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+  await page.screenshot({ path: path.join(results, 'e2e-detection-verdicts.png') });
 
   // Away and back: the same scores, the ROC and the form's values.
   await page.getByTestId('nav-prompts').click();
@@ -510,7 +691,8 @@ test('Detection: scores and ROC survive leaving the page and a reload; a job row
   assert.equal(await page.getByTestId('detect-row').count(), 20);
 
   // The jobs dock: a generate job's row opens the gallery filtered to that job; a detect job's the Detection page.
-  const generateRow = page.locator('[data-testid="job-row"][data-kind="generate"][data-status="succeeded"]').first();
+  // One of the gallery test's generate jobs (20 captions × 2 images × 20 steps = 800 steps), not the search verification's.
+  const generateRow = page.locator('[data-testid="job-row"][data-kind="generate"][data-status="succeeded"]').filter({ hasText: '800/800' }).first();
   const generateId = await generateRow.getAttribute('data-job-id');
   await generateRow.getByTestId('job-open').click();
   await page.getByTestId('page-gallery').waitFor();
@@ -539,8 +721,12 @@ test('Gallery: filters and slider are kept across visits, the export box keeps i
   await page.getByTestId('gallery-total').filter({ hasText: new RegExp(`^${generations} generations`) }).waitFor({ timeout: SLOW });
   await page.getByTestId('gallery-tile').first().waitFor({ timeout: SLOW });
 
-  // Export one generation: the folder box is as wide afterwards as before.
+  // Export one generation: the folder box is as wide afterwards as before. Opening a tile does not select it;
+  // its tick box does.
   await page.getByTestId('gallery-tile').first().click();
+  await page.getByTestId('gallery-total').filter({ hasText: '0 selected' }).waitFor();
+  await page.getByTestId('tile-select').first().check();
+  await page.getByTestId('gallery-total').filter({ hasText: '1 selected' }).waitFor();
   const before = (await page.getByTestId('export-dir').boundingBox()).width;
   await page.getByTestId('export-dir').fill(path.join(tmp, 'export-e2e'));
   await page.getByTestId('export').click();
@@ -590,6 +776,33 @@ test('Reports: a generation confirmed in the gallery becomes a finding of a sign
   assert.match(readFileSync(path.join(out, 'report.html'), 'utf8'), /copy of the training image \(e2e\)/);
   await settleToasts();
   await page.screenshot({ path: path.join(results, 'e2e-reports.png') });
+});
+
+test('every page shows its data within 1 s on the demo project (timed, with a screenshot of each)', async () => {
+  const pages = [
+    ['start', '[data-testid="audit-verdict"]'],
+    ['projects', '[data-testid="project-summary"]'],
+    ['model', '[data-testid="model-entry"]'],
+    ['prompts', '[data-testid="prompt-row"]'],
+    ['references', '[data-testid="ref-tile"] img'],
+    ['detection', '[data-testid="detect-row"]'],
+    ['search', '[data-testid="search-top"]'],
+    ['gallery', '[data-testid="gallery-tile"]'],
+    ['solidmark', '[data-testid="solidmark-tile"]'],
+    ['system', '[data-testid="run-probe"]'],
+  ];
+  const times = {};
+  for (const [name, ready] of pages) {
+    await page.getByTestId(name === 'projects' ? 'nav-start' : 'nav-projects').click();
+    await page.getByTestId(name === 'projects' ? 'page-start' : 'page-projects').waitFor();
+    const t0 = Date.now();
+    await page.getByTestId(`nav-${name}`).click();
+    await page.locator(ready).first().waitFor({ timeout: SLOW });
+    times[name] = Date.now() - t0;
+    await page.screenshot({ path: path.join(results, `e2e-page-${name}.png`) });
+  }
+  console.log(`  time to data per page (ms): ${Object.entries(times).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  for (const [name, ms] of Object.entries(times)) assert.ok(ms < 1000, `${name} showed its data in ${ms} ms (bound 1000 ms)`);
 });
 
 test('no Content-Security-Policy violations or page errors on the demo pages', async () => {

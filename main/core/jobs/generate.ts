@@ -20,7 +20,7 @@ import { resolvePrompts } from './prompts.js';
 import { recordedParams, type HostJob, type HostJobContext, type StartOptions } from './types.js';
 
 /** Positions (promptIndex * n + k) of the images a job has stored. */
-function storedImages(project: AuditProject, jobId: string, params: JobParams<'generate'>, prompts: { prompts: string[]; promptIds?: (number | null)[] }, modelId: number | null): number[] {
+export function storedImages(project: AuditProject, jobId: string, params: JobParams<'generate'>, prompts: { prompts: string[]; promptIds?: (number | null)[] }, modelId: number | null): number[] {
   const rows = project.jobGenerations(jobId);
   if (modelId !== null && rows.some((r) => r.modelId !== null && r.modelId !== modelId)) {
     throw new EideticError(

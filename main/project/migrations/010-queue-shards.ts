@@ -1,5 +1,5 @@
 /**
- * Version 9: the shards of jobs run on a queue (main/scaleout/). A row is written in the transaction that
+ * Version 10: the shards of jobs run on a queue (main/scaleout/). A row is written in the transaction that
  * stores the shard's results, so a shard is stored once, whichever worker ran it and however often it was
  * delivered; a resumed job skips the shards listed here.
  */

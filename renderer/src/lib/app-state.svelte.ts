@@ -4,17 +4,17 @@ import type { JobKind } from '../../../main/api/jobs.js';
 import { transport, type ConnectionState } from './transport.js';
 import { toasts } from './toasts.svelte.js';
 
-export type Page = 'projects' | 'model' | 'prompts' | 'references' | 'detection' | 'search' | 'gallery' | 'solidmark' | 'benchmark' | 'reports' | 'system';
+export type Page = 'start' | 'projects' | 'model' | 'prompts' | 'references' | 'detection' | 'search' | 'gallery' | 'solidmark' | 'benchmark' | 'reports' | 'system';
 
 const JOBS_KEPT = 100;
 
 /** The page that shows a job's result (a click on its row in the jobs dock goes there). */
-export const PAGE_OF_KIND: Record<JobKind, Page> = { detect: 'detection', generate: 'gallery', match: 'gallery', search: 'search', solidmark: 'solidmark', probe: 'system' };
+export const PAGE_OF_KIND: Record<JobKind, Page> = { detect: 'detection', generate: 'gallery', match: 'gallery', search: 'search', solidmark: 'solidmark', probe: 'system', audit: 'start' };
 /** Full records (parameters, result) of finished jobs kept for the pages that show them. */
 const DETAILS_KEPT = 8;
 
 class AppState {
-  page = $state<Page>('projects');
+  page = $state<Page>('start');
   info = $state<AppInfo | null>(null);
   project = $state<ProjectSummary | null>(null);
   /** Jobs as lists and events carry them (no parameters, no result), newest first. */
@@ -23,6 +23,8 @@ class AppState {
   details = $state.raw<Record<string, JobSummary>>({});
   private readonly detailsLoading = new Set<string>();
   connection = $state<ConnectionState>('connecting');
+  /** Each page's deep-link parameters (filters, item shown), written into the address by App. */
+  linkParams = $state<Partial<Record<Page, Record<string, string>>>>({});
   /** The job a page should show, set by a click in the jobs dock and taken by that page (openedJob). */
   private opened = $state<Partial<Record<JobKind, string>>>({});
 
@@ -45,7 +47,7 @@ class AppState {
     const brief: JobBrief = { id, kind, status, progress, createdAt, startedAt, finishedAt, error };
     const i = this.jobs.findIndex((j) => j.id === id);
     // A job that adds generations changes the project's counts (Projects page, gallery): read them again.
-    if (kind === 'generate' && status === 'succeeded' && (i < 0 || this.jobs[i].status !== 'succeeded')) void this.refreshProject();
+    if ((kind === 'generate' || kind === 'audit') && status === 'succeeded' && (i < 0 || this.jobs[i].status !== 'succeeded')) void this.refreshProject();
     if (i >= 0) this.jobs[i] = brief;
     else this.jobs = [brief, ...this.jobs].slice(0, JOBS_KEPT);
   }
@@ -74,6 +76,12 @@ class AppState {
   openJob(job: JobBrief): void {
     this.opened = { ...this.opened, [job.kind]: job.id };
     this.page = PAGE_OF_KIND[job.kind];
+  }
+
+  /** Shows the gallery filtered to the generations of one job (a generate job, or an audit's). */
+  openInGallery(jobId: string): void {
+    this.opened = { ...this.opened, generate: jobId };
+    this.page = 'gallery';
   }
 
   /**

@@ -12,6 +12,7 @@ export const NAV_GROUPS: { label: string; items: NavItem[] }[] = [
   {
     label: 'Set up',
     items: [
+      { page: 'start', label: 'Start here', needsProject: false },
       { page: 'projects', label: 'Projects', needsProject: false },
       { page: 'model', label: 'Model', needsProject: false },
       { page: 'prompts', label: 'Prompts', needsProject: true },

@@ -17,6 +17,8 @@ export interface DetectionMemory {
   /** The detect job whose scores are shown. */
   jobId: string | null;
   rocJob: { id: string; positives: number } | null;
+  /** The user's verdict threshold (null: the labelled run's). */
+  threshold: number | null;
 }
 
 export type GallerySort = NonNullable<ApiInput<'gallery.list'>['sort']>;
@@ -28,14 +30,18 @@ export interface GalleryMemory {
   clusteredOnly: boolean;
   /** The analyst's own threshold once they moved the slider. */
   chosen: number | null;
+  flaggedOnly: boolean;
+  similarTo: number | null;
+  /** The generation whose detail is open. */
+  detailId: number | null;
 }
 
 const fresh = () => ({
   detection: {
     model: null, setId: null, negativeSetId: null, noises: 4, steps: 1, attribution: false,
-    attributionMethod: 'embedding-occlusion', noiseMode: 'shared', jobId: null, rocJob: null,
+    attributionMethod: 'embedding-occlusion', noiseMode: 'shared', jobId: null, rocJob: null, threshold: null,
   } as DetectionMemory,
-  gallery: { promptTyped: '', jobId: '', sort: 'newest', clusteredOnly: false, chosen: null } as GalleryMemory,
+  gallery: { promptTyped: '', jobId: '', sort: 'newest', clusteredOnly: false, chosen: null, flaggedOnly: false, similarTo: null, detailId: null } as GalleryMemory,
 });
 
 let dir: string | null = null;
