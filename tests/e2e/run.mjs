@@ -752,6 +752,8 @@ test('Gallery: filters and slider are kept across visits, the export box keeps i
 
 test('Reports: a generation confirmed in the gallery becomes a finding of a signed report exported from the Reports page', async () => {
   await page.getByTestId('nav-gallery').click();
+  // The newest generations (the singletons just made) fill the first page: show the flagged ones only.
+  await page.getByTestId('gallery-flagged-only').check();
   const flagged = page.locator('[data-testid="gallery-tile"][data-flagged="true"]');
   await flagged.first().waitFor({ timeout: SLOW });
   await flagged.first().click();
@@ -776,6 +778,8 @@ test('Reports: a generation confirmed in the gallery becomes a finding of a sign
   assert.match(readFileSync(path.join(out, 'report.html'), 'utf8'), /copy of the training image \(e2e\)/);
   await settleToasts();
   await page.screenshot({ path: path.join(results, 'e2e-reports.png') });
+  await page.getByTestId('nav-gallery').click();
+  await page.getByTestId('gallery-flagged-only').uncheck();
 });
 
 test('every page shows its data within 1 s on the demo project (timed, with a screenshot of each)', async () => {
