@@ -80,6 +80,8 @@ export interface ProjectSummary {
   /** Copy-detection descriptor, masked LM and SolidMark-keyed manifest the project was set up with. */
   defaultDescriptor: string | null;
   defaultMlm: string | null;
+  /** CLIP folder for the mitigation benchmark's CLIP score (the demo's small CLIP). Absent from older backends. */
+  defaultClip?: string | null;
   defaultKeyedData: string | null;
   /**
    * Why this process may only read the project (another Eidetic holds it, or its folder cannot be
@@ -179,7 +181,7 @@ export interface GenerationRow {
   modelPath: string | null;
 }
 
-export type ModelKind = 'text-to-image' | 'masked-lm' | 'descriptor' | 'aesthetic' | 'unknown';
+export type ModelKind = 'text-to-image' | 'masked-lm' | 'descriptor' | 'clip' | 'aesthetic' | 'unknown';
 
 /** A model the app knows: bundled with it or added by the user. */
 export interface ModelEntry {

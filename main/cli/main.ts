@@ -13,6 +13,7 @@ import { registerSearchCommand } from './search-command.js';
 import { registerAuditCommand } from './audit-command.js';
 import { registerJobsCommand } from './jobs-command.js';
 import { registerSolidmarkCommand } from './solidmark-command.js';
+import { registerBenchmarkCommand } from './benchmark-command.js';
 import type { JobKind, JobSummary, ProbeResult, ProjectSummary } from '../api/contract.js';
 
 function describeProject(p: ProjectSummary): string {
@@ -369,6 +370,7 @@ export function buildProgram(): Command {
   registerJobsCommand(program);
 
   registerSolidmarkCommand(program);
+  registerBenchmarkCommand(program);
 
   program
     .command('serve')

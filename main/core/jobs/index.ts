@@ -3,6 +3,7 @@
  * means its catalogue entry, its engine handler, its module here, and its UI/CLI.
  */
 import type { JobKind } from '../../api/jobs.js';
+import { benchmarkJob } from './benchmark.js';
 import { detectJob } from './detect.js';
 import { generateJob } from './generate.js';
 import { matchJob } from './match.js';
@@ -18,6 +19,7 @@ export const hostJobs: { [K in JobKind]: HostJob<K> } = {
   match: matchJob,
   search: searchJob,
   solidmark: solidmarkJob,
+  benchmark: benchmarkJob,
 };
 
 export type { HostJob, HostJobContext, StartOptions } from './types.js';
