@@ -5,6 +5,7 @@
  *
  * This file must stay free of Node imports: the renderer imports its types (and zod schemas).
  */
+import type { BenchmarkUnit } from './benchmark.js';
 import { z } from 'zod';
 import { jobStartInput, type JobKind, type SolidmarkSummary } from './jobs.js';
 import { promptFileContentSchema, promptTextSchema } from './prompt-text.js';
@@ -179,6 +180,12 @@ export interface GenerationRow {
   sha256: string;
   createdAt: string;
   modelPath: string | null;
+}
+
+/** A benchmark unit and its images (generation ids and content hashes, image k first to last). */
+export interface BenchmarkUnitImages {
+  unit: BenchmarkUnit;
+  images: { k: number; generationId: number; sha256: string }[];
 }
 
 export type ModelKind = 'text-to-image' | 'masked-lm' | 'descriptor' | 'clip' | 'aesthetic' | 'unknown';
@@ -384,6 +391,10 @@ export const apiInputs = {
       limit: z.number().int().min(1).max(1000).default(200),
     })
     .strict(),
+  /** A benchmark job's units with their images: the per-prompt drill-down (one prompt under every setting). */
+  'benchmark.units': z
+    .object({ jobId: z.string().min(1).max(100), scenario: z.enum(['trigger', 'general']).optional(), promptIndex: z.number().int().min(0).optional() })
+    .strict(),
   'search.runs': z.object({}).strict(),
   'search.get': z.object({ runId: z.number().int().positive(), since: z.number().int().min(0).default(0) }).strict(),
   'search.resume': z.object({ runId: z.number().int().positive() }).strict(),
@@ -455,6 +466,7 @@ export interface ApiOutputs {
   'gallery.export': { dir: string; images: number; csv: string };
   /** `outdated`: results of the query version that leaked the key, kept but never counted or shown. */
   'solidmark.results': { total: number; rows: SolidmarkRow[]; summary: SolidmarkSummary; outdated: number };
+  'benchmark.units': BenchmarkUnitImages[];
   'search.runs': SearchRunSummary[];
   'search.get': SearchRunDetail;
   'search.resume': JobBrief;

@@ -32,10 +32,8 @@ export function storedUnitKeys(db: Database.Database, jobId: string): string[] {
   return benchmarkUnits(db, jobId).map(unitKey);
 }
 
-export interface BenchmarkUnitImages {
-  unit: BenchmarkUnit;
-  images: { k: number; generationId: number; sha256: string }[];
-}
+export type { BenchmarkUnitImages } from '../api/contract.js';
+import type { BenchmarkUnitImages } from '../api/contract.js';
 
 /** A job's units with their images (the drill-down: one prompt's images under each setting). */
 export function benchmarkUnitImages(db: Database.Database, jobId: string, filter: { scenario?: string; promptIndex?: number } = {}): BenchmarkUnitImages[] {

@@ -185,11 +185,22 @@ test('imports a folder of reference images and shows their thumbnails and the sk
 });
 
 test('pages without an engine say so instead of showing made-up data', async () => {
-  for (const p of ['benchmark', 'reports']) {
+  for (const p of ['reports']) {
     await page.getByTestId(`nav-${p}`).click();
     await page.getByTestId('not-wired').waitFor();
     assert.match(await page.getByTestId('not-wired').innerText(), /not wired/);
   }
+});
+
+test('the benchmark page checks the method list before anything runs', async () => {
+  await page.getByTestId('nav-benchmark').click();
+  await page.getByTestId('benchmark-methods').waitFor();
+  assert.equal(await page.getByTestId('benchmark-methods').inputValue(), 'none,rna:1,rna:4,rta:1,rta:4,cwr,gni:0.1,ren:1.0,ren:1.3');
+  await page.getByTestId('benchmark-methods').fill('none,foo');
+  assert.match(await page.getByTestId('benchmark-methods-error').innerText(), /unknown mitigation method "foo"/);
+  assert.equal(await page.getByTestId('start-benchmark').isDisabled(), true);
+  await page.getByTestId('benchmark-methods').fill('none,rna:4');
+  await page.getByTestId('benchmark-methods-error').waitFor({ state: 'detached' });
 });
 
 test('the navigation works from the keyboard', async () => {

@@ -6,12 +6,15 @@
  * to the method and parameters. The result is the table in MemBench's Table 3 shape, over every unit the
  * job stored (so a resumed job's table covers its earlier attempts' units, which it does not run again).
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { JobSummary } from '../../api/contract.js';
 import { BENCHMARK_PRESETS, benchmarkTable, type BenchmarkUnitEvent } from '../../api/benchmark.js';
 import type { JobParams } from '../../api/jobs.js';
 import { parseMitigations, settingKey } from '../../api/mitigations.js';
 import { benchmarkUnits, saveBenchmarkUnit, storedUnitKeys } from '../../project/benchmark-store.js';
 import { linkedReferences, linkPromptReferences } from '../../project/prompt-links.js';
+import { CLIP_LAYOUT, clipFolderProblems } from '../../sd/clip-folder.js';
 import { EideticError } from '../../util/errors.js';
 import { recordedParams, type HostJob, type HostJobContext } from './types.js';
 
@@ -36,6 +39,15 @@ async function run(ctx: HostJobContext, params: JobParams<'benchmark'>, resume: 
   if (!parsed.ok) throw new EideticError('invalid_input', `methods: ${parsed.error}`);
   const settings = parsed.settings.map((s) => ({ ...s, key: settingKey(s) }));
   const protocol = benchmarkProtocol(params);
+  // Folders of the wrong layout are refused here, before the job is queued.
+  for (const dir of [params.clip, ...(params.aestheticClip ? [params.aestheticClip] : [])]) {
+    if (!existsSync(dir)) throw new EideticError('not_found', `${path.resolve(dir)}: no such CLIP folder`);
+    const problems = clipFolderProblems(dir);
+    if (problems.length > 0) throw new EideticError('bad_model', `${path.resolve(dir)}: not ${CLIP_LAYOUT}: ${problems.join('; ')}`);
+  }
+  for (const [what, dir] of [['descriptor', params.descriptor], ['aesthetic predictor', params.aesthetic]] as const) {
+    if (dir !== undefined && !existsSync(path.join(dir, 'model.onnx'))) throw new EideticError('bad_model', `${path.resolve(dir)}: no model.onnx (the ${what} folder)`);
+  }
 
   const triggerRows = project.promptTexts(params.triggerSetId).slice(0, params.triggerPrompts);
   let links = linkedReferences(project.db, triggerRows.map((r) => r.id));
