@@ -14,6 +14,8 @@ import type { BenchmarkUnit, BenchmarkUnitEvent, BenchmarkScenario } from '../..
 import { unitKey } from '../../api/benchmark.js';
 import { mitigationMethod } from '../../api/mitigations.js';
 import { MitigationRunner } from '../../mitigation/apply.js';
+import type { MitigationSetting } from '../../api/mitigations.js';
+import type { StableDiffusionPipeline } from '../../sd/pipeline.js';
 import { renEditedUnet } from '../../mitigation/ren-cache.js';
 import { AestheticModel } from '../../match/aesthetic.js';
 import { ClipModel, clipScores } from '../../match/clip.js';
@@ -38,6 +40,77 @@ function dot(a: Float32Array, ai: number, b: Float32Array, bi: number, dim: numb
   let s = 0;
   for (let d = 0; d < dim; d++) s += a[ai * dim + d] * b[bi * dim + d];
   return s;
+}
+
+/** What scoring a unit needs: the loaded models, the reference descriptors (rows by reference id). */
+export interface UnitModels {
+  pipe: StableDiffusionPipeline;
+  runner: MitigationRunner;
+  clip: ClipModel;
+  aestheticClip: ClipModel;
+  aesthetic: AestheticModel | null;
+  descriptor: DescriptorModel;
+  refVectors: Float32Array;
+  refRow: Map<number, number>;
+  /** CLIP text embeddings of original prompts, filled as prompts come. */
+  originalText: Map<string, Float32Array>;
+}
+
+export interface UnitWork {
+  scenario: BenchmarkScenario;
+  index: number;
+  promptId: number | null;
+  prompt: string;
+  /** Linked reference ids (trigger prompts). */
+  references: number[];
+  images: number;
+}
+
+/**
+ * One unit: the mitigation applied to the prompt, its K images generated (image k from the prompt's seed
+ * + k, the same for every setting) and scored. The job and bench/mitigation.mjs both run this.
+ */
+export async function runUnit(m: UnitModels, setting: MitigationSetting & { key: string }, w: UnitWork, o: { seed: number; steps: number; guidance: number; size: number; signal?: AbortSignal }) {
+  const { pipe, runner, clip, aestheticClip, aesthetic, descriptor, refVectors, refRow, originalText } = m;
+  const dim = descriptor.dim;
+  const sSeed = scenarioSeed(o.seed, w.scenario);
+  const seed = forkSeed(sSeed, w.index);
+  const t0 = performance.now();
+  const applied = runner.apply(setting, w.prompt, sSeed, w.index);
+  const result = await pipe.generate({
+    prompt: applied.prompt, ...applied.options, steps: o.steps, guidance: o.guidance, numImages: w.images, seed, scheduler: 'ddim', width: o.size, height: o.size, signal: o.signal,
+  });
+  const t1 = performance.now();
+  const { width, height } = result.images[0];
+  const rgbs = result.images.map((img) => Uint8Array.from(img.pixels, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255)));
+  const pngs = await Promise.all(rgbs.map((rgb) => pngOf(rgb, width, height)));
+  const label = (k: number) => `${setting.key} ${w.scenario} prompt ${w.index} image ${k}`;
+  // SSCD against the prompt's own references (trigger prompts that have them).
+  let copy: ReturnType<typeof copyMetrics> | null = null;
+  if (w.references.length > 0) {
+    const vecs = await descriptor.embedPreprocessed(await Promise.all(pngs.map((b, k) => descriptor.preprocess(b, label(k)))));
+    const S = new Float32Array(w.images * w.references.length);
+    for (let k = 0; k < w.images; k++) w.references.forEach((id, j) => (S[k * w.references.length + j] = dot(vecs, k, refVectors, refRow.get(id)!, dim)));
+    copy = copyMetrics(S, w.images, w.references.length);
+  }
+  const clipPre = await Promise.all(pngs.map((b, k) => clip.preprocess(b, label(k))));
+  const imageEmb = await clip.embedPreprocessed(clipPre);
+  if (!originalText.has(w.prompt)) originalText.set(w.prompt, await clip.embedTexts([w.prompt]));
+  const mitigatedText = applied.prompt === w.prompt ? originalText.get(w.prompt)! : await clip.embedTexts([applied.prompt]);
+  let aestheticScores: number[] | null = null;
+  if (aesthetic) {
+    const emb = aestheticClip === clip ? imageEmb : await aestheticClip.embedPreprocessed(await Promise.all(pngs.map((b, k) => aestheticClip.preprocess(b, label(k)))));
+    aestheticScores = await aesthetic.score(emb, w.images);
+  }
+  const t2 = performance.now();
+  const unit: BenchmarkUnit = {
+    setting: setting.key, method: setting.method, param: setting.param, scenario: w.scenario, promptIndex: w.index, promptId: w.promptId, prompt: w.prompt,
+    mitigatedPrompt: applied.prompt, seed: seed.toString(), endToken: applied.endToken, linkedReferences: w.references.length,
+    top1: copy?.top1 ?? null, top3: copy?.top3 ?? null, fractionAbove: copy?.fractionAbove ?? null, rowMax: copy?.rowMax ?? [],
+    clipOriginal: clipScores(imageEmb, originalText.get(w.prompt)!, clip.dim), clipMitigated: clipScores(imageEmb, mitigatedText, clip.dim),
+    aesthetic: aestheticScores, generationSeconds: (t1 - t0) / 1000, metricSeconds: (t2 - t1) / 1000,
+  };
+  return { unit, rgbs, width, height, scheduler: result.scheduler, provider: result.provider };
 }
 
 export const benchmark: JobHandler<'benchmark'> = async (p, ctx) => {
@@ -70,59 +143,21 @@ export const benchmark: JobHandler<'benchmark'> = async (p, ctx) => {
     const refPre = await Promise.all(refIds.map((id) => descriptor.preprocess(readFileSync(refFiles.get(id)!), refFiles.get(id)!)));
     const refVectors = refPre.length > 0 ? await descriptor.embedPreprocessed(refPre) : new Float32Array(0);
     const refRow = new Map(refIds.map((id, i) => [id, i]));
-    const dim = descriptor.dim;
 
     const skip = new Set(p.skip);
-    type Work = { scenario: BenchmarkScenario; index: number; promptId: number | null; prompt: string; references: number[]; images: number };
-    const prompts: Work[] = [
+    const prompts: UnitWork[] = [
       ...p.trigger.map((t, index) => ({ scenario: 'trigger' as const, index, promptId: t.promptId, prompt: t.prompt, references: t.references.map((r) => r.referenceId), images: p.images })),
       ...p.general.map((g, index) => ({ scenario: 'general' as const, index, promptId: g.promptId, prompt: g.prompt, references: [], images: p.generalImages })),
     ];
     const todo = p.settings.flatMap((setting) => prompts.map((w) => ({ setting, w }))).filter(({ setting, w }) => !skip.has(unitKey({ setting: setting.key, scenario: w.scenario, promptIndex: w.index })));
     const alreadyStored = p.settings.length * prompts.length - todo.length;
-    const originalText = new Map<string, Float32Array>();
+    const models: UnitModels = { pipe, runner, clip, aestheticClip, aesthetic, descriptor, refVectors, refRow, originalText: new Map() };
     let units = 0;
     for (const [n, { setting, w }] of todo.entries()) {
       if (ctx.signal.aborted) throw new EideticError('cancelled', 'benchmark was cancelled');
       ctx.progress(n, todo.length, `${setting.key}: ${w.scenario} prompt ${w.index + 1}`);
-      const sSeed = scenarioSeed(p.seed, w.scenario);
-      const seed = forkSeed(sSeed, w.index);
-      const t0 = performance.now();
-      const applied = runner.apply(setting, w.prompt, sSeed, w.index);
-      const result = await pipe.generate({
-        prompt: applied.prompt, ...applied.options, steps: p.steps, guidance: p.guidance, numImages: w.images, seed, scheduler: 'ddim', width: size, height: size, signal: ctx.signal,
-      });
-      const t1 = performance.now();
-      const { width, height } = result.images[0];
-      const rgbs = result.images.map((img) => Uint8Array.from(img.pixels, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255)));
-      const pngs = await Promise.all(rgbs.map((rgb) => pngOf(rgb, width, height)));
-      const label = (k: number) => `${setting.key} ${w.scenario} prompt ${w.index} image ${k}`;
-      // SSCD against the prompt's own references (trigger prompts that have them).
-      let copy: ReturnType<typeof copyMetrics> | null = null;
-      if (w.references.length > 0) {
-        const vecs = await descriptor.embedPreprocessed(await Promise.all(pngs.map((b, k) => descriptor.preprocess(b, label(k)))));
-        const S = new Float32Array(w.images * w.references.length);
-        for (let k = 0; k < w.images; k++) w.references.forEach((id, j) => (S[k * w.references.length + j] = dot(vecs, k, refVectors, refRow.get(id)!, dim)));
-        copy = copyMetrics(S, w.images, w.references.length);
-      }
-      const clipPre = await Promise.all(pngs.map((b, k) => clip.preprocess(b, label(k))));
-      const imageEmb = await clip.embedPreprocessed(clipPre);
-      if (!originalText.has(w.prompt)) originalText.set(w.prompt, await clip.embedTexts([w.prompt]));
-      const mitigatedText = applied.prompt === w.prompt ? originalText.get(w.prompt)! : await clip.embedTexts([applied.prompt]);
-      let aestheticScores: number[] | null = null;
-      if (aesthetic) {
-        const emb = aestheticClip === clip ? imageEmb : await aestheticClip.embedPreprocessed(await Promise.all(pngs.map((b, k) => aestheticClip.preprocess(b, label(k)))));
-        aestheticScores = await aesthetic.score(emb, w.images);
-      }
-      const t2 = performance.now();
-      const unit: BenchmarkUnit = {
-        setting: setting.key, method: setting.method, param: setting.param, scenario: w.scenario, promptIndex: w.index, promptId: w.promptId, prompt: w.prompt,
-        mitigatedPrompt: applied.prompt, seed: seed.toString(), endToken: applied.endToken, linkedReferences: w.references.length,
-        top1: copy?.top1 ?? null, top3: copy?.top3 ?? null, fractionAbove: copy?.fractionAbove ?? null, rowMax: copy?.rowMax ?? [],
-        clipOriginal: clipScores(imageEmb, originalText.get(w.prompt)!, clip.dim), clipMitigated: clipScores(imageEmb, mitigatedText, clip.dim),
-        aesthetic: aestheticScores, generationSeconds: (t1 - t0) / 1000, metricSeconds: (t2 - t1) / 1000,
-      };
-      const event: BenchmarkUnitEvent = { type: 'benchmark-unit', unit, images: rgbs, width, height, scheduler: result.scheduler, provider: result.provider };
+      const { unit, rgbs, width, height, scheduler, provider } = await runUnit(models, setting, w, { seed: p.seed, steps: p.steps, guidance: p.guidance, size, signal: ctx.signal });
+      const event: BenchmarkUnitEvent = { type: 'benchmark-unit', unit, images: rgbs, width, height, scheduler, provider };
       ctx.emit(event);
       units++;
     }
