@@ -13,7 +13,7 @@ import { EideticError } from '../util/errors.js';
 import { mitigationStream } from '../util/prng.js';
 import { gaussianNoiseInjection } from './gni.js';
 import { captionWordRepetition, randomNumberAddition, randomTokenAddition } from './prompt-transforms.js';
-import { REN_END_INPUT } from './ren-edit.js';
+import { REN_END_INPUT, REN_ROWS_INPUT } from './ren-edit.js';
 import { renEditedUnet } from './ren-cache.js';
 
 export interface MitigatedPrompt {
@@ -26,7 +26,23 @@ export interface MitigatedPrompt {
   endToken: number | null;
 }
 
+/** The edited UNet's per-row inputs: every row's end token, and which rows are conditional. */
+export function renInputs(endToken: number, conditional: boolean[]): Record<string, ort.Tensor> {
+  const n = conditional.length;
+  return {
+    [REN_END_INPUT]: new ort.Tensor('int64', new BigInt64Array(n).fill(BigInt(endToken)), [n]),
+    [REN_ROWS_INPUT]: new ort.Tensor('float32', Float32Array.from(conditional, (c) => (c ? 1 : 0)), [n]),
+  };
+}
+
 export class MitigationRunner {
+  /**
+   * How Ren samples: every row through the edited UNet in one call, the edit leaving unconditional rows
+   * as they are (`rows`, the default), or the conditional rows through the edited UNet and the
+   * unconditional ones through the model's own (`split`): the same predictions, one call instead of two.
+   */
+  renMode: 'rows' | 'split' = 'rows';
+
   private constructor(
     private readonly pipeline: StableDiffusionPipeline,
     private readonly renUnets: Map<number, UnetVariant>,
@@ -77,8 +93,7 @@ export class MitigationRunner {
         const unet = this.renUnets.get(setting.param!);
         if (!unet) throw new Error(`Ren c=${setting.param} was not prepared`);
         const endToken = this.pipeline.tokenizer.encode(prompt).length - 1;
-        const extraInputs = { [REN_END_INPUT]: new ort.Tensor('int64', BigInt64Array.from([BigInt(endToken)]), [1]) };
-        return { ...base, options: { conditionalUnet: { unet, extraInputs } }, endToken };
+        return { ...base, options: { conditionalUnet: { unet, mode: this.renMode, inputsFor: (conditional) => renInputs(endToken, conditional) } }, endToken };
       }
       default:
         throw new EideticError('invalid_input', `unknown mitigation method "${setting.method}"`);

@@ -24,9 +24,12 @@ const onnx = op.onnx;
 type Model = InstanceType<typeof onnx.ModelProto>;
 type Node = op.onnx.INodeProto;
 
+/** Per row: the position of the prompt's end token (keys after it are masked). int64 [B]. */
 export const REN_END_INPUT = 'ren_end_token';
+/** Per row: 1 for a conditional row (edited), 0 for an unconditional one (left as it is). float [B]. */
+export const REN_ROWS_INPUT = 'ren_conditional';
 /** Bumped when the edit changes, so cached models of an older edit are not reused. */
-export const REN_EDIT_VERSION = 1;
+export const REN_EDIT_VERSION = 2;
 
 /** Operators that compute a whole attention in one node: their logits are out of reach. */
 const FUSED_ATTENTION = new Set(['Attention', 'MultiHeadAttention', 'PackedAttention', 'PackedMultiHeadAttention', 'GroupQueryAttention', 'DecoderMaskedMultiHeadAttention', 'SparseAttention']);
@@ -130,56 +133,82 @@ export function applyRenEdit(bytes: Uint8Array, c: number, file: string): { byte
   const { cross, others } = findCrossAttentionSoftmaxes(model, file);
   const { name: context, elemType } = contextInput(model, file);
 
+  // Unsqueeze takes its axes as an input from opset 13 on, as an attribute before.
+  const main = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
+  const opset = main ? Number(main.version) : 0;
+  if (opset < 11) fail(file, `the model's opset ${main ? String(main.version) : '(none)'} is older than 11, which the edit needs`);
+
   const p = (s: string) => `ren/${s}`;
   const I64 = onnx.TensorProto.DataType.INT64;
+  const F32 = onnx.TensorProto.DataType.FLOAT;
   const initializers = [
     onnx.TensorProto.create({ name: p('axis1'), dataType: I64, dims: [], int64Data: [1] }),
+    onnx.TensorProto.create({ name: p('axes1'), dataType: I64, dims: [1], int64Data: [1] }),
+    onnx.TensorProto.create({ name: p('minus1'), dataType: I64, dims: [1], int64Data: [-1] }),
     onnx.TensorProto.create({ name: p('zero'), dataType: I64, dims: [], int64Data: [0] }),
     onnx.TensorProto.create({ name: p('one'), dataType: I64, dims: [], int64Data: [1] }),
+    onnx.TensorProto.create({ name: p('row_threshold'), dataType: F32, dims: [], floatData: [0.5] }),
     tensorOf(p('c'), elemType, [c], []),
     tensorOf(p('unit'), elemType, [1], []),
     tensorOf(p('neg_inf'), elemType, [-Infinity], []),
     tensorOf(p('nil'), elemType, [0], []),
   ];
+  const attr = (name: string, value: number | number[]) =>
+    Array.isArray(value)
+      ? onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: value })
+      : onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i: value });
   const node = (opType: string, inputs: string[], output: string, attribute: InstanceType<typeof onnx.AttributeProto>[] = []) =>
     onnx.NodeProto.create({ opType, input: inputs, output: [output], name: p(output.replace(/^ren\//, '')), attribute });
-  // positions 0..seq-1 of the text tokens, from the context's shape; the [seq] scale and mask vectors.
+  const unsqueeze1 = (input: string, output: string) => (opset >= 13 ? node('Unsqueeze', [input, p('axes1')], output) : node('Unsqueeze', [input], output, [attr('axes', [1])]));
+  // Computed once from the inputs, shared by every layer: positions 0..seq-1 of the text tokens and the
+  // per-row [B, 1, seq] scale and mask (identity on unconditional rows).
   const shared = [
     node('Shape', [context], p('ctx_shape')),
-    node('Gather', [p('ctx_shape'), p('axis1')], p('seq'), [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 })]),
+    node('Gather', [p('ctx_shape'), p('axis1')], p('seq'), [attr('axis', 0)]),
     node('Range', [p('zero'), p('seq'), p('one')], p('positions')),
-    node('Greater', [p('positions'), REN_END_INPUT], p('after_end')),
+    unsqueeze1(REN_END_INPUT, p('end_2d')),
+    node('Greater', [p('positions'), p('end_2d')], p('after_end')),
+    node('Greater', [REN_ROWS_INPUT, p('row_threshold')], p('is_conditional')),
+    unsqueeze1(p('is_conditional'), p('conditional_2d')),
+    node('And', [p('after_end'), p('conditional_2d')], p('masked')),
     node('Equal', [p('positions'), p('zero')], p('is_start')),
-    node('Where', [p('after_end'), p('neg_inf'), p('nil')], p('mask')),
-    node('Where', [p('is_start'), p('c'), p('unit')], p('scale')),
+    node('And', [p('is_start'), p('conditional_2d')], p('rescaled')),
+    node('Where', [p('masked'), p('neg_inf'), p('nil')], p('mask_2d')),
+    node('Where', [p('rescaled'), p('c'), p('unit')], p('scale_2d')),
+    unsqueeze1(p('mask_2d'), p('mask')),
+    unsqueeze1(p('scale_2d'), p('scale')),
+    node('Shape', [REN_ROWS_INPUT], p('batch')),
+    node('Shape', [p('positions')], p('seq_1d')),
+    node('Concat', [p('batch'), p('minus1'), p('seq_1d')], p('rows_shape'), [attr('axis', 0)]),
   ];
-  const edits: Node[] = [];
+  const edits: Node[][] = [];
   cross.forEach((softmax, k) => {
     const logits = softmax.input![0];
-    const scaled = p(`scaled_${k}`);
-    const masked = p(`masked_${k}`);
-    edits.push(node('Mul', [logits, p('scale')], scaled), node('Add', [scaled, p('mask')], masked));
-    softmax.input![0] = masked;
+    // [B, heads, N, seq] or [B x heads, N, seq] (batch-major either way) -> [B, heads x N, seq] and back.
+    edits.push([
+      node('Shape', [logits], p(`shape_${k}`)),
+      node('Reshape', [logits, p('rows_shape')], p(`rows_${k}`)),
+      node('Mul', [p(`rows_${k}`), p('scale')], p(`scaled_${k}`)),
+      node('Add', [p(`scaled_${k}`), p('mask')], p(`masked_${k}`)),
+      node('Reshape', [p(`masked_${k}`), p(`shape_${k}`)], p(`logits_${k}`)),
+    ]);
+    softmax.input![0] = p(`logits_${k}`);
   });
-  // Topological order: the shared nodes depend on graph inputs only; each Mul/Add goes just before its Softmax.
+  // Topological order: the shared nodes depend on graph inputs only; each edit goes just before its Softmax.
   const ordered: Node[] = [...shared];
   for (const n of graph.node ?? []) {
     const k = cross.indexOf(n);
-    if (k >= 0) ordered.push(edits[2 * k], edits[2 * k + 1]);
+    if (k >= 0) ordered.push(...edits[k]);
     ordered.push(n);
   }
   graph.node = ordered;
   graph.initializer = [...(graph.initializer ?? []), ...initializers];
-  graph.input = [
-    ...(graph.input ?? []),
+  const vector = (name: string, elem: number) =>
     onnx.ValueInfoProto.create({
-      name: REN_END_INPUT,
-      type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: I64, shape: onnx.TensorShapeProto.create({ dim: [onnx.TensorShapeProto.Dimension.create({ dimValue: 1 })] }) }) }),
-    }),
-  ];
-  // Range, Greater and Where need opset 11 at least (Range is new there).
-  const main = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
-  if (!main || Number(main.version) < 11) fail(file, `the model's opset ${main ? String(main.version) : '(none)'} is older than 11, which the edit needs`);
+      name,
+      type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: elem, shape: onnx.TensorShapeProto.create({ dim: [onnx.TensorShapeProto.Dimension.create({ dimParam: 'batch' })] }) }) }),
+    });
+  graph.input = [...(graph.input ?? []), vector(REN_END_INPUT, I64), vector(REN_ROWS_INPUT, F32)];
   model.producerName = `${model.producerName ?? ''}+eidetic-ren`;
   return { bytes: onnx.ModelProto.encode(model).finish(), report: { crossAttentions: cross.map((n) => n.name ?? ''), otherSoftmaxes: others } };
 }

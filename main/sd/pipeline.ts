@@ -60,11 +60,14 @@ export interface GenerateOptions {
    */
   conditioning?: (encoded: { cond: Float32Array; uncond: Float32Array | null }) => { cond: Float32Array; uncond: Float32Array | null };
   /**
-   * The conditional rows run through this UNet (a graph edit of the model's own, opened with
-   * `openUnetVariant`) with its extra inputs; the unconditional rows through the model's UNet. How a
-   * conditional-branch-only edit (Ren's cross-attention rescaling) samples.
+   * A conditional-branch-only edit of the UNet (Ren's cross-attention rescaling): a graph edit of the
+   * model's own UNet, opened with `openUnetVariant`, whose extra inputs are built per call from which of
+   * its rows are conditional. `split`: the conditional rows run through the edited UNet and the
+   * unconditional rows through the model's own, in two calls. `rows`: every row runs through the edited
+   * UNet in one call and the edit itself leaves the unconditional rows untouched (its inputs say which
+   * rows those are); the same predictions, one UNet call per step instead of two.
    */
-  conditionalUnet?: { unet: UnetVariant; extraInputs: Record<string, ort.Tensor> };
+  conditionalUnet?: { unet: UnetVariant; mode: 'split' | 'rows'; inputsFor: (conditional: boolean[]) => Record<string, ort.Tensor> };
 }
 
 /** Another export of the model's UNet (an edited graph), on the pipeline's execution provider. */
@@ -76,7 +79,14 @@ export interface UnetVariant {
 interface UnetCall {
   session: ort.InferenceSession;
   file: string;
-  extraInputs?: Record<string, ort.Tensor>;
+  /** Extra inputs of an edited UNet, from which rows of the call are conditional. */
+  inputsFor?: (conditional: boolean[]) => Record<string, ort.Tensor>;
+  conditional?: boolean[];
+}
+
+/** The same call on a batch repeated twice (the fractional-timestep interpolation doubles the rows). */
+function doubled(unet: UnetCall | undefined): UnetCall | undefined {
+  return unet?.conditional ? { ...unet, conditional: [...unet.conditional, ...unet.conditional] } : unet;
 }
 
 export interface GeneratedImage {
@@ -256,7 +266,7 @@ export class StableDiffusionPipeline {
       const b = await this.runUnet(latents, batch, height, width, [lo + 1], context, seq, unet);
       return a.map((v, i) => (1 - w) * v + w * b[i]);
     }
-    const out = await this.runUnet(concat(latents, latents), 2 * batch, height, width, [...new Array(batch).fill(lo), ...new Array(batch).fill(lo + 1)], concat(context, context), seq, unet);
+    const out = await this.runUnet(concat(latents, latents), 2 * batch, height, width, [...new Array(batch).fill(lo), ...new Array(batch).fill(lo + 1)], concat(context, context), seq, doubled(unet));
     const n = out.length / 2;
     const eps = new Float32Array(n);
     for (let i = 0; i < n; i++) eps[i] = (1 - w) * out[i] + w * out[n + i];
@@ -306,7 +316,7 @@ export class StableDiffusionPipeline {
       [sample.name]: floatTensor(sample.type, latents, [batch, c, height, width]),
       [timestep.name]: ts,
       [ctx.name]: floatTensor(ctx.type, context, [batch, seq, hidden]),
-      ...unet.extraInputs,
+      ...(unet.inputsFor && unet.conditional ? unet.inputsFor(unet.conditional) : {}),
     };
     const out = await unet.session.run(feeds);
     return readFloat(out[unet.session.outputNames[0]], 'unet');
@@ -450,11 +460,15 @@ export class StableDiffusionPipeline {
         const t = timesteps[i];
         const scaled = scheduler.scaleModelInput(latents, i);
         let out: Float32Array;
-        if (options.conditionalUnet) {
+        const edit = options.conditionalUnet;
+        if (edit && edit.mode === 'split') {
           // Conditional rows through the edited UNet, unconditional rows through the model's own.
-          const variant: UnetCall = { ...options.conditionalUnet.unet, extraInputs: options.conditionalUnet.extraInputs };
+          const variant: UnetCall = { ...edit.unet, inputsFor: edit.inputsFor, conditional: new Array(m).fill(true) };
           const condOut = await this.predictNoise(scaled, m, h, w, t, cfg ? context.subarray(m * ctxLen) : context, undefined, variant);
           out = cfg ? concat(await this.predictNoise(scaled, m, h, w, t, context.subarray(0, m * ctxLen)), condOut) : condOut;
+        } else if (edit) {
+          const conditional = cfg ? [...new Array(m).fill(false), ...new Array(m).fill(true)] : new Array(m).fill(true);
+          out = await this.predictNoise(cfg ? concat(scaled, scaled) : scaled, rows, h, w, t, context, undefined, { ...edit.unet, inputsFor: edit.inputsFor, conditional });
         } else {
           const input = cfg ? concat(scaled, scaled) : scaled;
           out = await this.predictNoise(input, rows, h, w, t, context);

@@ -11,7 +11,8 @@ import path from 'node:path';
 import op from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyRenEdit, findCrossAttentionSoftmaxes, REN_END_INPUT } from '../../main/mitigation/ren-edit.js';
+import { applyRenEdit, findCrossAttentionSoftmaxes } from '../../main/mitigation/ren-edit.js';
+import { renInputs } from '../../main/mitigation/apply.js';
 import { renEditedUnet } from '../../main/mitigation/ren-cache.js';
 import { StableDiffusionPipeline } from '../../main/sd/pipeline.js';
 import { readNpy, writeNpy } from '../../main/util/npy.js';
@@ -32,14 +33,14 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function runUnet(bytes: Uint8Array, sample: Float32Array, timestep: Float32Array, context: Float32Array, end: number | null): Promise<Float32Array> {
+async function runUnet(bytes: Uint8Array, sample: Float32Array, timestep: Float32Array, context: Float32Array, end: number | null, conditional = [true, true]): Promise<Float32Array> {
   const session = await ort.InferenceSession.create(bytes);
   const feeds: Record<string, ort.Tensor> = {
     sample: new ort.Tensor('float32', sample, [2, 4, 8, 8]),
     timestep: new ort.Tensor('float32', timestep, [2]),
     encoder_hidden_states: new ort.Tensor('float32', context, [2, 77, 128]),
   };
-  if (end !== null) feeds[REN_END_INPUT] = new ort.Tensor('int64', BigInt64Array.from([BigInt(end)]), [1]);
+  if (end !== null) Object.assign(feeds, renInputs(end, conditional));
   const out = await session.run(feeds);
   const data = out[session.outputNames[0]].data as Float32Array;
   await session.release();
@@ -79,6 +80,26 @@ describe("Ren's cross-attention edit", () => {
     expect(others).toBe(cross.length); // one self-attention (attn1) per transformer block
   });
 
+  it('runs on the diffusers export ([B x heads, N, 77] logits): unconditional rows untouched, conditional ones changed', async () => {
+    const file = path.join(referenceDir, 'tiny-sd1/model/unet/model.onnx');
+    const bytes = readFileSync(file);
+    const r = new GaussianRng(5);
+    const input = {
+      sample: new ort.Tensor('float32', r.randn(2 * 4 * 8 * 8), [2, 4, 8, 8]),
+      timestep: new ort.Tensor('float32', Float32Array.from([500, 500]), [2]),
+      encoder_hidden_states: new ort.Tensor('float32', r.randn(2 * 77 * 32), [2, 77, 32]),
+    };
+    const plainSession = await ort.InferenceSession.create(bytes);
+    const editedSession = await ort.InferenceSession.create(applyRenEdit(bytes, 1.3, file).bytes);
+    const plain = (await plainSession.run(input))[plainSession.outputNames[0]].data as Float32Array;
+    const edited = (await editedSession.run({ ...input, ...renInputs(4, [false, true]) }))[editedSession.outputNames[0]].data as Float32Array;
+    const half = plain.length / 2;
+    expect(maxErr(edited.subarray(0, half), plain.subarray(0, half)).abs).toBeLessThan(1e-5);
+    expect(maxErr(edited.subarray(half), plain.subarray(half)).abs).toBeGreaterThan(1e-4);
+    await plainSession.release();
+    await editedSession.release();
+  });
+
   it('equals a PyTorch attention with the same rescaling on the same weights (1e-4), and differs from the unedited UNet', async () => {
     for (const c of [1.0, 1.3]) {
       const dir = path.join(tmp, `torch-${c}`);
@@ -98,6 +119,11 @@ describe("Ren's cross-attention edit", () => {
       expect(maxErr(plain, torchPlain).abs).toBeLessThan(1e-4);
       // The edit is not a no-op: the edited and the plain UNet disagree far beyond the tolerance.
       expect(maxErr(edited, plain).abs).toBeGreaterThan(1e-2);
+      // Row by row: an unconditional row (flag 0) is the plain UNet's, a conditional one the edited one's.
+      const mixed = await runUnet(applyRenEdit(original, c, DEMO_UNET).bytes, sample, timestep, context, end, [false, true]);
+      const half = mixed.length / 2;
+      expect(maxErr(mixed.subarray(0, half), torchPlain.subarray(0, half)).abs).toBeLessThan(1e-4);
+      expect(maxErr(mixed.subarray(half), torchRen.subarray(half)).abs).toBeLessThan(1e-4);
     }
   }, 120_000);
 
@@ -136,22 +162,24 @@ describe("Ren's cross-attention edit", () => {
     expect(other.file).not.toBe(first.file);
   });
 
-  it('samples with the edited UNet on the conditional branch only', async () => {
+  it('samples with the edited UNet on the conditional branch only, in one call per step or split in two alike', async () => {
     const modelDir = path.join(ROOT, 'native-models/demo/sd-demo');
     const pipe = await StableDiffusionPipeline.load(modelDir, { provider: 'cpu' });
     try {
-      const prompt = pipe.tokenizer.encode('raising hands');
+      const endAt = pipe.tokenizer.encode('raising hands').length - 1;
       const base = { prompt: 'raising hands', steps: 10, width: 64, height: 64, numImages: 2, seed: 3, scheduler: 'ddim' as const };
       const plain = await pipe.generate(base);
       const identity = await pipe.openUnetVariant((await renEditedUnet(modelDir, 1)).file);
-      const unmasked = await pipe.generate({ ...base, conditionalUnet: { unet: identity, extraInputs: { [REN_END_INPUT]: new ort.Tensor('int64', BigInt64Array.from([76n]), [1]) } } });
+      const unmasked = await pipe.generate({ ...base, conditionalUnet: { unet: identity, mode: 'rows', inputsFor: (c) => renInputs(76, c) } });
       expect(maxErr(unmasked.latents, plain.latents).abs).toBeLessThan(1e-4);
       const ren = await pipe.openUnetVariant((await renEditedUnet(modelDir, 1.3)).file);
-      const endAt = BigInt(prompt.length - 1);
-      const edited = await pipe.generate({ ...base, conditionalUnet: { unet: ren, extraInputs: { [REN_END_INPUT]: new ort.Tensor('int64', BigInt64Array.from([endAt]), [1]) } } });
-      expect(maxErr(edited.latents, plain.latents).abs).toBeGreaterThan(1e-2);
+      const rows = await pipe.generate({ ...base, conditionalUnet: { unet: ren, mode: 'rows', inputsFor: (c) => renInputs(endAt, c) } });
+      const split = await pipe.generate({ ...base, conditionalUnet: { unet: ren, mode: 'split', inputsFor: (c) => renInputs(endAt, c) } });
+      expect(maxErr(rows.latents, plain.latents).abs).toBeGreaterThan(1e-2);
+      // One call with per-row flags equals the unconditional rows through the model's own UNet.
+      expect(maxErr(rows.latents, split.latents).abs).toBeLessThan(1e-5);
       // Without guidance only the conditional row runs: the edited UNet's prediction alone.
-      const cond = await pipe.generate({ ...base, guidance: 1, numImages: 1, conditionalUnet: { unet: ren, extraInputs: { [REN_END_INPUT]: new ort.Tensor('int64', BigInt64Array.from([endAt]), [1]) } } });
+      const cond = await pipe.generate({ ...base, guidance: 1, numImages: 1, conditionalUnet: { unet: ren, mode: 'rows', inputsFor: (c) => renInputs(endAt, c) } });
       expect(cond.latents.every(Number.isFinite)).toBe(true);
       await identity.session.release();
       await ren.session.release();
