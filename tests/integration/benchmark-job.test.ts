@@ -5,6 +5,7 @@
  * seeds by a second job, a cancelled job resumed without running its stored units again, and bad input
  * (unknown method, parameter out of range, CLIP folder of the wrong layout) refused before any work.
  */
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,6 +121,26 @@ describe('benchmark job', () => {
     expect(done.result.alreadyStored).toBe(stored);
     expect(done.result.units).toBe(12 - stored);
     expect(benchmarkUnits(db(), job.id)).toHaveLength(12);
+  }, 240_000);
+
+  it('fills the aesthetic columns only with a predictor, whose input must fit its CLIP', async () => {
+    // Plumbing only: predictors with random weights in the LAION layout (64-d to fit the demo CLIP, and the real 768-d).
+    const make = (dim: number) => {
+      const out = path.join(tmp, `aesthetic-${dim}`);
+      const ck = path.join(tmp, `aesthetic-${dim}.pth`);
+      execFileSync('/usr/bin/python3', ['-c', `import torch; torch.manual_seed(0); s=[${dim},1024,128,64,16,1]; torch.save({f'layers.{i}.{w}': (torch.randn(s[j+1], s[j]) * 0.05 if w == 'weight' else torch.zeros(s[j+1])) for j, i in enumerate([0,2,4,6,7]) for w in ['weight','bias']}, '${ck}')`]);
+      execFileSync('/usr/bin/python3', [path.join(root, 'native-models/exporters/export_aesthetic.py'), '--checkpoint', ck, '--out', out, '--no-ort'], { stdio: 'pipe' });
+      return out;
+    };
+    const fits = await run({ methods: 'none', triggerPrompts: 1, generalPrompts: 1, aesthetic: make(64) });
+    expect(fits.result.table.aestheticNote).toBeNull();
+    const row = fits.result.table.rows[0];
+    expect(Number.isFinite(row.trigger.aesthetic)).toBe(true);
+    expect(Number.isFinite(row.general.aesthetic)).toBe(true);
+    const job = await backend.startJob('benchmark', { ...base(), methods: 'none', aesthetic: make(768) } as never);
+    const failed = await backend.jobs.finished(job.id);
+    expect(failed.error?.message).toMatch(/the aesthetic predictor takes 768-d embeddings, but .*clip-demo gives 64-d ones/);
+    expect(benchmarkUnits(db(), job.id)).toHaveLength(0);
   }, 240_000);
 
   it('refuses bad input before any work', async () => {
