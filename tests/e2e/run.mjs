@@ -575,6 +575,27 @@ test('Gallery: filters and slider are kept across visits, the export box keeps i
   await settleToasts();
 });
 
+test('Benchmark: a small table on the demo, its trade-off plot and the drill-down with each setting\'s images', async () => {
+  await page.getByTestId('nav-benchmark').click();
+  await page.getByTestId('benchmark-methods').fill('none,ren:1.3');
+  await page.getByTestId('benchmark-trigger-prompts').fill('2');
+  await page.getByTestId('benchmark-general-prompts').fill('1');
+  await page.getByTestId('start-benchmark').click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="benchmark-table"] tbody tr').length === 2, null, { timeout: SLOW });
+  const rows = await page.locator('[data-testid="benchmark-table"] tbody tr').allInnerTexts();
+  assert.match(rows[0], /^none/);
+  assert.match(rows[1], /^Ren\s+c=1.3/);
+  assert.match(await page.getByTestId('benchmark-clip-note').innerText(), /original prompt/);
+  assert.match(await page.getByTestId('benchmark-aesthetic-note').innerText(), /no aesthetic predictor/);
+  await page.locator('[data-testid="benchmark-tradeoff"] canvas').waitFor();
+  await page.waitForFunction(() => {
+    const drill = [...document.querySelectorAll('[data-testid="benchmark-drill-row"]')];
+    return drill.length === 2 && drill.every((d) => [...d.querySelectorAll('img')].length === 4 && [...d.querySelectorAll('img')].every((i) => i.complete && i.naturalWidth > 0));
+  }, null, { timeout: SLOW });
+  await settleToasts();
+  await page.screenshot({ path: path.join(results, 'e2e-benchmark.png') });
+});
+
 test('no Content-Security-Policy violations or page errors on the demo pages', async () => {
   const violations = await page.evaluate(() => window.__cspViolations ?? []);
   assert.deepEqual(violations, []);
