@@ -9,19 +9,17 @@
  * Everything that can be refused is refused before the first image: the settings, the CLIP folder's
  * layout, the aesthetic predictor's input against its CLIP, Ren's graph edit (fused attention).
  */
+import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
-import type { BenchmarkUnit, BenchmarkUnitEvent, BenchmarkScenario } from '../../api/benchmark.js';
-import { unitKey } from '../../api/benchmark.js';
-import { mitigationMethod } from '../../api/mitigations.js';
-import { MitigationRunner } from '../../mitigation/apply.js';
-import type { MitigationSetting } from '../../api/mitigations.js';
-import type { StableDiffusionPipeline } from '../../sd/pipeline.js';
-import { renEditedUnet } from '../../mitigation/ren-cache.js';
+import { unitKey, type BenchmarkScenario, type BenchmarkUnit, type BenchmarkUnitEvent } from '../../api/benchmark.js';
+import { mitigationMethod, type MitigationSetting } from '../../api/mitigations.js';
 import { AestheticModel } from '../../match/aesthetic.js';
 import { ClipModel, clipScores } from '../../match/clip.js';
 import { DescriptorModel } from '../../match/descriptor.js';
 import { copyMetrics } from '../../match/membench-metrics.js';
-import { readFileSync } from 'node:fs';
+import { MitigationRunner } from '../../mitigation/apply.js';
+import { renEditedUnet } from '../../mitigation/ren-cache.js';
+import type { StableDiffusionPipeline } from '../../sd/pipeline.js';
 import { EideticError } from '../../util/errors.js';
 import { forkSeed } from '../../util/prng.js';
 import type { JobHandler } from '../protocol.js';
