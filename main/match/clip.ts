@@ -99,7 +99,10 @@ export class ClipModel {
       const meta = await sharp(data, { limitInputPixels: MAX_INPUT_PIXELS, pages: 1 }).metadata();
       const swap = (meta.orientation ?? 1) >= 5;
       const [width, height] = swap ? [meta.height ?? 0, meta.width ?? 0] : [meta.width ?? 0, meta.height ?? 0];
+      // CLIPImageProcessor's geometry: the longer side int(resize * long / short), crop offsets floored.
       const g = centerCropGeometry(width, height, resize, crop);
+      g.left = Math.floor((g.width - crop) / 2);
+      g.top = Math.floor((g.height - crop) / 2);
       raw = await sharp(data, { limitInputPixels: MAX_INPUT_PIXELS, pages: 1 })
         .rotate()
         .flatten({ background: '#ffffff' })

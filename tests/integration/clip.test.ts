@@ -80,6 +80,38 @@ describe('CLIP folder layout', () => {
 describe('the demo CLIP', () => {
   const dir = path.join(ROOT, 'native-models/demo/clip-demo');
 
+  it("preprocesses as CLIPImageProcessor does (PIL bicubic on the shorter side, centre crop, CLIP mean/std), within 3/255", async () => {
+    // A smooth 150x90 image; the reference is PIL's bicubic resize with Hugging Face's geometry (the longer
+    // side int(S * long / short), crop offsets (size - S) // 2). The same reference shifted by one pixel
+    // fails the bound, so the bound checks the geometry.
+    const script = [
+      'import numpy as np, sys',
+      'from PIL import Image',
+      'h, w, S = 90, 150, 64',
+      'y, x = np.mgrid[0:h, 0:w]',
+      'img = np.stack([128 + 100 * np.sin(x / 9.0), 128 + 100 * np.cos(y / 7.0), 128 + 80 * np.sin((x + y) / 11.0)], -1).clip(0, 255).astype(np.uint8)',
+      'Image.fromarray(img).save(sys.argv[1] + "/in.png")',
+      'r = Image.open(sys.argv[1] + "/in.png").convert("RGB").resize((int(S * w / h), S), Image.BICUBIC)',
+      'left = (r.size[0] - S) // 2',
+      'a = np.asarray(r, dtype=np.float32) / 255',
+      'mean = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32); std = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)',
+      'for name, l in [("want", left), ("shifted", left + 1)]:',
+      '    np.save(sys.argv[1] + f"/{name}.npy", ((a[:, l:l + S] - mean) / std).transpose(2, 0, 1).astype(np.float32))',
+    ].join('\n');
+    const out = path.join(tmp, 'preprocess');
+    mkdirSync(out, { recursive: true });
+    execFileSync('/usr/bin/python3', ['-c', script, out]);
+    const clip = await ClipModel.load(dir);
+    try {
+      const got = await clip.preprocess(readFileSync(path.join(out, 'in.png')), 'in.png');
+      const bound = 3 / 255 / 0.2613; // 3 levels in the most amplified channel's units
+      expect(maxAbs(got, readNpy(path.join(out, 'want.npy')).data as Float32Array)).toBeLessThan(bound);
+      expect(maxAbs(got, readNpy(path.join(out, 'shifted.npy')).data as Float32Array)).toBeGreaterThan(bound);
+    } finally {
+      await clip.release();
+    }
+  });
+
   it('matches its manifest', () => {
     const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { kind: string; files: Record<string, { sha256: string; bytes: number }> };
     expect(manifest.kind).toBe('clip');
