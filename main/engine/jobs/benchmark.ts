@@ -147,19 +147,19 @@ export const benchmark: JobHandler<'benchmark'> = async (p, ctx) => {
       ...p.trigger.map((t, index) => ({ scenario: 'trigger' as const, index, promptId: t.promptId, prompt: t.prompt, references: t.references.map((r) => r.referenceId), images: p.images })),
       ...p.general.map((g, index) => ({ scenario: 'general' as const, index, promptId: g.promptId, prompt: g.prompt, references: [], images: p.generalImages })),
     ];
-    const todo = p.settings.flatMap((setting) => prompts.map((w) => ({ setting, w }))).filter(({ setting, w }) => !skip.has(unitKey({ setting: setting.key, scenario: w.scenario, promptIndex: w.index })));
-    const alreadyStored = p.settings.length * prompts.length - todo.length;
+    const remaining = p.settings.flatMap((setting) => prompts.map((w) => ({ setting, w }))).filter(({ setting, w }) => !skip.has(unitKey({ setting: setting.key, scenario: w.scenario, promptIndex: w.index })));
+    const alreadyStored = p.settings.length * prompts.length - remaining.length;
     const models: UnitModels = { pipe, runner, clip, aestheticClip, aesthetic, descriptor, refVectors, refRow, originalText: new Map() };
     let units = 0;
-    for (const [n, { setting, w }] of todo.entries()) {
+    for (const [n, { setting, w }] of remaining.entries()) {
       if (ctx.signal.aborted) throw new EideticError('cancelled', 'benchmark was cancelled');
-      ctx.progress(n, todo.length, `${setting.key}: ${w.scenario} prompt ${w.index + 1}`);
+      ctx.progress(n, remaining.length, `${setting.key}: ${w.scenario} prompt ${w.index + 1}`);
       const { unit, rgbs, width, height, scheduler, provider } = await runUnit(models, setting, w, { seed: p.seed, steps: p.steps, guidance: p.guidance, size, signal: ctx.signal });
       const event: BenchmarkUnitEvent = { type: 'benchmark-unit', unit, images: rgbs, width, height, scheduler, provider };
       ctx.emit(event);
       units++;
     }
-    ctx.progress(todo.length, todo.length, 'done');
+    ctx.progress(remaining.length, remaining.length, 'done');
     return { units, alreadyStored, provider: pipe.provider, fallbacks: pipe.providerChoice.fallbacks, renEdits, seconds: (performance.now() - started) / 1000 };
   } finally {
     await runner.release();
