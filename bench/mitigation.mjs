@@ -36,7 +36,7 @@ const rows = readFileSync(path.join(demo, 'dataset', 'trigger-duplicated.csv'), 
 // Each prompt's own training image as its one reference (the trigger scenario's SSCD work).
 const refPre = await Promise.all(rows.map((r) => descriptor.preprocess(readFileSync(path.join(demo, 'dataset', 'clean', r[1])), r[1])));
 const refVectors = await descriptor.embedPreprocessed(refPre);
-const models = { pipe, runner, clip, aestheticClip: clip, aesthetic: null, descriptor, refVectors, refRow: new Map(rows.map((_, i) => [i, i])), originalText: new Map() };
+const models = { pipe, runner, clip, aestheticClip: clip, aesthetic: null, descriptor, refVectors, refRow: new Map(rows.map((_, i) => [i, i])) };
 const size = 64;
 
 const per = Object.fromEntries(settings.map((s) => [s.key, { bare: [], gen: [], metric: [], ratio: [] }]));

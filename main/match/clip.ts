@@ -83,6 +83,15 @@ export class ClipModel {
     return { text, image };
   }
 
+  /**
+   * Texts and images in one run of the graph (the optimum layout runs both towers on every call): the
+   * benchmark's way, one call per unit. L2-normalised [texts, dim] and [images, dim].
+   */
+  async embed(texts: string[], images: Float32Array[]): Promise<{ text: Float32Array; image: Float32Array }> {
+    if (texts.length === 0 || images.length === 0) throw new Error('ClipModel.embed needs at least one text and one image');
+    return this.run(texts, images);
+  }
+
   /** L2-normalised text embeddings [n, dim]. */
   async embedTexts(texts: string[], batch = 32): Promise<Float32Array> {
     const out = new Float32Array(texts.length * this.dim);

@@ -50,8 +50,6 @@ export interface UnitModels {
   descriptor: DescriptorModel;
   refVectors: Float32Array;
   refRow: Map<number, number>;
-  /** CLIP text embeddings of original prompts, filled as prompts come. */
-  originalText: Map<string, Float32Array>;
 }
 
 export interface UnitWork {
@@ -69,7 +67,7 @@ export interface UnitWork {
  * + k, the same for every setting) and scored. The job and bench/mitigation.mjs both run this.
  */
 export async function runUnit(m: UnitModels, setting: MitigationSetting & { key: string }, w: UnitWork, o: { seed: number; steps: number; guidance: number; size: number; signal?: AbortSignal }) {
-  const { pipe, runner, clip, aestheticClip, aesthetic, descriptor, refVectors, refRow, originalText } = m;
+  const { pipe, runner, clip, aestheticClip, aesthetic, descriptor, refVectors, refRow } = m;
   const dim = descriptor.dim;
   const sSeed = scenarioSeed(o.seed, w.scenario);
   const seed = forkSeed(sSeed, w.index);
@@ -91,10 +89,11 @@ export async function runUnit(m: UnitModels, setting: MitigationSetting & { key:
     for (let k = 0; k < w.images; k++) w.references.forEach((id, j) => (S[k * w.references.length + j] = dot(vecs, k, refVectors, refRow.get(id)!, dim)));
     copy = copyMetrics(S, w.images, w.references.length);
   }
+  // One CLIP call per unit: the images, the original prompt and the prompt the model saw.
   const clipPre = await Promise.all(pngs.map((b, k) => clip.preprocess(b, label(k))));
-  const imageEmb = await clip.embedPreprocessed(clipPre);
-  if (!originalText.has(w.prompt)) originalText.set(w.prompt, await clip.embedTexts([w.prompt]));
-  const mitigatedText = applied.prompt === w.prompt ? originalText.get(w.prompt)! : await clip.embedTexts([applied.prompt]);
+  const { text, image: imageEmb } = await clip.embed([w.prompt, applied.prompt], clipPre);
+  const originalEmb = text.subarray(0, clip.dim);
+  const mitigatedText = text.subarray(clip.dim, 2 * clip.dim);
   let aestheticScores: number[] | null = null;
   if (aesthetic) {
     const emb = aestheticClip === clip ? imageEmb : await aestheticClip.embedPreprocessed(await Promise.all(pngs.map((b, k) => aestheticClip.preprocess(b, label(k)))));
@@ -105,7 +104,7 @@ export async function runUnit(m: UnitModels, setting: MitigationSetting & { key:
     setting: setting.key, method: setting.method, param: setting.param, scenario: w.scenario, promptIndex: w.index, promptId: w.promptId, prompt: w.prompt,
     mitigatedPrompt: applied.prompt, seed: seed.toString(), endToken: applied.endToken, linkedReferences: w.references.length,
     top1: copy?.top1 ?? null, top3: copy?.top3 ?? null, fractionAbove: copy?.fractionAbove ?? null, rowMax: copy?.rowMax ?? [],
-    clipOriginal: clipScores(imageEmb, originalText.get(w.prompt)!, clip.dim), clipMitigated: clipScores(imageEmb, mitigatedText, clip.dim),
+    clipOriginal: clipScores(imageEmb, originalEmb, clip.dim), clipMitigated: clipScores(imageEmb, mitigatedText, clip.dim),
     aesthetic: aestheticScores, generationSeconds: (t1 - t0) / 1000, metricSeconds: (t2 - t1) / 1000,
   };
   return { unit, rgbs, width, height, scheduler: result.scheduler, provider: result.provider };
@@ -149,7 +148,7 @@ export const benchmark: JobHandler<'benchmark'> = async (p, ctx) => {
     ];
     const remaining = p.settings.flatMap((setting) => prompts.map((w) => ({ setting, w }))).filter(({ setting, w }) => !skip.has(unitKey({ setting: setting.key, scenario: w.scenario, promptIndex: w.index })));
     const alreadyStored = p.settings.length * prompts.length - remaining.length;
-    const models: UnitModels = { pipe, runner, clip, aestheticClip, aesthetic, descriptor, refVectors, refRow, originalText: new Map() };
+    const models: UnitModels = { pipe, runner, clip, aestheticClip, aesthetic, descriptor, refVectors, refRow };
     let units = 0;
     for (const [n, { setting, w }] of remaining.entries()) {
       if (ctx.signal.aborted) throw new EideticError('cancelled', 'benchmark was cancelled');
