@@ -14,6 +14,7 @@ const acceptance = [
   'tests/integration/demo-match.test.ts',
   'tests/integration/search-demo.test.ts',
   'tests/integration/demo-project.test.ts',
+  'tests/integration/benchmark-demo.test.ts',
 ];
 
 export default defineConfig({

@@ -5,6 +5,7 @@
  *
  * This file must stay free of Node imports: the renderer imports its types (and zod schemas).
  */
+import type { BenchmarkUnit } from './benchmark.js';
 import { z } from 'zod';
 import type { QueueStatus } from './queue.js';
 export type { QueueStatus, QueueWorkerInfo } from './queue.js';
@@ -84,6 +85,8 @@ export interface ProjectSummary {
   /** Copy-detection descriptor, masked LM and SolidMark-keyed manifest the project was set up with. */
   defaultDescriptor: string | null;
   defaultMlm: string | null;
+  /** CLIP folder for the mitigation benchmark's CLIP score (the demo's small CLIP). Absent from older backends. */
+  defaultClip?: string | null;
   defaultKeyedData: string | null;
   /**
    * Why this process may only read the project (another Eidetic holds it, or its folder cannot be
@@ -192,7 +195,13 @@ export interface GenerationRow {
   modelPath: string | null;
 }
 
-export type ModelKind = 'text-to-image' | 'masked-lm' | 'descriptor' | 'aesthetic' | 'unknown';
+/** A benchmark unit and its images (generation ids and content hashes, image k first to last). */
+export interface BenchmarkUnitImages {
+  unit: BenchmarkUnit;
+  images: { k: number; generationId: number; sha256: string }[];
+}
+
+export type ModelKind = 'text-to-image' | 'masked-lm' | 'descriptor' | 'clip' | 'aesthetic' | 'unknown';
 
 /** A model the app knows: bundled with it or added by the user. */
 export interface ModelEntry {
@@ -507,6 +516,10 @@ export const apiInputs = {
       limit: z.number().int().min(1).max(1000).default(200),
     })
     .strict(),
+  /** A benchmark job's units with their images: the per-prompt drill-down (one prompt under every setting). */
+  'benchmark.units': z
+    .object({ jobId: z.string().min(1).max(100), scenario: z.enum(['trigger', 'general']).optional(), promptIndex: z.number().int().min(0).optional() })
+    .strict(),
   'search.runs': z.object({}).strict(),
   'search.get': z.object({ runId: z.number().int().positive(), since: z.number().int().min(0).default(0) }).strict(),
   'search.resume': z.object({ runId: z.number().int().positive() }).strict(),
@@ -577,6 +590,7 @@ export interface ApiOutputs {
   'gallery.export': { dir: string; images: number; csv: string };
   /** `outdated`: results of the query version that leaked the key, kept but never counted or shown. */
   'solidmark.results': { total: number; rows: SolidmarkRow[]; summary: SolidmarkSummary; outdated: number };
+  'benchmark.units': BenchmarkUnitImages[];
   'search.runs': SearchRunSummary[];
   'search.get': SearchRunDetail;
   'search.resume': JobBrief;

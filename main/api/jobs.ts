@@ -10,6 +10,8 @@
  */
 import { z } from 'zod';
 import { promptTextSchema, withPromptTextRule } from './prompt-text.js';
+import { BENCHMARK_PRESET_NAMES, BENCHMARK_PRESETS, type BenchmarkPreset, type BenchmarkTable, type BenchmarkUnitEvent } from './benchmark.js';
+import { MEMBENCH_METHODS, parseMitigations } from './mitigations.js';
 import { SOLIDMARK_DEFAULTS, SOLIDMARK_PRESET_NAMES, SOLIDMARK_PRESETS, SOLIDMARK_SELECTIONS, type SolidmarkPreset, type SolidmarkSelection } from './solidmark-presets.js';
 
 /** Names accepted wherever a scheduler can be chosen (the classes are in main/sd/schedulers/). */
@@ -654,6 +656,90 @@ export interface AuditResult {
   eps: number;
 }
 
+// benchmark (MemBench's mitigation benchmark)
+
+export { BENCHMARK_PRESET_NAMES, BENCHMARK_PRESETS, type BenchmarkPreset } from './benchmark.js';
+
+const benchmarkPresetName = z.enum(BENCHMARK_PRESET_NAMES as unknown as [BenchmarkPreset, ...BenchmarkPreset[]], {
+  error: (iss) => `unknown preset ${JSON.stringify(iss.input)}: the presets are ${BENCHMARK_PRESET_NAMES.map((n) => `${n} (${BENCHMARK_PRESETS[n].label})`).join(' and ')}`,
+});
+const methodList = z
+  .string()
+  .max(2000)
+  .superRefine((v, ctx) => {
+    const r = parseMitigations(v);
+    if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
+  });
+const benchmarkCommon = {
+  model: folder,
+  /** Copy-detection descriptor (SSCD layout) for the trigger scenario's Top-1 / Top-3 / >0.5. */
+  descriptor: folder,
+  /** CLIP folder (Hugging Face ONNX layout) for the CLIP score. */
+  clip: folder,
+  /** LAION aesthetic predictor folder; without one the aesthetic columns stay empty (never invented). */
+  aesthetic: folder.optional(),
+  /** The CLIP whose image embeddings feed the aesthetic predictor (ViT-L/14 for LAION's); default: `clip`. */
+  aestheticClip: folder.optional(),
+  /** Comma-separated settings, e.g. none,rna:1,rna:4,rta:1,rta:4,cwr,gni:0.1,ren:1.0,ren:1.3. */
+  methods: methodList.default(MEMBENCH_METHODS),
+  /** The CLIP score against the original prompt (default) or, as MemBench did, the prompt the model saw. */
+  clipPrompt: z.enum(['original', 'mitigated']).default('original'),
+  seed: z.number().int().min(0).max(2 ** 32).default(0),
+  ep: ep.default('auto'),
+};
+const benchmarkProtocol = {
+  images: z.number().int().min(1).max(100),
+  generalImages: z.number().int().min(1).max(100),
+  generalPrompts: z.number().int().min(1).max(100_000).nullable(),
+  steps: z.number().int().min(1).max(1000),
+  guidance: z.number().min(0).max(50),
+};
+const benchmarkRequest = z
+  .object({
+    ...benchmarkCommon,
+    /** Trigger prompts: a project prompt set whose prompts link to reference images (MemBench's urls). */
+    triggerSetId: z.number().int().positive(),
+    /** General prompts (COCO captions for the paper): CLIP and aesthetic only. */
+    generalSetId: z.number().int().positive().optional(),
+    /** At most this many trigger prompts, the first of the set. */
+    triggerPrompts: z.number().int().min(1).max(100_000).optional(),
+    preset: benchmarkPresetName.default('quick'),
+    images: benchmarkProtocol.images.optional(),
+    generalImages: benchmarkProtocol.generalImages.optional(),
+    generalPrompts: z.number().int().min(1).max(100_000).optional(),
+    steps: benchmarkProtocol.steps.optional(),
+    guidance: benchmarkProtocol.guidance.optional(),
+  })
+  .strict();
+
+const promptRef = { promptId: z.number().int().nullable(), prompt: promptText };
+const benchmarkEngine = z.object({
+  ...benchmarkCommon,
+  ...benchmarkProtocol,
+  settings: z.array(z.object({ method: z.string(), param: z.number().nullable(), key: z.string() })).min(1),
+  trigger: z.array(z.object({ ...promptRef, references: z.array(z.object({ referenceId: z.number().int(), file: z.string() })) })),
+  general: z.array(z.object(promptRef)),
+  /** Units (setting|scenario|prompt index) a resumed job stored: not run again. */
+  skip: z.array(z.string()).default([]),
+});
+
+export interface BenchmarkEngineResult {
+  units: number;
+  alreadyStored: number;
+  provider: string;
+  fallbacks: { provider: string; reason: string }[];
+  /** Ren's edited UNets: cross-attention layers edited, per c (built now, or null when cached). */
+  renEdits: { c: number; crossAttentions: number | null; file: string }[];
+  seconds: number;
+}
+
+export interface BenchmarkResult extends BenchmarkEngineResult {
+  protocol: { preset: BenchmarkPreset; images: number; generalImages: number; generalPrompts: number | null; steps: number; guidance: number; scheduler: 'ddim'; seed: number };
+  table: BenchmarkTable;
+  triggerPrompts: number;
+  generalPromptsUsed: number;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The catalogue
 
@@ -666,6 +752,7 @@ export const JOB_CATALOGUE = {
   solidmark: { request: solidmarkRequest, engine: solidmarkEngine, label: 'SolidMark' },
   // Composed by the host of generate and match engine jobs: its engine input is the request itself.
   audit: { request: auditRequest, engine: z.object(auditShape), label: 'Audit' },
+  benchmark: { request: benchmarkRequest, engine: benchmarkEngine, label: 'Mitigation benchmark' },
 } as const;
 
 /** Kinds the host runs as a sequence of other kinds' engine jobs: no engine handler of their own. */
@@ -691,6 +778,7 @@ export interface JobEvents {
   search: SearchIterationEvent;
   solidmark: SolidmarkImageEvent;
   audit: never;
+  benchmark: BenchmarkUnitEvent;
 }
 
 export interface EngineResults {
@@ -701,6 +789,7 @@ export interface EngineResults {
   search: SearchEngineResult;
   solidmark: SolidmarkEngineResult;
   audit: AuditResult;
+  benchmark: BenchmarkEngineResult;
 }
 
 /** The result a finished job stores (`JobSummary.result` when it succeeded). */
@@ -712,6 +801,7 @@ export interface JobResults {
   search: SearchResult;
   solidmark: SolidmarkResult;
   audit: AuditResult;
+  benchmark: BenchmarkResult;
 }
 
 /** The `jobs.start` input: one member per kind, so params are checked against their kind's schema. */
@@ -723,6 +813,7 @@ export const jobStartInput = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('search'), params: JOB_CATALOGUE.search.request }).strict(),
   z.object({ kind: z.literal('solidmark'), params: JOB_CATALOGUE.solidmark.request }).strict(),
   z.object({ kind: z.literal('audit'), params: JOB_CATALOGUE.audit.request }).strict(),
+  z.object({ kind: z.literal('benchmark'), params: JOB_CATALOGUE.benchmark.request }).strict(),
 ]);
 export type JobStart = z.input<typeof jobStartInput>;
 

@@ -15,6 +15,7 @@ import { registerJobsCommand } from './jobs-command.js';
 import { registerSolidmarkCommand } from './solidmark-command.js';
 import { registerReportCommand } from './report-command.js';
 import { applyQueueOptions, registerWorkerCommand, withQueueOptions } from './worker-command.js';
+import { registerBenchmarkCommand } from './benchmark-command.js';
 import type { JobKind, JobSummary, ProbeResult, ProjectSummary } from '../api/contract.js';
 
 function describeProject(p: ProjectSummary): string {
@@ -413,6 +414,7 @@ export function buildProgram(): Command {
   registerSolidmarkCommand(program);
   registerReportCommand(program);
   registerWorkerCommand(program);
+  registerBenchmarkCommand(program);
 
   program
     .command('serve')

@@ -31,6 +31,7 @@ import { listSolidmarkResults } from '../project/solidmark-store.js';
 import { decideGeneration, generationDecisions } from '../project/decision-store.js';
 import { createReport, listReports, previewReport } from '../report/build.js';
 import { verifyBundle } from '../report/verify.js';
+import { benchmarkUnitImages } from '../project/benchmark-store.js';
 import { ModelRegistry } from '../models/registry.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { packageVersion } from '../util/app-paths.js';
@@ -274,6 +275,7 @@ export class Backend {
     'generations.get': ({ id }) => generationDetail(this.requireProject(), id),
     'gallery.export': ({ ids, dir }) => exportGallery(this.requireProject(), ids, dir),
     'solidmark.results': (q) => listSolidmarkResults(this.requireProject().db, q),
+    'benchmark.units': ({ jobId, scenario, promptIndex }) => benchmarkUnitImages(this.requireProject().db, jobId, { scenario, promptIndex }),
     'search.runs': () => this.searches.list(),
     'search.get': ({ runId, since }) => this.searches.get(runId, since),
     'search.resume': ({ runId }) => jobBrief(this.searches.start(null, runId)),

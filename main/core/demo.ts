@@ -15,6 +15,8 @@ interface DemoSpec {
   /** Copy-detection descriptor and masked LM folders under native-models/demo. */
   descriptor?: string;
   mlm?: string;
+  /** The demo CLIP (native-models/demo/clip-demo), for the mitigation benchmark's CLIP score. */
+  clip?: string;
   /** The training list with its SolidMark keys: re-keyed into the project (same seed, same keys). */
   keyedData?: { manifest: string; border: number; seed: number; oneKeyPerImage?: boolean };
   prompts: { file: string; name: string }[];
@@ -33,6 +35,7 @@ async function applyDemoDefaults(project: AuditProject, spec: DemoSpec): Promise
   if (spec.model) setMeta('demo_model', path.join(demoAssetsDir(), spec.model));
   if (spec.descriptor) setMeta('default_descriptor', path.join(demoAssetsDir(), spec.descriptor));
   if (spec.mlm) setMeta('default_mlm', path.join(demoAssetsDir(), spec.mlm));
+  if (spec.clip) setMeta('default_clip', path.join(demoAssetsDir(), spec.clip));
   for (const p of spec.prompts) {
     const file = path.join(demoAssetsDir(), p.file);
     const sha = await sha256File(file);

@@ -8,13 +8,15 @@ import path from 'node:path';
 import type { ModelEntry, ModelKind } from '../api/contract.js';
 import { configDir, demoAssetsDir } from '../util/app-paths.js';
 import { hashModelFolder, validateModelFolder } from '../sd/model-folder.js';
+import { clipFolderProblems } from '../sd/clip-folder.js';
 import { writeFileAtomicSync } from '../util/atomic-write.js';
 import { EideticError } from '../util/errors.js';
 
 const FEATURES: Record<ModelKind, string[]> = {
   'text-to-image': ['detection', 'generation', 'search (energy)', 'solidmark'],
   'masked-lm': ['search (proposals)'],
-  descriptor: ['copy matching', 'clusters', 'search verification'],
+  descriptor: ['copy matching', 'clusters', 'search verification', 'MemBench SSCD metrics'],
+  clip: ['MemBench CLIP score', 'aesthetic predictor input'],
   aesthetic: ['MemBench aesthetic score'],
   unknown: [],
 };
@@ -32,10 +34,12 @@ function readManifest(dir: string): Record<string, unknown> | null {
 /** What a folder holds, from its manifest's `kind` or else its files. */
 function kindOf(dir: string, manifest: Record<string, unknown> | null): ModelKind {
   const declared = manifest?.kind;
-  if (declared === 'text-to-image' || declared === 'masked-lm' || declared === 'descriptor' || declared === 'aesthetic') return declared;
+  if (declared === 'text-to-image' || declared === 'masked-lm' || declared === 'descriptor' || declared === 'clip' || declared === 'aesthetic') return declared;
   if (declared === 'copy-detection') return 'descriptor';
   if (existsSync(path.join(dir, 'model_index.json')) || existsSync(path.join(dir, 'unet', 'model.onnx'))) return 'text-to-image';
   if (existsSync(path.join(dir, 'model.onnx')) && existsSync(path.join(dir, 'vocab.txt'))) return 'masked-lm';
+  // optimum's CLIP export: model.onnx beside the CLIP image processor's settings.
+  if (existsSync(path.join(dir, 'model.onnx')) && existsSync(path.join(dir, 'preprocessor_config.json'))) return 'clip';
   return 'unknown';
 }
 
@@ -50,10 +54,12 @@ export async function describeModel(dir: string, source: ModelEntry['source']): 
     const report = await validateModelFolder(abs);
     problems.push(...report.problems);
     if (!report.components.find((c) => c.name === 'vae_encoder')?.present) problems.push('no vae_encoder: SolidMark cannot run on this model');
+  } else if (kind === 'clip') {
+    problems.push(...clipFolderProblems(abs));
   } else if (kind !== 'unknown' && !existsSync(path.join(abs, 'model.onnx'))) {
     problems.push('no model.onnx');
   } else if (kind === 'unknown') {
-    problems.push('not a model folder Eidetic recognises (Stable Diffusion ONNX layout, BERT ONNX with vocab.txt, or a manifest.json with a kind)');
+    problems.push('not a model folder Eidetic recognises (Stable Diffusion ONNX layout, BERT ONNX with vocab.txt, CLIP ONNX with preprocessor_config.json, or a manifest.json with a kind)');
   }
   const hashes = await hashModelFolder(abs);
   delete hashes['manifest.json'];
@@ -62,7 +68,7 @@ export async function describeModel(dir: string, source: ModelEntry['source']): 
     path: abs,
     name: typeof manifest?.name === 'string' ? manifest.name : path.basename(abs),
     kind,
-    format: typeof manifest?.format === 'string' ? manifest.format : kind === 'text-to-image' ? 'onnx-sd' : kind === 'masked-lm' ? 'onnx-bert' : 'onnx',
+    format: typeof manifest?.format === 'string' ? manifest.format : kind === 'text-to-image' ? 'onnx-sd' : kind === 'masked-lm' ? 'onnx-bert' : kind === 'clip' ? 'onnx-clip-hf' : 'onnx',
     licence: typeof manifest?.licence === 'string' ? manifest.licence : typeof manifest?.license === 'string' ? manifest.license : null,
     recipe: typeof manifest?.recipe === 'string' ? manifest.recipe : null,
     hashes,

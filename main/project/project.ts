@@ -405,6 +405,7 @@ export class AuditProject {
       defaultModel: this.meta('demo_model') ?? this.meta('default_model') ?? null,
       defaultDescriptor: this.meta('default_descriptor') ?? null,
       defaultMlm: this.meta('default_mlm') ?? null,
+      defaultClip: this.meta('default_clip') ?? null,
       defaultKeyedData: this.meta('default_keyed_data') ?? null,
       readOnly: this.readOnly ? `${this.readOnly.reason}; open read-only` : null,
       counts: {

@@ -59,6 +59,34 @@ export interface GenerateOptions {
    * embedding-level mitigations (Gaussian noise on embeddings, Wen's optimised prompt embedding) sample.
    */
   conditioning?: (encoded: { cond: Float32Array; uncond: Float32Array | null }) => { cond: Float32Array; uncond: Float32Array | null };
+  /**
+   * A conditional-branch-only edit of the UNet (Ren's cross-attention rescaling): a graph edit of the
+   * model's own UNet, opened with `openUnetVariant`, whose extra inputs are built per call from which of
+   * its rows are conditional. `split`: the conditional rows run through the edited UNet and the
+   * unconditional rows through the model's own, in two calls. `rows`: every row runs through the edited
+   * UNet in one call and the edit itself leaves the unconditional rows untouched (its inputs say which
+   * rows those are); the same predictions, one UNet call per step instead of two.
+   */
+  conditionalUnet?: { unet: UnetVariant; mode: 'split' | 'rows'; inputsFor: (conditional: boolean[]) => Record<string, ort.Tensor> };
+}
+
+/** Another export of the model's UNet (an edited graph), on the pipeline's execution provider. */
+export interface UnetVariant {
+  session: ort.InferenceSession;
+  file: string;
+}
+
+interface UnetCall {
+  session: ort.InferenceSession;
+  file: string;
+  /** Extra inputs of an edited UNet, from which rows of the call are conditional. */
+  inputsFor?: (conditional: boolean[]) => Record<string, ort.Tensor>;
+  conditional?: boolean[];
+}
+
+/** The same call on a batch repeated twice (the fractional-timestep interpolation doubles the rows). */
+function doubled(unet: UnetCall | undefined): UnetCall | undefined {
+  return unet?.conditional ? { ...unet, conditional: [...unet.conditional, ...unet.conditional] } : unet;
 }
 
 export interface GeneratedImage {
@@ -226,19 +254,19 @@ export class StableDiffusionPipeline {
    * One batched UNet call: noise predictions for `batch` latents at timestep `t` under `context`
    * ([batch, 77, D], row-major). Returns [batch, C, h, w].
    */
-  async predictNoise(latents: Float32Array, batch: number, height: number, width: number, t: number, context: Float32Array, seq = this.tokenizer.maxLength): Promise<Float32Array> {
+  async predictNoise(latents: Float32Array, batch: number, height: number, width: number, t: number, context: Float32Array, seq = this.tokenizer.maxLength, unet?: UnetCall): Promise<Float32Array> {
     const integerTimesteps = this.unetInputs.timestep.type === 'int64' || this.unetInputs.timestep.type === 'int32';
     const lo = Math.floor(t);
-    if (!integerTimesteps || lo === t) return this.runUnet(latents, batch, height, width, new Array(batch).fill(t), context, seq);
+    if (!integerTimesteps || lo === t) return this.runUnet(latents, batch, height, width, new Array(batch).fill(t), context, seq, unet);
     // An export with integer timesteps cannot see a fractional t (Euler/LMS linspace schedules): the
     // prediction is interpolated linearly between the neighbouring integer timesteps, in one batched call.
     const w = t - lo;
     if (this.unetInputs.timestep.rank === 0) {
-      const a = await this.runUnet(latents, batch, height, width, [lo], context, seq);
-      const b = await this.runUnet(latents, batch, height, width, [lo + 1], context, seq);
+      const a = await this.runUnet(latents, batch, height, width, [lo], context, seq, unet);
+      const b = await this.runUnet(latents, batch, height, width, [lo + 1], context, seq, unet);
       return a.map((v, i) => (1 - w) * v + w * b[i]);
     }
-    const out = await this.runUnet(concat(latents, latents), 2 * batch, height, width, [...new Array(batch).fill(lo), ...new Array(batch).fill(lo + 1)], concat(context, context), seq);
+    const out = await this.runUnet(concat(latents, latents), 2 * batch, height, width, [...new Array(batch).fill(lo), ...new Array(batch).fill(lo + 1)], concat(context, context), seq, doubled(unet));
     const n = out.length / 2;
     const eps = new Float32Array(n);
     for (let i = 0; i < n; i++) eps[i] = (1 - w) * out[i] + w * out[n + i];
@@ -267,7 +295,14 @@ export class StableDiffusionPipeline {
     throw new EideticError('invalid_input', `${this.unet.file}: this model's UNet is exported for a fixed size and takes only ${takes}${asImages}; ${asked} were asked for`);
   }
 
-  private async runUnet(latents: Float32Array, batch: number, height: number, width: number, timesteps: number[], context: Float32Array, seq: number): Promise<Float32Array> {
+  /** Opens an edited copy of this model's UNet (same inputs, maybe more) on this pipeline's provider. */
+  async openUnetVariant(file: string): Promise<UnetVariant> {
+    const { session } = await openSession(file, this.provider);
+    for (const name of ['sample', 'timestep', 'encoder_hidden_states']) inputInfo(session, name, file);
+    return { session, file };
+  }
+
+  private async runUnet(latents: Float32Array, batch: number, height: number, width: number, timesteps: number[], context: Float32Array, seq: number, unet: UnetCall = this.unet): Promise<Float32Array> {
     this.checkLatentSize(height, width);
     const fixedBatch = this.unetSampleShape[0];
     if (typeof fixedBatch === 'number' && fixedBatch !== batch) {
@@ -281,9 +316,10 @@ export class StableDiffusionPipeline {
       [sample.name]: floatTensor(sample.type, latents, [batch, c, height, width]),
       [timestep.name]: ts,
       [ctx.name]: floatTensor(ctx.type, context, [batch, seq, hidden]),
+      ...(unet.inputsFor && unet.conditional ? unet.inputsFor(unet.conditional) : {}),
     };
-    const out = await this.unet.session.run(feeds);
-    return readFloat(out[this.unet.session.outputNames[0]], 'unet');
+    const out = await unet.session.run(feeds);
+    return readFloat(out[unet.session.outputNames[0]], 'unet');
   }
 
   /** Latents [n, C, h, w] -> images HxWx3 in [0, 1]. */
@@ -423,8 +459,20 @@ export class StableDiffusionPipeline {
         checkAborted(options.signal);
         const t = timesteps[i];
         const scaled = scheduler.scaleModelInput(latents, i);
-        const input = cfg ? concat(scaled, scaled) : scaled;
-        const out = await this.predictNoise(input, rows, h, w, t, context);
+        let out: Float32Array;
+        const edit = options.conditionalUnet;
+        if (edit && edit.mode === 'split') {
+          // Conditional rows through the edited UNet, unconditional rows through the model's own.
+          const variant: UnetCall = { ...edit.unet, inputsFor: edit.inputsFor, conditional: new Array(m).fill(true) };
+          const condOut = await this.predictNoise(scaled, m, h, w, t, cfg ? context.subarray(m * ctxLen) : context, undefined, variant);
+          out = cfg ? concat(await this.predictNoise(scaled, m, h, w, t, context.subarray(0, m * ctxLen)), condOut) : condOut;
+        } else if (edit) {
+          const conditional = cfg ? [...new Array(m).fill(false), ...new Array(m).fill(true)] : new Array(m).fill(true);
+          out = await this.predictNoise(cfg ? concat(scaled, scaled) : scaled, rows, h, w, t, context, undefined, { ...edit.unet, inputsFor: edit.inputsFor, conditional });
+        } else {
+          const input = cfg ? concat(scaled, scaled) : scaled;
+          out = await this.predictNoise(input, rows, h, w, t, context);
+        }
         let eps: Float32Array;
         if (cfg) {
           eps = new Float32Array(m * per);

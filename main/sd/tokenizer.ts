@@ -144,6 +144,16 @@ export class ClipTokenizer {
     return new ClipTokenizer(tokenizer, id(bos, 'start'), id(eos, 'end'), id(pad, 'pad'), pad, maxLength, source);
   }
 
+  /** Ids 0 .. vocabSize - 1 exist (added tokens included). */
+  get vocabSize(): number {
+    return this.tokenizer.get_vocab(true).size;
+  }
+
+  /** The text one token decodes to (CLIP's end-of-word marker becomes the trailing space, trimmed). */
+  tokenText(id: number): string {
+    return this.tokenizer.decode([id], { skip_special_tokens: false }).trim();
+  }
+
   /** The content tokens of `text` (no specials, no truncation). */
   contentIds(text: string): number[] {
     return this.tokenizer.encode(text, { add_special_tokens: false }).ids.map(Number);

@@ -51,6 +51,11 @@ export function dataDir(): string {
   return path.join(base, 'eidetic');
 }
 
+/** Derived models the app builds and reuses (Ren's edited UNets, keyed by model hash and setting). */
+export function modelCacheDir(): string {
+  return path.join(dataDir(), 'model-cache');
+}
+
 /** Logs of the app's processes (crash reasons, a backend process's stdout and stderr). */
 export function logsDir(): string {
   return process.env.EIDETIC_LOG_DIR ?? path.join(dataDir(), 'logs');

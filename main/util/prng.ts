@@ -54,6 +54,8 @@ export const STREAM_FAMILIES = {
   searchNoise: 0x3c6ef372fe94f82bn,
   /** Which items a job draws from a list (SolidMark's seeded query sample). */
   sample: 0xd1b54a32d192ed03n,
+  /** The random draws of a mitigation for prompt p of a benchmark (inserted numbers and tokens, embedding noise). */
+  mitigation: 0x2545f4914f6cdd1dn,
 } as const;
 export type StreamFamily = keyof typeof STREAM_FAMILIES;
 
@@ -86,6 +88,11 @@ export function searchNoiseSeed(seed: Seed, chain: number, iteration: number): b
 /** The generator that draws a seeded sample of items for a job seeded with `seed` (stream `index`). */
 export function sampleStream(seed: Seed, index: number): Xoshiro128 {
   return new Xoshiro128(forkStream(seed, index, 'sample'));
+}
+
+/** The generator of a mitigation's draws for prompt `index` of a benchmark seeded with `seed`. */
+export function mitigationStream(seed: Seed, index: number): GaussianRng {
+  return new GaussianRng(forkStream(seed, index, 'mitigation'));
 }
 
 /** The serialisable state: four unsigned 32-bit words, not all zero. */

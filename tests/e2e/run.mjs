@@ -187,12 +187,15 @@ test('imports a folder of reference images and shows their thumbnails and the sk
   await page.screenshot({ path: path.join(results, 'e2e-references.png') });
 });
 
-test('pages without an engine say so instead of showing made-up data', async () => {
-  for (const p of ['benchmark']) {
-    await page.getByTestId(`nav-${p}`).click();
-    await page.getByTestId('not-wired').waitFor();
-    assert.match(await page.getByTestId('not-wired').innerText(), /not wired/);
-  }
+test('the benchmark page checks the method list before anything runs', async () => {
+  await page.getByTestId('nav-benchmark').click();
+  await page.getByTestId('benchmark-methods').waitFor();
+  assert.equal(await page.getByTestId('benchmark-methods').inputValue(), 'none,rna:1,rna:4,rta:1,rta:4,cwr,gni:0.1,ren:1.0,ren:1.3');
+  await page.getByTestId('benchmark-methods').fill('none,foo');
+  assert.match(await page.getByTestId('benchmark-methods-error').innerText(), /unknown mitigation method "foo"/);
+  assert.equal(await page.getByTestId('start-benchmark').isDisabled(), true);
+  await page.getByTestId('benchmark-methods').fill('none,rna:4');
+  await page.getByTestId('benchmark-methods-error').waitFor({ state: 'detached' });
 });
 
 test('the navigation works from the keyboard', async () => {
@@ -780,6 +783,27 @@ test('Reports: a generation confirmed in the gallery becomes a finding of a sign
   await page.screenshot({ path: path.join(results, 'e2e-reports.png') });
   await page.getByTestId('nav-gallery').click();
   await page.getByTestId('gallery-flagged-only').uncheck();
+});
+
+test('Benchmark: a small table on the demo, its trade-off plot and the drill-down with each setting\'s images', async () => {
+  await page.getByTestId('nav-benchmark').click();
+  await page.getByTestId('benchmark-methods').fill('none,ren:1.3');
+  await page.getByTestId('benchmark-trigger-prompts').fill('2');
+  await page.getByTestId('benchmark-general-prompts').fill('1');
+  await page.getByTestId('start-benchmark').click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="benchmark-table"] tbody tr').length === 2, null, { timeout: SLOW });
+  const rows = await page.locator('[data-testid="benchmark-table"] tbody tr').allInnerTexts();
+  assert.match(rows[0], /^none/);
+  assert.match(rows[1], /^Ren\s+c=1.3/);
+  assert.match(await page.getByTestId('benchmark-clip-note').innerText(), /original prompt/);
+  assert.match(await page.getByTestId('benchmark-aesthetic-note').innerText(), /no aesthetic predictor/);
+  await page.locator('[data-testid="benchmark-tradeoff"] canvas').waitFor();
+  await page.waitForFunction(() => {
+    const drill = [...document.querySelectorAll('[data-testid="benchmark-drill-row"]')];
+    return drill.length === 2 && drill.every((d) => [...d.querySelectorAll('img')].length === 4 && [...d.querySelectorAll('img')].every((i) => i.complete && i.naturalWidth > 0));
+  }, null, { timeout: SLOW });
+  await settleToasts();
+  await page.screenshot({ path: path.join(results, 'e2e-benchmark.png') });
 });
 
 test('every page shows its data within 1 s on the demo project (timed, with a screenshot of each)', async () => {

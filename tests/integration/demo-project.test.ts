@@ -54,7 +54,8 @@ describe('demo project', () => {
     let project = AuditProject.open(dir);
     const keyed = meta(project, 'default_keyed_data')!;
     const sets = project.promptSets();
-    expect(sets.map((s) => s.name).sort()).toEqual(['demo: duplicated captions (memorized)', 'demo: singleton captions']);
+    expect(sets.map((s) => s.name).sort()).toEqual(['demo: duplicated captions (memorized)', 'demo: singleton captions', 'demo: trigger prompts (duplicated captions linked to their training images)']);
+    expect(meta(project, 'default_clip')).toBe(path.join(demo, 'clip-demo'));
     // Keyed once, with the keys the demo model was trained with (train.jsonl's key per entry, in order).
     expect(keyCalls).toHaveLength(1);
     expect(keyedKeys(keyed)).toEqual(trainKeys);
@@ -64,7 +65,7 @@ describe('demo project', () => {
     project.close();
     await ensureDemoProject(dir);
     project = AuditProject.open(dir);
-    expect(project.promptSets()).toHaveLength(2);
+    expect(project.promptSets()).toHaveLength(3);
     expect(keyCalls).toHaveLength(1);
 
     // A project made from an older dataset: its prompt set and keys came from other files.
@@ -80,6 +81,7 @@ describe('demo project', () => {
       'demo: duplicated captions (memorized)',
       'demo: duplicated captions (memorized) (older demo dataset)',
       'demo: singleton captions',
+      'demo: trigger prompts (duplicated captions linked to their training images)',
     ]);
     const current = after.find((s) => s.name === 'demo: duplicated captions (memorized)')!;
     expect(current.count).toBe(duplicated.length);

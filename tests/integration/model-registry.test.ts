@@ -21,7 +21,8 @@ describe('model registry', () => {
     expect(byName.get('eidetic-demo-sd')).toMatchObject({ kind: 'text-to-image', format: 'onnx-sd', source: 'bundled', problems: [] });
     expect(byName.get('eidetic-demo-sd')!.features).toEqual(['detection', 'generation', 'search (energy)', 'solidmark']);
     expect(byName.get('eidetic-demo-mlm')).toMatchObject({ kind: 'masked-lm', features: ['search (proposals)'] });
-    expect(byName.get('eidetic-demo-sscd')).toMatchObject({ kind: 'descriptor', features: ['copy matching', 'clusters', 'search verification'] });
+    expect(byName.get('eidetic-demo-sscd')).toMatchObject({ kind: 'descriptor', features: ['copy matching', 'clusters', 'search verification', 'MemBench SSCD metrics'] });
+    expect(byName.get('eidetic-demo-clip')).toMatchObject({ kind: 'clip', format: 'onnx-clip-hf', source: 'bundled', problems: [], features: ['MemBench CLIP score', 'aesthetic predictor input'] });
     for (const m of list) expect(m.licence).toMatch(/Apache-2.0/);
     const sscd = byName.get('eidetic-demo-sscd')!;
     expect(sscd.hashes['model.onnx']).toBe(await sha256File(path.join(sscd.path, 'model.onnx')));

@@ -11,7 +11,7 @@ const ROOT = path.resolve(__dirname, '../..');
 
 /** Bottom to top; each folder may import the folders named here (and itself), nothing else. */
 const BELOW_DOMAIN = ['api', 'util', 'autodiff', 'sd'];
-const DOMAIN = ['match', 'search', 'solidmark'];
+const DOMAIN = ['match', 'search', 'solidmark', 'mitigation'];
 export const ALLOWED: Record<string, string[]> = {
   api: [],
   util: ['api'],
@@ -20,6 +20,7 @@ export const ALLOWED: Record<string, string[]> = {
   match: BELOW_DOMAIN,
   search: BELOW_DOMAIN,
   solidmark: BELOW_DOMAIN,
+  mitigation: BELOW_DOMAIN,
   models: BELOW_DOMAIN,
   project: [...BELOW_DOMAIN, ...DOMAIN],
   engine: [...BELOW_DOMAIN, ...DOMAIN],

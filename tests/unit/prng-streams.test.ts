@@ -48,7 +48,7 @@ describe('pinned PRNG streams', () => {
   });
 
   it('keeps the families distinct and their constants fixed', () => {
-    expect(STREAM_FAMILIES).toEqual({ item: 0x632be59bd9b4e019n, chain: 0x5851f42d4c957f2dn, searchNoise: 0x3c6ef372fe94f82bn, sample: 0xd1b54a32d192ed03n });
+    expect(STREAM_FAMILIES).toEqual({ item: 0x632be59bd9b4e019n, chain: 0x5851f42d4c957f2dn, searchNoise: 0x3c6ef372fe94f82bn, sample: 0xd1b54a32d192ed03n, mitigation: 0x2545f4914f6cdd1dn });
     expect(forkStream(5, 2, 'sample')).not.toBe(forkStream(5, 2, 'item'));
     expect(sampleStream(5, 2).state()).toEqual([82187100, 1698983974, 1897574119, 565097679]);
     expect(forkStream(5, 2, 'item')).not.toBe(forkStream(5, 2, 'chain'));

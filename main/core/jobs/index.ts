@@ -4,6 +4,7 @@
  */
 import type { JobKind } from '../../api/jobs.js';
 import { auditJob } from './audit.js';
+import { benchmarkJob } from './benchmark.js';
 import { detectJob } from './detect.js';
 import { generateJob } from './generate.js';
 import { matchJob } from './match.js';
@@ -20,6 +21,7 @@ export const hostJobs: { [K in JobKind]: HostJob<K> } = {
   search: searchJob,
   solidmark: solidmarkJob,
   audit: auditJob,
+  benchmark: benchmarkJob,
 };
 
 export type { HostJob, HostJobContext, StartOptions } from './types.js';

@@ -12,4 +12,5 @@ export const jobHandlers: { [K in EngineJobKind]: () => Promise<JobHandler<K>> }
   match: async () => (await import('./match.js')).match,
   search: async () => (await import('./search.js')).search,
   solidmark: async () => (await import('./solidmark.js')).solidmark,
+  benchmark: async () => (await import('./benchmark.js')).benchmark,
 };
