@@ -16,21 +16,26 @@ import {
   type GenerateEngineResult,
   type GeneratedImageEvent,
   type JobKind,
+  type MatchEngineResult,
+  type MatchVectorsEvent,
   type SearchEngineResult,
   type SearchIterationEvent,
 } from '../api/jobs.js';
 import { DEFAULT_GIBBS_PARAMS } from '../search/gibbs.js';
 
 /** Job kinds that run on the queue; the others run in the local engine. */
-export const SHARDED_KINDS = ['detect', 'search', 'generate'] as const;
+export const SHARDED_KINDS = ['detect', 'search', 'generate', 'match'] as const;
 export type ShardedKind = (typeof SHARDED_KINDS)[number];
 
 export function isShardedKind(kind: JobKind): kind is ShardedKind {
   return (SHARDED_KINDS as readonly string[]).includes(kind);
 }
 
-/** Prompts per detection shard, chains per search shard, images per generation shard: seconds to minutes of work each. */
-export const DEFAULT_SHARD_SIZE = { detect: 25, search: 1, generate: 8 } as const;
+/**
+ * Prompts per detection shard, chains per search shard, images per generation shard, generations per
+ * match shard (whole prompts): seconds to minutes of work each.
+ */
+export const DEFAULT_SHARD_SIZE = { detect: 25, search: 1, generate: 8, match: 64 } as const;
 
 export interface Shard {
   index: number;
@@ -52,6 +57,8 @@ export interface ShardPlan {
   modelKeys: string[];
   /** Parameters that name input files: their bytes travel through the queue, keyed by sha256. */
   fileKeys: string[];
+  /** Input files named deeper in a shard's parameters (match: image files), which travel as blobs too. */
+  nestedFiles?(shardParams: Record<string, unknown>): string[];
   /**
    * A shard the project's ledger lists is not run again. False where the host stores a shard's events
    * after its ledger row (generation: images are encoded and written in the background): what the
@@ -217,6 +224,57 @@ function planGenerate(p: EngineParams<'generate'>, size: number): ShardPlan {
   };
 }
 
+function planMatch(p: EngineParams<'match'>, size: number): ShardPlan {
+  // Clusters are per prompt (DBSCAN over a prompt's generations): a shard takes whole prompts, as many as
+  // fit in `size` generations (one prompt with more goes alone). Matching a generation against the
+  // references does not depend on the other generations, so each shard carries every reference.
+  const byPrompt = new Map<string, EngineParams<'match'>['queries']>();
+  for (const q of p.queries) byPrompt.set(q.prompt, [...(byPrompt.get(q.prompt) ?? []), q]);
+  const cells: EngineParams<'match'>['queries'][] = [];
+  let cell: EngineParams<'match'>['queries'] = [];
+  for (const group of byPrompt.values()) {
+    if (cell.length && cell.length + group.length > size) {
+      cells.push(cell);
+      cell = [];
+    }
+    cell.push(...group);
+  }
+  if (cell.length) cells.push(cell);
+  const { queries: _q, references, ...common } = p;
+  const unembedded = <T extends { vector?: Float32Array }>(list: T[]) => list.filter((x) => !x.vector || x.vector.length === 0);
+  // References without a cached descriptor are embedded by every shard (the host caches them from the first).
+  const newRefs = unembedded(references);
+  return {
+    kind: 'match',
+    shards: cells.map((queries, index) => ({ index, units: unembedded(queries).length + newRefs.length, params: { ...common, queries, references } })),
+    ledgerSkips: true,
+    ordered: false,
+    modelKeys: ['descriptor'],
+    fileKeys: [],
+    nestedFiles: (sp) => unembedded([...(sp.queries as EngineParams<'match'>['queries']), ...(sp.references as EngineParams<'match'>['references'])]).map((x) => x.file),
+    keepEvent: () => true,
+    merge(results) {
+      const kept = results.filter((r): r is MatchEngineResult => r !== null);
+      const first = kept[0];
+      const skipped = [...new Map(kept.flatMap((r) => r.skipped).map((s) => [s.file, s])).values()];
+      const skippedFiles = new Set(skipped.map((s) => s.file));
+      const refsEmbedded = newRefs.filter((r) => !skippedFiles.has(r.file)).length;
+      return {
+        descriptorKey: first?.descriptorKey ?? '',
+        dim: first?.dim ?? 0,
+        threshold: first?.threshold ?? 0,
+        newVectors: [],
+        matches: kept.flatMap((r) => r.matches),
+        clusters: kept.flatMap((r) => r.clusters),
+        skipped,
+        // Each shard embedded the new references: counted once.
+        embedded: sum(kept.map((r) => r.embedded)) - Math.max(0, kept.length - 1) * refsEmbedded,
+      } satisfies MatchEngineResult;
+    },
+    compact: (r) => r,
+  };
+}
+
 /**
  * The shards of a job from the engine input its host module prepared. The input is read through the
  * catalogue's engine schema first (defaults applied, host-only keys dropped), so a resumed job plans the
@@ -225,11 +283,12 @@ function planGenerate(p: EngineParams<'generate'>, size: number): ShardPlan {
 export function planShards(kind: ShardedKind, engineInput: unknown, size?: number): ShardPlan {
   if (kind === 'detect') return planDetect(JOB_CATALOGUE.detect.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.detect);
   if (kind === 'generate') return planGenerate(JOB_CATALOGUE.generate.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.generate);
+  if (kind === 'match') return planMatch(JOB_CATALOGUE.match.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.match);
   return planSearch(JOB_CATALOGUE.search.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.search);
 }
 
 /** The event type each sharded kind streams (checked before a shard's events are replayed). */
-export function isShardEvent(kind: ShardedKind, e: unknown): e is DetectScoreEvent | SearchIterationEvent | GeneratedImageEvent {
+export function isShardEvent(kind: ShardedKind, e: unknown): e is DetectScoreEvent | SearchIterationEvent | GeneratedImageEvent | MatchVectorsEvent {
   const type = (e as { type?: unknown } | null)?.type;
-  return type === { detect: 'detect-score', search: 'search-iteration', generate: 'image' }[kind];
+  return type === { detect: 'detect-score', search: 'search-iteration', generate: 'image', match: 'match-vectors' }[kind];
 }

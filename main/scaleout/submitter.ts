@@ -29,8 +29,12 @@ import {
   getBlob,
   keys,
   modelDigest,
+  paramsToWire,
   putBlob,
   QUEUE_NAME,
+  replaceStrings,
+  blobToken,
+  type BlobRef,
   SHARD_PROTOCOL,
   shardId,
   type ShardMessage,
@@ -189,13 +193,37 @@ export class QueueRunner {
 
     const ledger = this.options.ledger();
     const stored = ledger.stored(jobId);
-    const messages = plan.shards.map((s) => {
-      const shardParams = { ...s.params };
+    // Files named deeper in the parameters (match: images) travel as blobs, each under a token of its own.
+    const tokenOf = new Map<string, { token: string; ref: BlobRef & { name: string } }>();
+    const original = new Map<string, string>();
+    const messages = [];
+    for (const s of plan.shards) {
+      let shardParams = { ...s.params };
       for (const key of [...plan.modelKeys, ...plan.fileKeys]) if (key in shardParams) shardParams[key] = models[key]?.name ?? files[key]?.name ?? shardParams[key];
-      const body = { job: jobId, kind, index: s.index, params: shardParams, models, files };
+      const blobs: NonNullable<ShardMessage['blobs']> = {};
+      const tokens = new Map<string, string>();
+      for (const file of plan.nestedFiles?.(shardParams) ?? []) {
+        let known = tokenOf.get(file);
+        if (!known) {
+          let bytes: Buffer;
+          try {
+            bytes = readFileSync(file);
+          } catch {
+            throw new EideticError('not_found', `${kind}: cannot read ${file}`);
+          }
+          const ref = { ...(await putBlob(redis, bytes)), name: path.basename(file) };
+          known = { token: blobToken(tokenOf.size, ref.sha256, path.extname(file)), ref };
+          tokenOf.set(file, known);
+          original.set(known.token, file);
+        }
+        tokens.set(file, known.token);
+        blobs[known.token] = known.ref;
+      }
+      shardParams = paramsToWire(replaceStrings(shardParams, tokens));
+      const body = { job: jobId, kind, index: s.index, params: shardParams, models, files, ...(tokens.size ? { blobs } : {}) };
       const message: ShardMessage = { protocol: SHARD_PROTOCOL, version: packageVersion(), count: plan.shards.length, ...body };
-      return { shard: s, message, id: shardId(body) };
-    });
+      messages.push({ shard: s, message, id: shardId(body) });
+    }
     const results = new Map<number, unknown>();
     for (const m of messages) {
       const done = stored.get(m.shard.index);
@@ -298,6 +326,8 @@ export class QueueRunner {
           let output: ShardOutput | null = null;
           if (typeof ret?.text === 'string') output = decodeOutput(ret.text);
           else if (ret?.blob) output = await getBlob(redis, ret.blob).then((b) => decodeOutput(b.toString('utf8')), () => null);
+          // The worker's copies of input files named by their tokens: back to this host's files.
+          if (output && original.size) output = replaceStrings(output, original);
           if (!ret || !output) {
             // Completed but its result is gone (Redis restarted between the two writes, a blob expired): run it again.
             await job.remove().catch(() => undefined);

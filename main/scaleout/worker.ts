@@ -18,7 +18,7 @@ import { hashModelFolder } from '../sd/model-folder.js';
 import { packageVersion } from '../util/app-paths.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { checkAccess, redisOptions, type QueueConnectionOptions } from './connection.js';
-import { encodeOutput, encodeReason, getBlob, INLINE_RESULT_BYTES, keys, modelDigest, putBlob, QUEUE_NAME, SHARD_PROTOCOL, type ShardMessage, type ShardReturn, type WorkerInfo } from './wire.js';
+import { encodeOutput, encodeReason, getBlob, INLINE_RESULT_BYTES, keys, modelDigest, paramsFromWire, putBlob, QUEUE_NAME, replaceStrings, SHARD_PROTOCOL, type ShardMessage, type ShardReturn, type WorkerInfo } from './wire.js';
 
 export interface WorkerOptions extends QueueConnectionOptions {
   url: string;
@@ -110,7 +110,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     if (m.protocol !== SHARD_PROTOCOL || m.version !== version) {
       throw refuse(`version skew: the submitter runs Eidetic ${m.version} (shard protocol ${m.protocol}), this worker runs Eidetic ${version} (shard protocol ${SHARD_PROTOCOL}); run the same version on both`);
     }
-    const params: Record<string, unknown> = { ...m.params };
+    let params: Record<string, unknown> = paramsFromWire(m.params);
     for (const [key, ref] of Object.entries(m.models)) {
       const dir = models.get(ref.digest);
       if (!dir) {
@@ -124,6 +124,17 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       if (!existsSync(file)) writeFileSync(file, await getBlob(redis, ref));
       params[key] = file;
     }
+    // Files named deeper in the parameters: fetched, and put in place of their tokens (and back in the output).
+    const local = new Map<string, string>();
+    const tokenOfPath = new Map<string, string>();
+    for (const [token, ref] of Object.entries(m.blobs ?? {})) {
+      mkdirSync(cacheDir, { recursive: true });
+      const file = path.join(cacheDir, token.replace(/[^A-Za-z0-9.]/g, '-'));
+      if (!existsSync(file)) writeFileSync(file, await getBlob(redis, ref));
+      local.set(token, file);
+      tokenOfPath.set(file, token);
+    }
+    params = replaceStrings(params, local);
     if (options.ep) params.ep = options.ep;
 
     const started = performance.now();
@@ -148,7 +159,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         },
       });
       const ms = performance.now() - started;
-      const text = encodeOutput({ events, result });
+      const text = encodeOutput(replaceStrings({ events, result }, tokenOfPath));
       info.shardsDone++;
       if (text.length <= INLINE_RESULT_BYTES) return { worker: name, ms, text };
       return { worker: name, ms, blob: await putBlob(redis, Buffer.from(text, 'utf8')) };
