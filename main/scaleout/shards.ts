@@ -19,12 +19,18 @@ import {
   type MatchEngineResult,
   type MatchVectorsEvent,
   type SearchEngineResult,
+  type SolidmarkEngineResult,
+  type SolidmarkImageEvent,
   type SearchIterationEvent,
 } from '../api/jobs.js';
+import path from 'node:path';
 import { DEFAULT_GIBBS_PARAMS } from '../search/gibbs.js';
+import { distinctImages, readManifest } from '../solidmark/manifest.js';
+import { selectQueries } from '../solidmark/sample.js';
+import { EideticError } from '../util/errors.js';
 
 /** Job kinds that run on the queue; the others run in the local engine. */
-export const SHARDED_KINDS = ['detect', 'search', 'generate', 'match'] as const;
+export const SHARDED_KINDS = ['detect', 'search', 'generate', 'match', 'solidmark'] as const;
 export type ShardedKind = (typeof SHARDED_KINDS)[number];
 
 export function isShardedKind(kind: JobKind): kind is ShardedKind {
@@ -33,9 +39,10 @@ export function isShardedKind(kind: JobKind): kind is ShardedKind {
 
 /**
  * Prompts per detection shard, chains per search shard, images per generation shard, generations per
- * match shard (whole prompts): seconds to minutes of work each.
+ * match shard (whole prompts), images per SolidMark shard (each asked `repeats` times): seconds to
+ * minutes of work each.
  */
-export const DEFAULT_SHARD_SIZE = { detect: 25, search: 1, generate: 8, match: 64 } as const;
+export const DEFAULT_SHARD_SIZE = { detect: 25, search: 1, generate: 8, match: 64, solidmark: 4 } as const;
 
 export interface Shard {
   index: number;
@@ -275,6 +282,55 @@ function planMatch(p: EngineParams<'match'>, size: number): ShardPlan {
   };
 }
 
+function planSolidmark(p: EngineParams<'solidmark'>, size: number): ShardPlan {
+  // The sample is drawn here as the engine draws it (same manifest, seed, selection), and cut into ranges
+  // of images: each image's seeds come from its place among all images, so a range asks what the whole does.
+  const { entries, border: keyed } = readManifest(p.data);
+  const border = p.border ?? keyed;
+  if (!border) throw new EideticError('invalid_input', `${p.data}: no keying.json beside the manifest; give the border width`);
+  const images = distinctImages(entries);
+  const sample = selectQueries(images.map((im) => im.copies.length > 1), { seed: p.seed, select: p.select, n: p.queries }).map((i) => images[i]);
+  const scored = new Set(p.skip.map((s) => `${s.repeat}\n${s.imageKey}`));
+  const dir = path.dirname(path.resolve(p.data));
+  const shards: Shard[] = chunks(sample.length, size)
+    .map(({ start, end }, index) => ({ start, end, index }))
+    .filter(({ start, end }) => sample.slice(start, end).some((im) => Array.from({ length: p.repeats }, (_, r) => r).some((r) => !scored.has(`${r}\n${im.imageKey}`))))
+    .map(({ start, end, index }) => {
+      // Only an image's first copy is read (its copies' keys come from the manifest).
+      const imageFiles = Object.fromEntries(sample.slice(start, end).map((im) => [im.copies[0].file, path.resolve(dir, im.copies[0].file)]));
+      return { index, units: (end - start) * p.repeats, params: { ...p, border, sampleRange: { start, end }, imageFiles } };
+    });
+  return {
+    kind: 'solidmark',
+    shards,
+    // The host writes each query's image and row in the background (as generation does): its skip list decides.
+    ledgerSkips: false,
+    // In sample order: the job's per-image list is the local run's.
+    ordered: true,
+    modelKeys: ['model'],
+    fileKeys: [],
+    nestedFiles: (sp) => [sp.data as string, ...Object.values(sp.imageFiles as Record<string, string>)],
+    keepEvent: (e) => !scored.has(`${(e as SolidmarkImageEvent).repeat}\n${(e as SolidmarkImageEvent).imageKey}`),
+    merge(results) {
+      const kept = results.filter((r): r is SolidmarkEngineResult => r !== null);
+      return {
+        sampled: sample.length,
+        queries: sum(kept.map((r) => r.queries)),
+        alreadyScored: sample.reduce((n, im) => n + Array.from({ length: p.repeats }, (_, r) => r).filter((r) => scored.has(`${r}\n${im.imageKey}`)).length, 0),
+        skipped: kept.flatMap((r) => r.skipped),
+        seed: p.seed,
+        steps: p.steps,
+        guidance: p.guidance,
+        repeats: p.repeats,
+        preset: p.preset,
+        select: p.select,
+        border,
+      } satisfies SolidmarkEngineResult;
+    },
+    compact: (r) => r,
+  };
+}
+
 /**
  * The shards of a job from the engine input its host module prepared. The input is read through the
  * catalogue's engine schema first (defaults applied, host-only keys dropped), so a resumed job plans the
@@ -283,12 +339,13 @@ function planMatch(p: EngineParams<'match'>, size: number): ShardPlan {
 export function planShards(kind: ShardedKind, engineInput: unknown, size?: number): ShardPlan {
   if (kind === 'detect') return planDetect(JOB_CATALOGUE.detect.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.detect);
   if (kind === 'generate') return planGenerate(JOB_CATALOGUE.generate.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.generate);
+  if (kind === 'solidmark') return planSolidmark(JOB_CATALOGUE.solidmark.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.solidmark);
   if (kind === 'match') return planMatch(JOB_CATALOGUE.match.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.match);
   return planSearch(JOB_CATALOGUE.search.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.search);
 }
 
 /** The event type each sharded kind streams (checked before a shard's events are replayed). */
-export function isShardEvent(kind: ShardedKind, e: unknown): e is DetectScoreEvent | SearchIterationEvent | GeneratedImageEvent | MatchVectorsEvent {
+export function isShardEvent(kind: ShardedKind, e: unknown): e is DetectScoreEvent | SearchIterationEvent | GeneratedImageEvent | MatchVectorsEvent | SolidmarkImageEvent {
   const type = (e as { type?: unknown } | null)?.type;
-  return type === { detect: 'detect-score', search: 'search-iteration', generate: 'image', match: 'match-vectors' }[kind];
+  return type === { detect: 'detect-score', search: 'search-iteration', generate: 'image', match: 'match-vectors', solidmark: 'solidmark-image' }[kind];
 }

@@ -93,12 +93,16 @@ export function decodeOutput(text: string): ShardOutput {
   return JSON.parse(text, f32Reviver) as ShardOutput;
 }
 
+/** Float32Arrays (pixels, descriptors) and Uint8Arrays (SolidMark's RGB8 images) as base64 of their bytes. */
 function f32Replacer(_key: string, value: unknown): unknown {
-  return value instanceof Float32Array ? { $f32: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') } : value;
+  if (value instanceof Float32Array) return { $f32: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+  if (value instanceof Uint8Array && !Buffer.isBuffer(value)) return { $u8: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+  return value;
 }
 
 function f32Reviver(_key: string, value: unknown): unknown {
-  const f32 = (value as { $f32?: unknown } | null)?.$f32;
+  const { $f32: f32, $u8: u8 } = (value ?? {}) as { $f32?: unknown; $u8?: unknown };
+  if (typeof u8 === 'string') return new Uint8Array(Buffer.from(u8, 'base64'));
   if (typeof f32 !== 'string') return value;
   const bytes = Buffer.from(f32, 'base64');
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
