@@ -6,8 +6,10 @@
  * whatever happens to workers, Redis or this process; search shards in chain order.
  *
  * Faults: a shard Redis lost (restarted without persistence) is added again; Redis away for longer
- * than `offlineSeconds` fails the job as `queue_unavailable` (resumable); a shard a worker refused
- * (another version, a model it does not hold) fails the job with the worker's reason.
+ * than `offlineSeconds` fails the job as `queue_unavailable` (resumable); a shard a worker refused for
+ * another version fails the job with the worker's reason; one refused for a model the worker does not
+ * hold goes back to the queue, and fails the job only when every live worker has refused it for
+ * `refusalWaitSeconds` (naming the model's digest and each refusing worker).
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -73,6 +75,11 @@ export interface QueueRunnerOptions extends QueueConnectionOptions {
   offlineSeconds?: number;
   /** How often outstanding shards are checked in Redis itself (besides its event stream). */
   reconcileMs?: number;
+  /**
+   * How long a shard every live worker refused (none holds its model) may wait for one that does (a
+   * worker restarted with the model copied) before the job fails naming the model and the refusers.
+   */
+  refusalWaitSeconds?: number;
   ledger: () => ShardLedger;
 }
 
@@ -242,6 +249,7 @@ export class QueueRunner {
 
     // A resumed job: shards a worker refused before are tried again (the worker may hold the model now).
     for (const m of unstored) {
+      await redis.del(keys.refused(m.id));
       const job = await queue.getJob(m.id);
       if (job && (await job.getState()) === 'failed') await job.retry('failed');
     }
@@ -297,8 +305,9 @@ export class QueueRunner {
         this.storedAt = this.storedAt.filter((t) => t >= now - 60_000);
         this.storedAt.push(now);
         this.storedBy.set(c.worker, (this.storedBy.get(c.worker) ?? 0) + 1);
-        // Stored: the queue's copy is not needed any more.
+        // Stored: the queue's copy (and who refused it) is not needed any more.
         void queue.remove(m.id).catch(() => undefined);
+        void redis.del(keys.refused(m.id)).catch(() => undefined);
         if (c.ret.blob) void deleteBlob(redis, c.ret.blob).catch(() => undefined);
       };
       const commitReady = () => {
@@ -362,6 +371,36 @@ export class QueueRunner {
         if (state === 'completed') await collect(job);
         else refused(job);
       };
+      // Shards every live worker refused (none holds a model they name), since when: failed after the wait.
+      const refusalWaitMs = (this.options.refusalWaitSeconds ?? 30) * 1000;
+      const allRefusedSince = new Map<string, number>();
+      const checkRefusals = async (outstanding: typeof unstored) => {
+        const live = (await redis.keys(keys.workerPattern)).map((k) => k.slice(keys.worker('').length));
+        for (const m of outstanding) {
+          const refusals = await redis.hgetall(keys.refused(m.id));
+          const refusers = Object.keys(refusals).sort();
+          if (settled) return;
+          if (refusers.length === 0 || live.some((w) => !refusers.includes(w))) {
+            allRefusedSince.delete(m.id);
+            continue;
+          }
+          const since = allRefusedSince.get(m.id) ?? Date.now();
+          allRefusedSince.set(m.id, since);
+          if (Date.now() - since < refusalWaitMs) continue;
+          const wanted = Object.values(m.message.models).map((r) => `${r.name} (sha256 digest ${r.digest})`).join(' and ');
+          const who = refusers.map((w) => `worker "${w}": ${refusals[w]}`).join('; ');
+          // Off the queue, so workers stop passing it around; resuming the job queues it again.
+          for (const u of unstored) void queue.remove(u.id).catch(() => undefined);
+          for (const u of unstored) void redis.del(keys.refused(u.id)).catch(() => undefined);
+          finish(
+            new EideticError(
+              'shard_refused',
+              `shard ${m.shard.index + 1}/${plan.shards.length} of ${kind}: no live worker holds model ${wanted} (waited ${Math.round(refusalWaitMs / 1000)} s after every live worker refused it): ${who}. Copy the model folder to a worker, restart it, and resume the job`,
+            ),
+          );
+          return;
+        }
+      };
       const guard = (p: Promise<void>) =>
         p.catch((err) => {
           if (!settled && !(err instanceof Error && /Connection is closed|ECONNREFUSED|ECONNRESET/.test(err.message))) finish(err as Error);
@@ -398,6 +437,7 @@ export class QueueRunner {
         guard(
           (async () => {
             for (const m of outstanding) await check(m.id);
+            await checkRefusals(outstanding.filter((m) => !results.has(m.shard.index) && !collected.has(m.shard.index)));
           })(),
         ).finally(() => (sweeping = false));
       };

@@ -115,6 +115,8 @@ export const keys = {
   worker: (name: string) => `${PREFIX}:worker:${name}`,
   workerPattern: `${PREFIX}:worker:*`,
   cancel: (job: string) => `${PREFIX}:cancel:${job}`,
+  /** Workers that refused a shard (they hold no copy of one of its models), each with its reason. */
+  refused: (shardId: string) => `${PREFIX}:refused:${shardId}`,
   blob: (sha256: string, i: number) => `${PREFIX}:blob:${sha256}:${i}`,
 };
 
@@ -162,6 +164,9 @@ export async function deleteBlob(redis: Redis, ref: BlobRef): Promise<void> {
   const names = Array.from({ length: ref.chunks }, (_, i) => keys.blob(ref.sha256, i));
   if (names.length) await redis.del(...names);
 }
+
+/** A refused shard waits this long before any worker may take it again (others take it first). */
+export const REFUSAL_DELAY_MS = 2000;
 
 /** Results up to this size travel inside the BullMQ job; larger ones as a blob in chunks. */
 export const INLINE_RESULT_BYTES = 256 * 1024;

@@ -9,7 +9,7 @@
 import { mkdirSync, readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { ProbeResult } from '../api/jobs.js';
 import type { EngineLauncher } from '../engine/channel.js';
@@ -18,7 +18,7 @@ import { hashModelFolder } from '../sd/model-folder.js';
 import { packageVersion } from '../util/app-paths.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { checkAccess, redisOptions, type QueueConnectionOptions } from './connection.js';
-import { encodeOutput, encodeReason, getBlob, INLINE_RESULT_BYTES, keys, modelDigest, paramsFromWire, putBlob, QUEUE_NAME, replaceStrings, SHARD_PROTOCOL, type ShardMessage, type ShardReturn, type WorkerInfo } from './wire.js';
+import { BLOB_TTL_SECONDS, encodeOutput, encodeReason, getBlob, INLINE_RESULT_BYTES, keys, modelDigest, paramsFromWire, putBlob, QUEUE_NAME, REFUSAL_DELAY_MS, replaceStrings, SHARD_PROTOCOL, type ShardMessage, type ShardReturn, type WorkerInfo } from './wire.js';
 
 export interface WorkerOptions extends QueueConnectionOptions {
   url: string;
@@ -105,7 +105,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
   const refuse = (message: string) => new UnrecoverableError(encodeReason('shard_refused', `worker "${name}": ${message}`));
 
-  const processShard = async (job: Job<ShardMessage>): Promise<ShardReturn> => {
+  const processShard = async (job: Job<ShardMessage>, token?: string): Promise<ShardReturn> => {
     const m = job.data;
     if (m.protocol !== SHARD_PROTOCOL || m.version !== version) {
       throw refuse(`version skew: the submitter runs Eidetic ${m.version} (shard protocol ${m.protocol}), this worker runs Eidetic ${version} (shard protocol ${SHARD_PROTOCOL}); run the same version on both`);
@@ -114,7 +114,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     for (const [key, ref] of Object.entries(m.models)) {
       const dir = models.get(ref.digest);
       if (!dir) {
-        throw refuse(`holds no copy of model ${ref.name} (${ref.files} files, sha256 digest ${ref.digest.slice(0, 16)}…) under --models ${options.models.join(' ')}; copy that model folder there, unchanged, and restart the worker`);
+        // Back to the queue, for a worker that holds the model; the submitter fails the job only when no
+        // live worker takes it (every one refused it) within its wait.
+        const reason = `holds no copy of model ${ref.name} (${ref.files} files, sha256 digest ${ref.digest.slice(0, 16)}…) under --models ${options.models.join(' ')}; copy that model folder there, unchanged, and restart the worker`;
+        await redis.multi().hset(keys.refused(String(job.id)), name, reason).expire(keys.refused(String(job.id)), BLOB_TTL_SECONDS).exec();
+        log(`shard ${m.index + 1}/${m.count} of ${m.kind} job ${m.job} refused: ${reason}`);
+        await job.moveToDelayed(Date.now() + REFUSAL_DELAY_MS, token);
+        throw new DelayedError();
       }
       params[key] = dir;
     }
