@@ -251,9 +251,12 @@ function planMatch(p: EngineParams<'match'>, size: number): ShardPlan {
   const unembedded = <T extends { vector?: Float32Array }>(list: T[]) => list.filter((x) => !x.vector || x.vector.length === 0);
   // References without a cached descriptor are embedded by every shard (the host caches them from the first).
   const newRefs = unembedded(references);
+  // An image with its descriptor cached is not read: only its name goes on the queue, not the project's path.
+  const named = <T extends { file: string; vector?: Float32Array }>(list: T[]) => list.map((x) => (x.vector?.length ? { ...x, file: path.basename(x.file) } : x));
+  const refs = named(references);
   return {
     kind: 'match',
-    shards: cells.map((queries, index) => ({ index, units: unembedded(queries).length + newRefs.length, params: { ...common, queries, references } })),
+    shards: cells.map((queries, index) => ({ index, units: unembedded(queries).length + newRefs.length, params: { ...common, queries: named(queries), references: refs } })),
     ledgerSkips: true,
     ordered: false,
     modelKeys: ['descriptor'],

@@ -2,7 +2,9 @@
  * A queue worker (`eidetic worker`): takes shards from the queue one at a time and runs each in its own
  * engine process, through the same engine handlers as a local job. It runs a shard only on model
  * folders of its own whose files have the sha256 the shard names, and only when it runs the
- * submitter's Eidetic version; otherwise it refuses the shard, with the reason, back to the submitter.
+ * submitter's Eidetic version. A shard of another version fails, with the reason, back to the submitter;
+ * one naming a model this worker does not hold goes back to the queue for a worker that holds it (the
+ * refusal recorded for the submitter, which fails the job only when no live worker takes it).
  * A worker killed mid-shard stops renewing its lock: BullMQ's stalled-job check gives the shard to
  * another worker, which computes the same result (the submitter stores it once).
  */
