@@ -67,6 +67,11 @@ export interface ShardPlan {
   /** Input files named deeper in a shard's parameters (match: image files), which travel as blobs too. */
   nestedFiles?(shardParams: Record<string, unknown>): string[];
   /**
+   * Work every shard needs done once first (match: descriptors of the references not cached), run as a
+   * job of its own on the queue; `apply` gives the job's engine input with its outcome (the vectors).
+   */
+  prelude?: { params: Record<string, unknown>; apply(vectors: ReadonlyMap<string, Float32Array>): Record<string, unknown> };
+  /**
    * A shard the project's ledger lists is not run again. False where the host stores a shard's events
    * after its ledger row (generation: images are encoded and written in the background): what the
    * host module finds stored (its skip list) decides instead, and shards are matched by it.
@@ -249,8 +254,16 @@ function planMatch(p: EngineParams<'match'>, size: number): ShardPlan {
   if (cell.length) cells.push(cell);
   const { queries: _q, references, ...common } = p;
   const unembedded = <T extends { vector?: Float32Array }>(list: T[]) => list.filter((x) => !x.vector || x.vector.length === 0);
-  // References without a cached descriptor are embedded by every shard (the host caches them from the first).
   const newRefs = unembedded(references);
+  // References without a cached descriptor, with more than one shard: embedded once first (as generations
+  // of one prompt each, matched against nothing), then every shard gets their vectors.
+  const prelude: ShardPlan['prelude'] =
+    newRefs.length && cells.length > 1
+      ? {
+          params: { ...common, queries: newRefs.map((r) => ({ generationId: -r.referenceId, prompt: `reference ${r.referenceId}`, sha256: r.sha256, file: r.file })), references: [] },
+          apply: (vectors) => ({ ...p, references: references.map((r) => (vectors.has(r.sha256) ? { ...r, vector: vectors.get(r.sha256) } : r)) }),
+        }
+      : undefined;
   // An image with its descriptor cached is not read: only its name goes on the queue, not the project's path.
   const named = <T extends { file: string; vector?: Float32Array }>(list: T[]) => list.map((x) => (x.vector?.length ? { ...x, file: path.basename(x.file) } : x));
   const refs = named(references);
@@ -262,6 +275,7 @@ function planMatch(p: EngineParams<'match'>, size: number): ShardPlan {
     modelKeys: ['descriptor'],
     fileKeys: [],
     nestedFiles: (sp) => unembedded([...(sp.queries as EngineParams<'match'>['queries']), ...(sp.references as EngineParams<'match'>['references'])]).map((x) => x.file),
+    prelude,
     keepEvent: () => true,
     merge(results) {
       const kept = results.filter((r): r is MatchEngineResult => r !== null);

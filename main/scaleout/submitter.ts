@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { JobKind } from '../api/jobs.js';
+import type { JobKind, MatchEngineResult, MatchVectorsEvent } from '../api/jobs.js';
 import type { QueueStatus } from '../api/queue.js';
 import type { RunOptions } from '../engine/host.js';
 import { hashModelFolder } from '../sd/model-folder.js';
@@ -169,9 +169,36 @@ export class QueueRunner {
   async run(kind: JobKind, params: unknown, options: RunOptions & { jobId?: string } = {}): Promise<unknown> {
     if (!isShardedKind(kind)) throw new EideticError('unsupported', `${kind} jobs do not run on the queue yet; run them without --queue`);
     if (options.signal?.aborted) throw new EideticError('cancelled', `${kind} was cancelled`);
-    const started = performance.now();
     const jobId = options.jobId ?? randomUUID();
     const plan = planShards(kind, params, this.options.shardSize?.[kind]);
+    if (!plan.prelude) return this.runPlan(kind, plan, params, { ...options, jobId }, this.options.ledger());
+    // Match: the references' descriptors first (their own shards, not in the project's ledger: the host
+    // caches the vectors as they are stored), then every shard with them.
+    const vectors = new Map<string, Float32Array>();
+    const first = (await this.runPlan(
+      kind,
+      planShards(kind, plan.prelude.params, this.options.shardSize?.[kind]),
+      plan.prelude.params,
+      {
+        ...options,
+        jobId: `${jobId}.references`,
+        onEvent: (e) => {
+          const v = e as MatchVectorsEvent;
+          if (v?.type === 'match-vectors') for (const x of v.vectors) vectors.set(x.sha256, x.vector);
+          options.onEvent?.(e);
+        },
+        onProgress: (done, total, message) => options.onProgress?.(0, 1, `references first: ${done}/${total} (${message ?? ''})`),
+      },
+      memoryLedger(),
+    )) as MatchEngineResult;
+    const engineParams = plan.prelude.apply(vectors);
+    const rest = (await this.runPlan(kind, planShards(kind, engineParams, this.options.shardSize?.[kind]), engineParams, { ...options, jobId }, this.options.ledger())) as MatchEngineResult;
+    return { ...rest, embedded: first.embedded + rest.embedded, skipped: [...new Map([...first.skipped, ...rest.skipped].map((x) => [x.file, x])).values()] } satisfies MatchEngineResult;
+  }
+
+  private async runPlan(kind: ShardedKind, plan: ShardPlan, params: unknown, options: RunOptions & { jobId: string }, ledger: ShardLedger): Promise<unknown> {
+    const started = performance.now();
+    const jobId = options.jobId;
     const { queue, events, redis } = this.connect();
     await this.ready(redis);
     await checkAccess(redis, this.address.url);
@@ -198,7 +225,6 @@ export class QueueRunner {
       files[key] = { ...(await putBlob(redis, bytes)), name: path.basename(file) };
     }
 
-    const ledger = this.options.ledger();
     const stored = ledger.stored(jobId);
     // Files named deeper in the parameters (match: images) travel as blobs, each under a token of its own.
     const tokenOf = new Map<string, { token: string; ref: BlobRef & { name: string } }>();

@@ -2,7 +2,7 @@
  * Scale-out, copy detection: a match job in shards of whole prompts on 2 `eidetic worker` processes
  * (generation images and reference images travel as content-addressed blobs, cached descriptors as
  * float32 bytes) stores exactly the matches, scores and clusters the local engine stores, and caches the
- * same descriptors.
+ * same descriptors; uncached references are embedded once, first, not by every shard.
  */
 import { cpSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -91,6 +91,8 @@ describe('copy detection through the queue', () => {
     };
     expect(pick(job.result)).toEqual(pick(localJob.result));
     expect((job.result as { embedded: number }).embedded).toBe(55);
+    // The 40 references were embedded once, first, by a job of their own on the queue, not by every shard.
+    expect(workers.flatMap((w) => w.log).filter((l) => l.includes(`of match job ${job.id}.references`)).length).toBeGreaterThan(0);
     expect(expected.clusters.filter((c) => Number(c.label) >= 0).length).toBeGreaterThan(0);
 
     // Again with every descriptor cached: they travel in the shards (float32 bytes), nothing is embedded.

@@ -135,6 +135,15 @@ describe('match shards', () => {
     expect((plan.shards[1].params.queries as { file: string }[])[0].file).toBe('g4.png');
     expect((plan.shards[1].params.references as { file: string }[])[1].file).toBe('r2.png');
     expect(plan.shards.map((s) => s.units)).toEqual([4, 4, 2]);
+    // r1 has no descriptor: embedded once first (one prompt of its own, matched against nothing), then given to every shard.
+    expect(plan.prelude!.params).toMatchObject({ queries: [{ generationId: -1, prompt: 'reference 1', sha256: 'r1', file: '/proj/refs/r1.png' }], references: [] });
+    const vector = new Float32Array([0.5, 0.5]);
+    const after = planShards('match', plan.prelude!.apply(new Map([['r1', vector]])), 3);
+    expect(after.prelude).toBeUndefined();
+    expect((after.shards[0].params.references as { vector?: Float32Array }[])[0].vector).toEqual(vector);
+    expect(after.nestedFiles!(after.shards[1].params)).toEqual(['/proj/images/g5.png', '/proj/images/g6.png', '/proj/images/g7.png']);
+    // One shard: nothing to share, no prelude.
+    expect(planShards('match', { descriptor: '/d', queries, references: refs }, 64).prelude).toBeUndefined();
   });
 
   it('merge: matches and clusters of every shard, new references counted once, skipped files once', () => {
