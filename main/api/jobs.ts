@@ -539,6 +539,10 @@ const solidmarkEngine = z.object({
   preset: presetName.nullable().default(null),
   /** Queries already scored under these settings (by an earlier run): not asked again. */
   skip: z.array(z.object({ imageKey: z.string(), repeat: z.number().int().min(0) })).default([]),
+  /** A queue shard's images: positions start..end−1 of the sample (seeds stay the whole sample's). */
+  sampleRange: z.object({ start: z.number().int().min(0), end: z.number().int().min(0) }).optional(),
+  /** A queue worker's copies of the manifest's image files, by their name in the manifest. */
+  imageFiles: z.record(z.string(), z.string()).optional(),
 });
 
 export interface SolidmarkImageEvent {

@@ -16,21 +16,33 @@ import {
   type GenerateEngineResult,
   type GeneratedImageEvent,
   type JobKind,
+  type MatchEngineResult,
+  type MatchVectorsEvent,
   type SearchEngineResult,
+  type SolidmarkEngineResult,
+  type SolidmarkImageEvent,
   type SearchIterationEvent,
 } from '../api/jobs.js';
+import path from 'node:path';
 import { DEFAULT_GIBBS_PARAMS } from '../search/gibbs.js';
+import { distinctImages, readManifest } from '../solidmark/manifest.js';
+import { selectQueries } from '../solidmark/sample.js';
+import { EideticError } from '../util/errors.js';
 
 /** Job kinds that run on the queue; the others run in the local engine. */
-export const SHARDED_KINDS = ['detect', 'search', 'generate'] as const;
+export const SHARDED_KINDS = ['detect', 'search', 'generate', 'match', 'solidmark'] as const;
 export type ShardedKind = (typeof SHARDED_KINDS)[number];
 
 export function isShardedKind(kind: JobKind): kind is ShardedKind {
   return (SHARDED_KINDS as readonly string[]).includes(kind);
 }
 
-/** Prompts per detection shard, chains per search shard, images per generation shard: seconds to minutes of work each. */
-export const DEFAULT_SHARD_SIZE = { detect: 25, search: 1, generate: 8 } as const;
+/**
+ * Prompts per detection shard, chains per search shard, images per generation shard, generations per
+ * match shard (whole prompts), images per SolidMark shard (each asked `repeats` times): seconds to
+ * minutes of work each.
+ */
+export const DEFAULT_SHARD_SIZE = { detect: 25, search: 1, generate: 8, match: 64, solidmark: 4 } as const;
 
 export interface Shard {
   index: number;
@@ -52,6 +64,13 @@ export interface ShardPlan {
   modelKeys: string[];
   /** Parameters that name input files: their bytes travel through the queue, keyed by sha256. */
   fileKeys: string[];
+  /** Input files named deeper in a shard's parameters (match: image files), which travel as blobs too. */
+  nestedFiles?(shardParams: Record<string, unknown>): string[];
+  /**
+   * Work every shard needs done once first (match: descriptors of the references not cached), run as a
+   * job of its own on the queue; `apply` gives the job's engine input with its outcome (the vectors).
+   */
+  prelude?: { params: Record<string, unknown>; apply(vectors: ReadonlyMap<string, Float32Array>): Record<string, unknown> };
   /**
    * A shard the project's ledger lists is not run again. False where the host stores a shard's events
    * after its ledger row (generation: images are encoded and written in the background): what the
@@ -217,6 +236,118 @@ function planGenerate(p: EngineParams<'generate'>, size: number): ShardPlan {
   };
 }
 
+function planMatch(p: EngineParams<'match'>, size: number): ShardPlan {
+  // Clusters are per prompt (DBSCAN over a prompt's generations): a shard takes whole prompts, as many as
+  // fit in `size` generations (one prompt with more goes alone). Matching a generation against the
+  // references does not depend on the other generations, so each shard carries every reference.
+  const byPrompt = new Map<string, EngineParams<'match'>['queries']>();
+  for (const q of p.queries) byPrompt.set(q.prompt, [...(byPrompt.get(q.prompt) ?? []), q]);
+  const cells: EngineParams<'match'>['queries'][] = [];
+  let cell: EngineParams<'match'>['queries'] = [];
+  for (const group of byPrompt.values()) {
+    if (cell.length && cell.length + group.length > size) {
+      cells.push(cell);
+      cell = [];
+    }
+    cell.push(...group);
+  }
+  if (cell.length) cells.push(cell);
+  const { queries: _q, references, ...common } = p;
+  const unembedded = <T extends { vector?: Float32Array }>(list: T[]) => list.filter((x) => !x.vector || x.vector.length === 0);
+  const newRefs = unembedded(references);
+  // References without a cached descriptor, with more than one shard: embedded once first (as generations
+  // of one prompt each, matched against nothing), then every shard gets their vectors.
+  const prelude: ShardPlan['prelude'] =
+    newRefs.length && cells.length > 1
+      ? {
+          params: { ...common, queries: newRefs.map((r) => ({ generationId: -r.referenceId, prompt: `reference ${r.referenceId}`, sha256: r.sha256, file: r.file })), references: [] },
+          apply: (vectors) => ({ ...p, references: references.map((r) => (vectors.has(r.sha256) ? { ...r, vector: vectors.get(r.sha256) } : r)) }),
+        }
+      : undefined;
+  // An image with its descriptor cached is not read: only its name goes on the queue, not the project's path.
+  const named = <T extends { file: string; vector?: Float32Array }>(list: T[]) => list.map((x) => (x.vector?.length ? { ...x, file: path.basename(x.file) } : x));
+  const refs = named(references);
+  return {
+    kind: 'match',
+    shards: cells.map((queries, index) => ({ index, units: unembedded(queries).length + newRefs.length, params: { ...common, queries: named(queries), references: refs } })),
+    ledgerSkips: true,
+    ordered: false,
+    modelKeys: ['descriptor'],
+    fileKeys: [],
+    nestedFiles: (sp) => unembedded([...(sp.queries as EngineParams<'match'>['queries']), ...(sp.references as EngineParams<'match'>['references'])]).map((x) => x.file),
+    prelude,
+    keepEvent: () => true,
+    merge(results) {
+      const kept = results.filter((r): r is MatchEngineResult => r !== null);
+      const first = kept[0];
+      const skipped = [...new Map(kept.flatMap((r) => r.skipped).map((s) => [s.file, s])).values()];
+      const skippedFiles = new Set(skipped.map((s) => s.file));
+      const refsEmbedded = newRefs.filter((r) => !skippedFiles.has(r.file)).length;
+      return {
+        descriptorKey: first?.descriptorKey ?? '',
+        dim: first?.dim ?? 0,
+        threshold: first?.threshold ?? 0,
+        newVectors: [],
+        matches: kept.flatMap((r) => r.matches),
+        clusters: kept.flatMap((r) => r.clusters),
+        skipped,
+        // Each shard embedded the new references: counted once.
+        embedded: sum(kept.map((r) => r.embedded)) - Math.max(0, kept.length - 1) * refsEmbedded,
+      } satisfies MatchEngineResult;
+    },
+    compact: (r) => r,
+  };
+}
+
+function planSolidmark(p: EngineParams<'solidmark'>, size: number): ShardPlan {
+  // The sample is drawn here as the engine draws it (same manifest, seed, selection), and cut into ranges
+  // of images: each image's seeds come from its place among all images, so a range asks what the whole does.
+  const { entries, border: keyed } = readManifest(p.data);
+  const border = p.border ?? keyed;
+  if (!border) throw new EideticError('invalid_input', `${p.data}: no keying.json beside the manifest; give the border width`);
+  const images = distinctImages(entries);
+  const sample = selectQueries(images.map((im) => im.copies.length > 1), { seed: p.seed, select: p.select, n: p.queries }).map((i) => images[i]);
+  const scored = new Set(p.skip.map((s) => `${s.repeat}\n${s.imageKey}`));
+  const dir = path.dirname(path.resolve(p.data));
+  const shards: Shard[] = chunks(sample.length, size)
+    .map(({ start, end }, index) => ({ start, end, index }))
+    .filter(({ start, end }) => sample.slice(start, end).some((im) => Array.from({ length: p.repeats }, (_, r) => r).some((r) => !scored.has(`${r}\n${im.imageKey}`))))
+    .map(({ start, end, index }) => {
+      // Only an image's first copy is read (its copies' keys come from the manifest).
+      const imageFiles = Object.fromEntries(sample.slice(start, end).map((im) => [im.copies[0].file, path.resolve(dir, im.copies[0].file)]));
+      return { index, units: (end - start) * p.repeats, params: { ...p, border, sampleRange: { start, end }, imageFiles } };
+    });
+  return {
+    kind: 'solidmark',
+    shards,
+    // The host writes each query's image and row in the background (as generation does): its skip list decides.
+    ledgerSkips: false,
+    // In sample order: the job's per-image list is the local run's.
+    ordered: true,
+    modelKeys: ['model'],
+    fileKeys: [],
+    nestedFiles: (sp) => [sp.data as string, ...Object.values(sp.imageFiles as Record<string, string>)],
+    keepEvent: (e) => !scored.has(`${(e as SolidmarkImageEvent).repeat}\n${(e as SolidmarkImageEvent).imageKey}`),
+    merge(results) {
+      const kept = results.filter((r): r is SolidmarkEngineResult => r !== null);
+      return {
+        sampled: sample.length,
+        queries: sum(kept.map((r) => r.queries)),
+        alreadyScored: sample.reduce((n, im) => n + Array.from({ length: p.repeats }, (_, r) => r).filter((r) => scored.has(`${r}\n${im.imageKey}`)).length, 0),
+        skipped: kept.flatMap((r) => r.skipped),
+        seed: p.seed,
+        steps: p.steps,
+        guidance: p.guidance,
+        repeats: p.repeats,
+        preset: p.preset,
+        select: p.select,
+        border,
+      } satisfies SolidmarkEngineResult;
+    },
+    compact: (r) => r,
+  };
+}
+
 /**
  * The shards of a job from the engine input its host module prepared. The input is read through the
  * catalogue's engine schema first (defaults applied, host-only keys dropped), so a resumed job plans the
@@ -225,11 +356,13 @@ function planGenerate(p: EngineParams<'generate'>, size: number): ShardPlan {
 export function planShards(kind: ShardedKind, engineInput: unknown, size?: number): ShardPlan {
   if (kind === 'detect') return planDetect(JOB_CATALOGUE.detect.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.detect);
   if (kind === 'generate') return planGenerate(JOB_CATALOGUE.generate.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.generate);
+  if (kind === 'solidmark') return planSolidmark(JOB_CATALOGUE.solidmark.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.solidmark);
+  if (kind === 'match') return planMatch(JOB_CATALOGUE.match.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.match);
   return planSearch(JOB_CATALOGUE.search.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.search);
 }
 
 /** The event type each sharded kind streams (checked before a shard's events are replayed). */
-export function isShardEvent(kind: ShardedKind, e: unknown): e is DetectScoreEvent | SearchIterationEvent | GeneratedImageEvent {
+export function isShardEvent(kind: ShardedKind, e: unknown): e is DetectScoreEvent | SearchIterationEvent | GeneratedImageEvent | MatchVectorsEvent | SolidmarkImageEvent {
   const type = (e as { type?: unknown } | null)?.type;
-  return type === { detect: 'detect-score', search: 'search-iteration', generate: 'image' }[kind];
+  return type === { detect: 'detect-score', search: 'search-iteration', generate: 'image', match: 'match-vectors', solidmark: 'solidmark-image' }[kind];
 }

@@ -6,15 +6,17 @@
  * whatever happens to workers, Redis or this process; search shards in chain order.
  *
  * Faults: a shard Redis lost (restarted without persistence) is added again; Redis away for longer
- * than `offlineSeconds` fails the job as `queue_unavailable` (resumable); a shard a worker refused
- * (another version, a model it does not hold) fails the job with the worker's reason.
+ * than `offlineSeconds` fails the job as `queue_unavailable` (resumable); a shard a worker refused for
+ * another version fails the job with the worker's reason; one refused for a model the worker does not
+ * hold goes back to the queue, and fails the job only when every live worker has refused it for
+ * `refusalWaitSeconds` (naming the model's digest and each refusing worker).
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { JobKind } from '../api/jobs.js';
+import type { JobKind, MatchEngineResult, MatchVectorsEvent } from '../api/jobs.js';
 import type { QueueStatus } from '../api/queue.js';
 import type { RunOptions } from '../engine/host.js';
 import { hashModelFolder } from '../sd/model-folder.js';
@@ -29,8 +31,12 @@ import {
   getBlob,
   keys,
   modelDigest,
+  paramsToWire,
   putBlob,
   QUEUE_NAME,
+  replaceStrings,
+  blobToken,
+  type BlobRef,
   SHARD_PROTOCOL,
   shardId,
   type ShardMessage,
@@ -69,6 +75,11 @@ export interface QueueRunnerOptions extends QueueConnectionOptions {
   offlineSeconds?: number;
   /** How often outstanding shards are checked in Redis itself (besides its event stream). */
   reconcileMs?: number;
+  /**
+   * How long a shard every live worker refused (none holds its model) may wait for one that does (a
+   * worker restarted with the model copied) before the job fails naming the model and the refusers.
+   */
+  refusalWaitSeconds?: number;
   ledger: () => ShardLedger;
 }
 
@@ -158,9 +169,36 @@ export class QueueRunner {
   async run(kind: JobKind, params: unknown, options: RunOptions & { jobId?: string } = {}): Promise<unknown> {
     if (!isShardedKind(kind)) throw new EideticError('unsupported', `${kind} jobs do not run on the queue yet; run them without --queue`);
     if (options.signal?.aborted) throw new EideticError('cancelled', `${kind} was cancelled`);
-    const started = performance.now();
     const jobId = options.jobId ?? randomUUID();
     const plan = planShards(kind, params, this.options.shardSize?.[kind]);
+    if (!plan.prelude) return this.runPlan(kind, plan, params, { ...options, jobId }, this.options.ledger());
+    // Match: the references' descriptors first (their own shards, not in the project's ledger: the host
+    // caches the vectors as they are stored), then every shard with them.
+    const vectors = new Map<string, Float32Array>();
+    const first = (await this.runPlan(
+      kind,
+      planShards(kind, plan.prelude.params, this.options.shardSize?.[kind]),
+      plan.prelude.params,
+      {
+        ...options,
+        jobId: `${jobId}.references`,
+        onEvent: (e) => {
+          const v = e as MatchVectorsEvent;
+          if (v?.type === 'match-vectors') for (const x of v.vectors) vectors.set(x.sha256, x.vector);
+          options.onEvent?.(e);
+        },
+        onProgress: (done, total, message) => options.onProgress?.(0, 1, `references first: ${done}/${total} (${message ?? ''})`),
+      },
+      memoryLedger(),
+    )) as MatchEngineResult;
+    const engineParams = plan.prelude.apply(vectors);
+    const rest = (await this.runPlan(kind, planShards(kind, engineParams, this.options.shardSize?.[kind]), engineParams, { ...options, jobId }, this.options.ledger())) as MatchEngineResult;
+    return { ...rest, embedded: first.embedded + rest.embedded, skipped: [...new Map([...first.skipped, ...rest.skipped].map((x) => [x.file, x])).values()] } satisfies MatchEngineResult;
+  }
+
+  private async runPlan(kind: ShardedKind, plan: ShardPlan, params: unknown, options: RunOptions & { jobId: string }, ledger: ShardLedger): Promise<unknown> {
+    const started = performance.now();
+    const jobId = options.jobId;
     const { queue, events, redis } = this.connect();
     await this.ready(redis);
     await checkAccess(redis, this.address.url);
@@ -187,15 +225,38 @@ export class QueueRunner {
       files[key] = { ...(await putBlob(redis, bytes)), name: path.basename(file) };
     }
 
-    const ledger = this.options.ledger();
     const stored = ledger.stored(jobId);
-    const messages = plan.shards.map((s) => {
-      const shardParams = { ...s.params };
+    // Files named deeper in the parameters (match: images) travel as blobs, each under a token of its own.
+    const tokenOf = new Map<string, { token: string; ref: BlobRef & { name: string } }>();
+    const original = new Map<string, string>();
+    const messages = [];
+    for (const s of plan.shards) {
+      let shardParams = { ...s.params };
       for (const key of [...plan.modelKeys, ...plan.fileKeys]) if (key in shardParams) shardParams[key] = models[key]?.name ?? files[key]?.name ?? shardParams[key];
-      const body = { job: jobId, kind, index: s.index, params: shardParams, models, files };
+      const blobs: NonNullable<ShardMessage['blobs']> = {};
+      const tokens = new Map<string, string>();
+      for (const file of plan.nestedFiles?.(shardParams) ?? []) {
+        let known = tokenOf.get(file);
+        if (!known) {
+          let bytes: Buffer;
+          try {
+            bytes = readFileSync(file);
+          } catch {
+            throw new EideticError('not_found', `${kind}: cannot read ${file}`);
+          }
+          const ref = { ...(await putBlob(redis, bytes)), name: path.basename(file) };
+          known = { token: blobToken(tokenOf.size, ref.sha256, path.extname(file)), ref };
+          tokenOf.set(file, known);
+          original.set(known.token, file);
+        }
+        tokens.set(file, known.token);
+        blobs[known.token] = known.ref;
+      }
+      shardParams = paramsToWire(replaceStrings(shardParams, tokens));
+      const body = { job: jobId, kind, index: s.index, params: shardParams, models, files, ...(tokens.size ? { blobs } : {}) };
       const message: ShardMessage = { protocol: SHARD_PROTOCOL, version: packageVersion(), count: plan.shards.length, ...body };
-      return { shard: s, message, id: shardId(body) };
-    });
+      messages.push({ shard: s, message, id: shardId(body) });
+    }
     const results = new Map<number, unknown>();
     for (const m of messages) {
       const done = stored.get(m.shard.index);
@@ -214,6 +275,7 @@ export class QueueRunner {
 
     // A resumed job: shards a worker refused before are tried again (the worker may hold the model now).
     for (const m of unstored) {
+      await redis.del(keys.refused(m.id));
       const job = await queue.getJob(m.id);
       if (job && (await job.getState()) === 'failed') await job.retry('failed');
     }
@@ -269,8 +331,9 @@ export class QueueRunner {
         this.storedAt = this.storedAt.filter((t) => t >= now - 60_000);
         this.storedAt.push(now);
         this.storedBy.set(c.worker, (this.storedBy.get(c.worker) ?? 0) + 1);
-        // Stored: the queue's copy is not needed any more.
+        // Stored: the queue's copy (and who refused it) is not needed any more.
         void queue.remove(m.id).catch(() => undefined);
+        void redis.del(keys.refused(m.id)).catch(() => undefined);
         if (c.ret.blob) void deleteBlob(redis, c.ret.blob).catch(() => undefined);
       };
       const commitReady = () => {
@@ -298,6 +361,8 @@ export class QueueRunner {
           let output: ShardOutput | null = null;
           if (typeof ret?.text === 'string') output = decodeOutput(ret.text);
           else if (ret?.blob) output = await getBlob(redis, ret.blob).then((b) => decodeOutput(b.toString('utf8')), () => null);
+          // The worker's copies of input files named by their tokens: back to this host's files.
+          if (output && original.size) output = replaceStrings(output, original);
           if (!ret || !output) {
             // Completed but its result is gone (Redis restarted between the two writes, a blob expired): run it again.
             await job.remove().catch(() => undefined);
@@ -331,6 +396,36 @@ export class QueueRunner {
         if (!job || settled) return;
         if (state === 'completed') await collect(job);
         else refused(job);
+      };
+      // Shards every live worker refused (none holds a model they name), since when: failed after the wait.
+      const refusalWaitMs = (this.options.refusalWaitSeconds ?? 30) * 1000;
+      const allRefusedSince = new Map<string, number>();
+      const checkRefusals = async (outstanding: typeof unstored) => {
+        const live = (await redis.keys(keys.workerPattern)).map((k) => k.slice(keys.worker('').length));
+        for (const m of outstanding) {
+          const refusals = await redis.hgetall(keys.refused(m.id));
+          const refusers = Object.keys(refusals).sort();
+          if (settled) return;
+          if (refusers.length === 0 || live.some((w) => !refusers.includes(w))) {
+            allRefusedSince.delete(m.id);
+            continue;
+          }
+          const since = allRefusedSince.get(m.id) ?? Date.now();
+          allRefusedSince.set(m.id, since);
+          if (Date.now() - since < refusalWaitMs) continue;
+          const wanted = Object.values(m.message.models).map((r) => `${r.name} (sha256 digest ${r.digest})`).join(' and ');
+          const who = refusers.map((w) => `worker "${w}": ${refusals[w]}`).join('; ');
+          // Off the queue, so workers stop passing it around; resuming the job queues it again.
+          for (const u of unstored) void queue.remove(u.id).catch(() => undefined);
+          for (const u of unstored) void redis.del(keys.refused(u.id)).catch(() => undefined);
+          finish(
+            new EideticError(
+              'shard_refused',
+              `shard ${m.shard.index + 1}/${plan.shards.length} of ${kind}: no live worker holds model ${wanted} (waited ${Math.round(refusalWaitMs / 1000)} s after every live worker refused it): ${who}. Copy the model folder to a worker, restart it, and resume the job`,
+            ),
+          );
+          return;
+        }
       };
       const guard = (p: Promise<void>) =>
         p.catch((err) => {
@@ -368,6 +463,7 @@ export class QueueRunner {
         guard(
           (async () => {
             for (const m of outstanding) await check(m.id);
+            await checkRefusals(outstanding.filter((m) => !results.has(m.shard.index) && !collected.has(m.shard.index)));
           })(),
         ).finally(() => (sweeping = false));
       };

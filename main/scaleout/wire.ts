@@ -13,7 +13,7 @@ import { EideticError } from '../util/errors.js';
 /** The BullMQ queue every shard goes through. */
 export const QUEUE_NAME = 'eidetic-shards';
 /** Bumped when shard messages change shape; workers refuse other versions (as they refuse another Eidetic). */
-export const SHARD_PROTOCOL = 1;
+export const SHARD_PROTOCOL = 2;
 const PREFIX = 'eidetic';
 
 /** A model folder by content: the digest of its files' sha256, as listed by hashModelFolder. */
@@ -41,6 +41,34 @@ export interface ShardMessage {
   params: Record<string, unknown>;
   models: Record<string, ModelRef>;
   files: Record<string, BlobRef & { name: string }>;
+  /** Files named deeper in `params` (match: image files), each replaced there by its token (blobToken). */
+  blobs?: Record<string, BlobRef & { name: string }>;
+}
+
+/** A file's stand-in inside a shard's parameters: the worker puts its own copy's path in its place. */
+export function blobToken(i: number, sha256: string, ext: string): string {
+  return `eidetic-blob:${i}:${sha256}${ext}`;
+}
+
+/** Every string in `value` (nested in arrays and plain objects) that is a key of `map`, replaced by its value. */
+export function replaceStrings<T>(value: T, map: ReadonlyMap<string, string>): T {
+  if (map.size === 0) return value;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return map.get(v) ?? v;
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(value) as T;
+}
+
+/** Parameters as BullMQ stores them (JSON): Float32Arrays (cached descriptors) as base64 of their bytes. */
+export function paramsToWire(params: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(params, f32Replacer)) as Record<string, unknown>;
+}
+
+export function paramsFromWire(params: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(params), f32Reviver) as Record<string, unknown>;
 }
 
 export interface ShardOutput {
@@ -58,16 +86,26 @@ export interface ShardReturn {
 
 /** JSON with Float32Arrays (image pixels) as base64 of their bytes: exact, and a third of the size of numbers. */
 export function encodeOutput(output: ShardOutput): string {
-  return JSON.stringify(output, (_key, value: unknown) => (value instanceof Float32Array ? { $f32: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') } : value));
+  return JSON.stringify(output, f32Replacer);
 }
 
 export function decodeOutput(text: string): ShardOutput {
-  return JSON.parse(text, (_key, value: unknown) => {
-    const f32 = (value as { $f32?: unknown } | null)?.$f32;
-    if (typeof f32 !== 'string') return value;
-    const bytes = Buffer.from(f32, 'base64');
-    return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  }) as ShardOutput;
+  return JSON.parse(text, f32Reviver) as ShardOutput;
+}
+
+/** Float32Arrays (pixels, descriptors) and Uint8Arrays (SolidMark's RGB8 images) as base64 of their bytes. */
+function f32Replacer(_key: string, value: unknown): unknown {
+  if (value instanceof Float32Array) return { $f32: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+  if (value instanceof Uint8Array && !Buffer.isBuffer(value)) return { $u8: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+  return value;
+}
+
+function f32Reviver(_key: string, value: unknown): unknown {
+  const { $f32: f32, $u8: u8 } = (value ?? {}) as { $f32?: unknown; $u8?: unknown };
+  if (typeof u8 === 'string') return new Uint8Array(Buffer.from(u8, 'base64'));
+  if (typeof f32 !== 'string') return value;
+  const bytes = Buffer.from(f32, 'base64');
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 }
 
 /** What a worker says about itself (main/api/queue.ts: the app shows it). */
@@ -77,6 +115,8 @@ export const keys = {
   worker: (name: string) => `${PREFIX}:worker:${name}`,
   workerPattern: `${PREFIX}:worker:*`,
   cancel: (job: string) => `${PREFIX}:cancel:${job}`,
+  /** Workers that refused a shard (they hold no copy of one of its models), each with its reason. */
+  refused: (shardId: string) => `${PREFIX}:refused:${shardId}`,
   blob: (sha256: string, i: number) => `${PREFIX}:blob:${sha256}:${i}`,
 };
 
@@ -124,6 +164,9 @@ export async function deleteBlob(redis: Redis, ref: BlobRef): Promise<void> {
   const names = Array.from({ length: ref.chunks }, (_, i) => keys.blob(ref.sha256, i));
   if (names.length) await redis.del(...names);
 }
+
+/** A refused shard waits this long before any worker may take it again (others take it first). */
+export const REFUSAL_DELAY_MS = 2000;
 
 /** Results up to this size travel inside the BullMQ job; larger ones as a blob in chunks. */
 export const INLINE_RESULT_BYTES = 256 * 1024;

@@ -2,14 +2,16 @@
  * A queue worker (`eidetic worker`): takes shards from the queue one at a time and runs each in its own
  * engine process, through the same engine handlers as a local job. It runs a shard only on model
  * folders of its own whose files have the sha256 the shard names, and only when it runs the
- * submitter's Eidetic version; otherwise it refuses the shard, with the reason, back to the submitter.
+ * submitter's Eidetic version. A shard of another version fails, with the reason, back to the submitter;
+ * one naming a model this worker does not hold goes back to the queue for a worker that holds it (the
+ * refusal recorded for the submitter, which fails the job only when no live worker takes it).
  * A worker killed mid-shard stops renewing its lock: BullMQ's stalled-job check gives the shard to
  * another worker, which computes the same result (the submitter stores it once).
  */
 import { mkdirSync, readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { ProbeResult } from '../api/jobs.js';
 import type { EngineLauncher } from '../engine/channel.js';
@@ -18,7 +20,7 @@ import { hashModelFolder } from '../sd/model-folder.js';
 import { packageVersion } from '../util/app-paths.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { checkAccess, redisOptions, type QueueConnectionOptions } from './connection.js';
-import { encodeOutput, encodeReason, getBlob, INLINE_RESULT_BYTES, keys, modelDigest, putBlob, QUEUE_NAME, SHARD_PROTOCOL, type ShardMessage, type ShardReturn, type WorkerInfo } from './wire.js';
+import { BLOB_TTL_SECONDS, encodeOutput, encodeReason, getBlob, INLINE_RESULT_BYTES, keys, modelDigest, paramsFromWire, putBlob, QUEUE_NAME, REFUSAL_DELAY_MS, replaceStrings, SHARD_PROTOCOL, type ShardMessage, type ShardReturn, type WorkerInfo } from './wire.js';
 
 export interface WorkerOptions extends QueueConnectionOptions {
   url: string;
@@ -105,16 +107,22 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
   const refuse = (message: string) => new UnrecoverableError(encodeReason('shard_refused', `worker "${name}": ${message}`));
 
-  const processShard = async (job: Job<ShardMessage>): Promise<ShardReturn> => {
+  const processShard = async (job: Job<ShardMessage>, token?: string): Promise<ShardReturn> => {
     const m = job.data;
     if (m.protocol !== SHARD_PROTOCOL || m.version !== version) {
       throw refuse(`version skew: the submitter runs Eidetic ${m.version} (shard protocol ${m.protocol}), this worker runs Eidetic ${version} (shard protocol ${SHARD_PROTOCOL}); run the same version on both`);
     }
-    const params: Record<string, unknown> = { ...m.params };
+    let params: Record<string, unknown> = paramsFromWire(m.params);
     for (const [key, ref] of Object.entries(m.models)) {
       const dir = models.get(ref.digest);
       if (!dir) {
-        throw refuse(`holds no copy of model ${ref.name} (${ref.files} files, sha256 digest ${ref.digest.slice(0, 16)}…) under --models ${options.models.join(' ')}; copy that model folder there, unchanged, and restart the worker`);
+        // Back to the queue, for a worker that holds the model; the submitter fails the job only when no
+        // live worker takes it (every one refused it) within its wait.
+        const reason = `holds no copy of model ${ref.name} (${ref.files} files, sha256 digest ${ref.digest.slice(0, 16)}…) under --models ${options.models.join(' ')}; copy that model folder there, unchanged, and restart the worker`;
+        await redis.multi().hset(keys.refused(String(job.id)), name, reason).expire(keys.refused(String(job.id)), BLOB_TTL_SECONDS).exec();
+        log(`shard ${m.index + 1}/${m.count} of ${m.kind} job ${m.job} refused: ${reason}`);
+        await job.moveToDelayed(Date.now() + REFUSAL_DELAY_MS, token);
+        throw new DelayedError();
       }
       params[key] = dir;
     }
@@ -124,6 +132,17 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       if (!existsSync(file)) writeFileSync(file, await getBlob(redis, ref));
       params[key] = file;
     }
+    // Files named deeper in the parameters: fetched, and put in place of their tokens (and back in the output).
+    const local = new Map<string, string>();
+    const tokenOfPath = new Map<string, string>();
+    for (const [token, ref] of Object.entries(m.blobs ?? {})) {
+      mkdirSync(cacheDir, { recursive: true });
+      const file = path.join(cacheDir, token.replace(/[^A-Za-z0-9.]/g, '-'));
+      if (!existsSync(file)) writeFileSync(file, await getBlob(redis, ref));
+      local.set(token, file);
+      tokenOfPath.set(file, token);
+    }
+    params = replaceStrings(params, local);
     if (options.ep) params.ep = options.ep;
 
     const started = performance.now();
@@ -148,7 +167,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         },
       });
       const ms = performance.now() - started;
-      const text = encodeOutput({ events, result });
+      const text = encodeOutput(replaceStrings({ events, result }, tokenOfPath));
       info.shardsDone++;
       if (text.length <= INLINE_RESULT_BYTES) return { worker: name, ms, text };
       return { worker: name, ms, blob: await putBlob(redis, Buffer.from(text, 'utf8')) };

@@ -1,7 +1,8 @@
 /**
  * Scale-out, detection: 200 demo prompts in shards through a Redis queue and two `eidetic worker`
  * processes store exactly the scores of the same job run by the local engine; a worker that lacks the
- * model, or runs another version, refuses its shard back to the submitter with the reason.
+ * model puts its shard back on the queue for a worker that holds it, and with none live the job fails
+ * naming the model and the refusing workers.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -92,17 +93,37 @@ describe('detection through the queue', () => {
     expect(status!.stored).toBe(20);
   });
 
-  it('a worker without the model refuses its shard back to the submitter, naming the model', async () => {
+  it('a worker without the model puts its shard back for one that holds it; with none live, the job fails naming the model and the refusers', async () => {
     await Promise.all(workers.splice(0).map((w) => w.stop()));
     const lacking = await startWorker(redis.url, 'no-models', { models: [path.join(demo, 'mlm-demo')] });
     workers.push(lacking);
     const b = await project('refused');
-    await b.useQueue({ url: redis.url });
-    const job = await b.startJob('detect', { ...params, prompts: prompts.slice(0, 5) });
+    await b.useQueue({ url: redis.url, shardSize: { detect: 2 }, refusalWaitSeconds: 3 });
+    const job = await b.startJob('detect', { ...params, prompts: prompts.slice(0, 6) });
+    // Only the lacking worker is up: it refuses a shard (back to the queue), then a worker with the model comes.
+    for (let t = 0; !lacking.log.some((l) => l.includes('refused: holds no copy of model sd-demo')); t++) {
+      if (t > 600) throw new Error(`the worker did not refuse a shard: ${lacking.log.join('\n')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const holder = await startWorker(redis.url, 'holder');
+    workers.push(holder);
     const done = await b.jobs.finished(job.id);
-    expect(done.status).toBe('failed');
-    expect(done.error?.code, done.error?.message).toBe('shard_refused');
-    expect(done.error?.message).toMatch(/worker "no-models": holds no copy of model sd-demo \(\d+ files, sha256 digest [0-9a-f]{16}…\)/);
+    expect(done.error).toBeNull();
+    const rows = b.currentProject!.db.prepare('SELECT worker FROM queue_shards WHERE job_id = ?').all(job.id) as { worker: string }[];
+    expect(rows.map((r) => r.worker)).toEqual(['holder', 'holder', 'holder']);
+    expect(scores(b, job.id)).toHaveLength(6);
+
+    // No live worker holds the model: after every live worker refused, and the wait, the job fails, naming them.
+    await holder.stop();
+    workers.splice(workers.indexOf(holder), 1);
+    const started = Date.now();
+    const failed = await b.jobs.finished((await b.startJob('detect', { ...params, prompts: prompts.slice(10, 12) })).id);
+    const seconds = (Date.now() - started) / 1000;
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.code, failed.error?.message).toBe('shard_refused');
+    expect(failed.error?.message).toMatch(/no live worker holds model sd-demo \(sha256 digest [0-9a-f]{64}\) \(waited 3 s after every live worker refused it\): worker "no-models": holds no copy of model sd-demo/);
+    expect(seconds).toBeGreaterThanOrEqual(3);
+    expect(seconds).toBeLessThan(30);
   });
 
   it('Redis AUTH: the password from a file or the environment works, and is nowhere on the queue or in the project', async () => {

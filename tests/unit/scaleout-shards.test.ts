@@ -1,7 +1,7 @@
 /** Shard plans (main/scaleout/shards.ts), shard ids and queue addresses: pure functions, no Redis. */
 import { describe, expect, it } from 'vitest';
 import { planShards } from '../../main/scaleout/shards.js';
-import { shardId, modelDigest, decodeReason, encodeReason, encodeOutput, decodeOutput } from '../../main/scaleout/wire.js';
+import { shardId, modelDigest, decodeReason, encodeReason, encodeOutput, decodeOutput, paramsToWire, paramsFromWire, replaceStrings, blobToken } from '../../main/scaleout/wire.js';
 import { parseQueueUrl, redisOptions } from '../../main/scaleout/connection.js';
 
 const prompts = Array.from({ length: 23 }, (_, i) => `prompt ${i}`);
@@ -113,5 +113,70 @@ describe('queue addresses', () => {
     expect(() => parseQueueUrl('localhost:6379')).toThrow(/is not a Redis address|not an address/);
     expect(() => redisOptions('redis://h:1', { tlsCa: '/no/ca.pem' })).toThrow(/--tls-ca is for a TLS address \(rediss:\/\/\); redis:\/\/h:1 is plain redis:\/\//);
     expect(() => redisOptions('rediss://h:1', { tlsCa: '/no/ca.pem' })).toThrow(/--tls-ca: cannot read \/no\/ca.pem/);
+  });
+});
+
+describe('match shards', () => {
+  const q = (generationId: number, prompt: string, vector?: Float32Array) => ({ generationId, prompt, sha256: `g${generationId}`, file: `/proj/images/g${generationId}.png`, ...(vector ? { vector } : {}) });
+  const refs = [
+    { referenceId: 1, sha256: 'r1', file: '/proj/refs/r1.png' },
+    { referenceId: 2, sha256: 'r2', file: '/proj/refs/r2.png', vector: new Float32Array([1, 0]) },
+  ];
+  const queries = [q(1, 'a'), q(2, 'a'), q(3, 'b'), q(4, 'c', new Float32Array([0, 1])), q(5, 'c'), q(6, 'c'), q(7, 'c'), q(8, 'd')];
+
+  it('take whole prompts up to the size (a larger prompt alone), every reference each, and only unembedded files travel', () => {
+    const plan = planShards('match', { descriptor: '/d', queries, references: refs }, 3);
+    const ids = plan.shards.map((s) => (s.params.queries as { generationId: number }[]).map((x) => x.generationId));
+    expect(ids).toEqual([[1, 2, 3], [4, 5, 6, 7], [8]]);
+    expect(plan.shards.every((s) => (s.params.references as unknown[]).length === 2)).toBe(true);
+    expect(plan.modelKeys).toEqual(['descriptor']);
+    // g4 and r2 have cached descriptors: not read, so named by their file name only (no project path on the queue).
+    expect(plan.nestedFiles!(plan.shards[1].params)).toEqual(['/proj/images/g5.png', '/proj/images/g6.png', '/proj/images/g7.png', '/proj/refs/r1.png']);
+    expect((plan.shards[1].params.queries as { file: string }[])[0].file).toBe('g4.png');
+    expect((plan.shards[1].params.references as { file: string }[])[1].file).toBe('r2.png');
+    expect(plan.shards.map((s) => s.units)).toEqual([4, 4, 2]);
+    // r1 has no descriptor: embedded once first (one prompt of its own, matched against nothing), then given to every shard.
+    expect(plan.prelude!.params).toMatchObject({ queries: [{ generationId: -1, prompt: 'reference 1', sha256: 'r1', file: '/proj/refs/r1.png' }], references: [] });
+    const vector = new Float32Array([0.5, 0.5]);
+    const after = planShards('match', plan.prelude!.apply(new Map([['r1', vector]])), 3);
+    expect(after.prelude).toBeUndefined();
+    expect((after.shards[0].params.references as { vector?: Float32Array }[])[0].vector).toEqual(vector);
+    expect(after.nestedFiles!(after.shards[1].params)).toEqual(['/proj/images/g5.png', '/proj/images/g6.png', '/proj/images/g7.png']);
+    // One shard: nothing to share, no prelude.
+    expect(planShards('match', { descriptor: '/d', queries, references: refs }, 64).prelude).toBeUndefined();
+  });
+
+  it('merge: matches and clusters of every shard, new references counted once, skipped files once', () => {
+    const plan = planShards('match', { descriptor: '/d', queries, references: refs }, 3);
+    const part = (embedded: number, skipped: { file: string; reason: string }[] = []) => ({ descriptorKey: 'k', dim: 2, threshold: 0.6, newVectors: [], matches: [{ generationId: embedded, hits: [] }], clusters: [], skipped, embedded });
+    // Each shard embedded its unembedded generations and the one unembedded reference (r1).
+    const merged = plan.merge([part(4), part(4), part(2)], 1) as { embedded: number; matches: unknown[]; skipped: unknown[] };
+    expect(merged.embedded).toBe(3 + 3 + 1 + 1);
+    expect(merged.matches).toHaveLength(3);
+    // r1 unreadable: skipped by every shard, listed once, and never counted as embedded.
+    const bad = { file: '/proj/refs/r1.png', reason: 'not an image' };
+    const mergedBad = plan.merge([part(3, [bad]), part(3, [bad]), part(1, [bad])], 1) as { embedded: number; skipped: unknown[] };
+    expect(mergedBad.skipped).toEqual([bad]);
+    expect(mergedBad.embedded).toBe(7);
+  });
+});
+
+describe('what travels', () => {
+  it('parameters with descriptors and outputs with RGB8 images survive the JSON BullMQ stores, byte for byte', () => {
+    const vector = new Float32Array([0.1, -2.5e-8, Math.PI]);
+    const back = paramsFromWire(JSON.parse(JSON.stringify(paramsToWire({ queries: [{ vector }] }))) as Record<string, unknown>);
+    expect((back.queries as { vector: Float32Array }[])[0].vector).toEqual(vector);
+    const rgb = Uint8Array.from([0, 127, 255, 3]);
+    const out = decodeOutput(encodeOutput({ events: [{ rgb }], result: null }));
+    expect((out.events[0] as { rgb: Uint8Array }).rgb).toBeInstanceOf(Uint8Array);
+    expect([...(out.events[0] as { rgb: Uint8Array }).rgb]).toEqual([0, 127, 255, 3]);
+  });
+
+  it('file tokens replace exactly the strings named, deep in arrays and objects, and leave typed arrays alone', () => {
+    const v = new Float32Array([1]);
+    const map = new Map([['/a.png', blobToken(0, 'ab', '.png')]]);
+    const out = replaceStrings({ q: [{ file: '/a.png', other: '/a.png.bak', v }], data: '/a.png' }, map);
+    expect(out).toEqual({ q: [{ file: 'eidetic-blob:0:ab.png', other: '/a.png.bak', v }], data: 'eidetic-blob:0:ab.png' });
+    expect(out.q[0].v).toBe(v);
   });
 });

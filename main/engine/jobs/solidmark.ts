@@ -5,53 +5,16 @@
  * each asked `repeats` times with its own seed; every query's result is streamed as an event so the host
  * stores it at once.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { borderMean, outpaintBorder } from '../../solidmark/outpaint.js';
 import { querySeed, selectQueries } from '../../solidmark/sample.js';
 import { trueKey } from '../../solidmark/true-key.js';
+import { readManifest, distinctImages } from '../../solidmark/manifest.js';
 import { EideticError, skipReason } from '../../util/errors.js';
 import type { SolidmarkImageEvent } from '../../api/jobs.js';
 import type { JobHandler } from '../protocol.js';
 import { loadPipeline } from './pipeline-cache.js';
-
-interface ManifestEntry {
-  file: string;
-  caption: string;
-  key: number;
-  contentSha256?: string;
-}
-
-function readManifest(file: string): { entries: ManifestEntry[]; border: number | null } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    throw new EideticError('not_found', `${file}: no such manifest`);
-  }
-  const entries: ManifestEntry[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let e: Partial<ManifestEntry>;
-    try {
-      e = JSON.parse(line) as Partial<ManifestEntry>;
-    } catch {
-      throw new EideticError('bad_file', `${file}: line ${i + 1}: not valid JSON`);
-    }
-    if (typeof e.file !== 'string') throw new EideticError('bad_file', `${file}: line ${i + 1}: no 'file'`);
-    if (typeof e.key !== 'number' || !(e.key >= 0 && e.key < 1)) throw new EideticError('bad_file', `${file}: line ${i + 1} (${e.file}): key ${JSON.stringify(e.key)} is outside [0, 1)`);
-    entries.push({ file: e.file, caption: typeof e.caption === 'string' ? e.caption : '', key: e.key, contentSha256: e.contentSha256 });
-  });
-  if (entries.length === 0) throw new EideticError('bad_file', `${file}: no entries`);
-  let border: number | null = null;
-  try {
-    border = (JSON.parse(readFileSync(path.join(path.dirname(file), 'keying.json'), 'utf8')) as { border?: number }).border ?? null;
-  } catch {
-    border = null;
-  }
-  return { entries, border };
-}
 
 /** The keyed file as [0, 1] pixels, refused when its border is not the grey level its manifest key says. */
 async function readKeyed(file: string, key: number, border: number): Promise<{ pixels: Float32Array; width: number; height: number }> {
@@ -69,14 +32,10 @@ export const solidmark: JobHandler<'solidmark'> = async (p, ctx) => {
   const { entries, border: manifestBorder } = readManifest(p.data);
   const border = p.border ?? manifestBorder;
   if (!border) throw new EideticError('invalid_input', `${p.data}: no keying.json beside the manifest; give the border width`);
-  // Group copies of one image; the query index is the image's position among ALL distinct images, so its seeds do not depend on the sample.
-  const groups = new Map<string, ManifestEntry[]>();
-  for (const e of entries) {
-    const id = e.contentSha256 ?? e.file;
-    groups.set(id, [...(groups.get(id) ?? []), e]);
-  }
-  const images = [...groups.entries()].map(([imageKey, copies], queryIndex) => ({ imageKey, copies, queryIndex }));
-  const sample = selectQueries(images.map((im) => im.copies.length > 1), { seed: p.seed, select: p.select, n: p.queries }).map((i) => images[i]);
+  const images = distinctImages(entries);
+  const whole = selectQueries(images.map((im) => im.copies.length > 1), { seed: p.seed, select: p.select, n: p.queries }).map((i) => images[i]);
+  // A queue shard asks a range of the sample; seeds depend on an image's place among all images, not on the range.
+  const sample = p.sampleRange ? whole.slice(p.sampleRange.start, p.sampleRange.end) : whole;
   const scored = new Set(p.skip.map((s) => `${s.repeat}\n${s.imageKey}`));
   const todo: { image: (typeof images)[number]; repeat: number }[] = [];
   for (const image of sample) for (let repeat = 0; repeat < p.repeats; repeat++) if (!scored.has(`${repeat}\n${image.imageKey}`)) todo.push({ image, repeat });
@@ -95,7 +54,8 @@ export const solidmark: JobHandler<'solidmark'> = async (p, ctx) => {
     if (failed.has(image.imageKey)) continue;
     const first = image.copies[0];
     try {
-      if (loaded?.imageKey !== image.imageKey) loaded = { imageKey: image.imageKey, ...(await readKeyed(path.resolve(path.dirname(p.data), first.file), first.key, border)) };
+      const file = p.imageFiles?.[first.file] ?? path.resolve(path.dirname(p.data), first.file);
+      if (loaded?.imageKey !== image.imageKey) loaded = { imageKey: image.imageKey, ...(await readKeyed(file, first.key, border)) };
       const keys = image.copies.map((c) => c.key);
       const r = await outpaintBorder(
         pipe,
