@@ -176,3 +176,15 @@ export function promptSetTexts(db: Database.Database): Map<number, { name: strin
   }
   return out;
 }
+
+/** The benchmark jobs (ids) any of these generations was made by: a selection's report shows their tables. */
+export function benchmarkJobsOfGenerations(db: Database.Database, ids: number[]): Set<string> {
+  if (ids.length === 0) return new Set();
+  const rows = db
+    .prepare(
+      `SELECT DISTINCT r.job_id AS jobId FROM benchmark_generations bg JOIN benchmark_results r ON r.id = bg.result_id
+       WHERE bg.generation_id IN (SELECT value FROM json_each(?))`,
+    )
+    .all(JSON.stringify([...new Set(ids)])) as { jobId: string }[];
+  return new Set(rows.map((r) => r.jobId));
+}

@@ -167,6 +167,7 @@ export function previewReport(project: AuditProject, o: ReportOptions, keyDir?: 
       ...(m.search.length ? [`trigger-prompt search: ${m.search.length} run(s)`] : []),
       ...(m.copyDetection.length ? [`copy detection: ${m.copyDetection.length} job(s), threshold ${m.copyDetection.at(-1)!.threshold.toFixed(4)}`] : []),
       ...(m.solidmark.length ? [`SolidMark: ${m.solidmark.length} job(s)`] : []),
+      ...(m.benchmarks.length ? [`mitigation benchmark: ${m.benchmarks.length} job(s)`] : []),
     ],
     limitations: data.limitations,
     fingerprint: key.fingerprint,

@@ -8,14 +8,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { CandidateDecision, MatchResult, SearchCandidate, SolidmarkResult } from '../api/contract.js';
+import type { BenchmarkResult } from '../api/jobs.js';
 import type { AuditProject } from '../project/project.js';
 import { allGenerationDecisions, generationDecisions } from '../project/decision-store.js';
-import { latestDetectionScores, promptSetTexts, reportGenerations, reportJobs, reportModels, reportPromptSets, reportReferences, undecidedGenerationsAbove, type ReportGenerationRow, type ReportJobRow } from '../project/report-queries.js';
+import { benchmarkJobsOfGenerations, latestDetectionScores, promptSetTexts, reportGenerations, reportJobs, reportModels, reportPromptSets, reportReferences, undecidedGenerationsAbove, type ReportGenerationRow, type ReportJobRow } from '../project/report-queries.js';
 import { listSearchCandidates, listSearchRuns, topSearchPrompts } from '../project/search-store.js';
 import { galleryThreshold } from '../project/gallery.js';
 import { modelDigest } from '../util/model-digest.js';
 import { EideticError } from '../util/errors.js';
-import { REPORT_FORMAT, type ReportData, type ReportFinding, type ReportImage, type ReportMethods, type ReportModel, type ReportOptions } from './types.js';
+import { REPORT_FORMAT, type ReportData, type ReportBenchmark, type ReportFinding, type ReportImage, type ReportMethods, type ReportModel, type ReportOptions } from './types.js';
 import { reproductionCommand } from './commands.js';
 import { rocCurve } from '../api/roc.js';
 
@@ -76,7 +77,41 @@ function labelledSets(prompts: unknown, sets: Map<number, { name: string; texts:
   return null;
 }
 
-function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs: Set<string> | null): ReportMethods {
+/** Whether a CLIP folder is the demo's small CLIP (its manifest names it). */
+function isDemoClip(dir: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { name?: string }).name === 'eidetic-demo-clip';
+  } catch {
+    return false;
+  }
+}
+
+/** The benchmark jobs in scope (null: all), with their protocol, settings and Table 3 rows. */
+function benchmarksOf(project: AuditProject, jobs: Set<string> | null): ReportBenchmark[] {
+  // A job stored by an older version without its table is left out, not guessed.
+  return reportJobs(project.db, 'benchmark').filter((j) => (!jobs || jobs.has(j.id)) && (j.result as BenchmarkResult | null)?.table?.rows).map((j) => {
+    const r = j.result as BenchmarkResult;
+    const p = j.params;
+    const folder = (v: unknown) => (typeof v === 'string' && v ? path.basename(v) : null);
+    return {
+      jobId: j.id,
+      model: folder(p.model) ?? '',
+      descriptor: folder(p.descriptor) ?? '',
+      clip: folder(p.clip) ?? '',
+      demoClip: typeof p.clip === 'string' && isDemoClip(p.clip),
+      aesthetic: folder(p.aesthetic),
+      protocol: { ...r.protocol },
+      methods: String(p.methods ?? r.table.rows.map((x) => x.setting).join(',')),
+      triggerPrompts: r.triggerPrompts,
+      generalPrompts: r.generalPromptsUsed,
+      clipPrompt: r.table.clipPrompt,
+      aestheticNote: r.table.aestheticNote,
+      rows: r.table.rows,
+    };
+  });
+}
+
+function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs: Set<string> | null, benchmarkJobs: Set<string> | null): ReportMethods {
   const db = project.db;
   let sets: Map<number, { name: string; texts: string[] }> | null = null;
   const detectJobs = reportJobs(db, 'detect');
@@ -172,7 +207,7 @@ function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs:
       groups: [group('all', r.summary), group('duplicated', r.summary.groups.duplicated), group('singletons', r.summary.groups.singletons)],
     };
   });
-  return { detection, search, copyDetection, clusters, solidmark };
+  return { detection, search, copyDetection, clusters, solidmark, benchmarks: benchmarksOf(project, benchmarkJobs) };
 }
 
 function limitationsOf(data: Pick<ReportData, 'methods' | 'findings' | 'includeUnreviewed'>): string[] {
@@ -189,6 +224,8 @@ function limitationsOf(data: Pick<ReportData, 'methods' | 'findings' | 'includeU
   ];
   for (const c of data.methods.copyDetection) out.push(`Copy threshold of match job ${c.jobId}: ${c.threshold.toFixed(4)}, ${c.thresholdOrigin}.`);
   if (data.methods.detection.length && !data.methods.detection.some((d) => d.top.length)) out.push('No detection scores were stored.');
+  if (data.methods.benchmarks.some((b) => b.demoClip)) out.push("The mitigation benchmark's CLIP scores come from the demo's small CLIP, trained on the demo's captions only: they are not comparable with a real CLIP's scores (MemBench's ViT-g-14 or OpenAI's ViT-L/14).");
+  if (data.methods.benchmarks.length) out.push("A mitigation's benchmark figures hold for the prompts and seeds benchmarked, on this model and protocol; they do not show how it does on other prompts, seeds or models.");
   if (data.includeUnreviewed) out.push('Unreviewed candidates are listed as evidence not yet judged by the analyst; they are not findings.');
   return out;
 }
@@ -368,7 +405,9 @@ export function gatherReport(
     runIds = new Set(listSearchRuns(db).filter((r) => listSearchCandidates(db, r.id).some((c) => c.evidence?.generationIds.some((id) => shown.has(id)))).map((r) => r.id));
   }
   const matchScope = o.scope.kind === 'project' ? null : imageMatchJobs;
-  const methods = methodsOf(project, runIds, matchScope);
+  // A selection shows the benchmark jobs its images came from; a search run's report none; the project's, all.
+  const benchmarkScope = o.scope.kind === 'project' ? null : o.scope.kind === 'generations' ? benchmarkJobsOfGenerations(db, o.scope.ids) : new Set<string>();
+  const methods = methodsOf(project, runIds, matchScope, benchmarkScope);
   const refs = reportReferences(db);
   const sets = new Map<string, number>();
   for (const r of refs) sets.set(r.set, (sets.get(r.set) ?? 0) + 1);

@@ -6,7 +6,7 @@
  */
 import PDFDocument from 'pdfkit';
 import sharp from 'sharp';
-import { INLINE_PER_FINDING } from './html.js';
+import { benchmarkProtocolText, clipAgainst, INLINE_PER_FINDING } from './html.js';
 import type { ReportData, ReportImage } from './types.js';
 
 const latin1 = (s: unknown) => String(s ?? '').replace(/[^\x09\x0a\x0d\x20-\x7e\xa0-\xff]/g, '?');
@@ -127,6 +127,17 @@ export async function renderPdf(d: ReportData, bytes: (bundlePath: string) => Ui
   for (const s of m.solidmark) {
     p(`job ${s.jobId}: preset ${s.preset ?? 'custom'}, ${s.steps} steps, guidance ${s.guidance}, ${s.repeats} repeat(s), ${s.select}, border ${s.border} px, seed ${s.seed}`);
     for (const g of s.groups) p(`  ${g.group}: ${g.queries} queries (${g.images} images), mean error ${num(g.meanError, 4)} vs chance ${num(g.chanceMeanError, 4)}; ${g.counts.map((c) => `below ${c.threshold}: ${c.count} (chance ${c.chance.toFixed(2)}, p ${c.pValue.toExponential(2)})`).join('; ')}; above chance: ${g.aboveChance ? 'yes' : 'no'}`, 8.5);
+  }
+
+  h3("Mitigation benchmarks (MemBench's Table 3)");
+  if (!m.benchmarks.length) p('No mitigation benchmark in scope.');
+  for (const b of m.benchmarks) {
+    p(`job ${b.jobId}: ${benchmarkProtocolText(b)}`);
+    p(`${clipAgainst(b)}. Aesthetic: ${b.aestheticNote ?? `the predictor ${b.aesthetic}`}.`, 8.5);
+    for (const r of b.rows) {
+      const aesthetic = b.aestheticNote ? 'none' : `${num(r.trigger.aesthetic)} (general ${num(r.general.aesthetic)})`;
+      p(`  ${r.label}: ${r.trigger.prompts} trigger prompt(s), Top-1 ${num(r.trigger.top1)}, Top-3 ${num(r.trigger.top3)}, SSCD>0.5 ${num(r.trigger.fractionAbove)}, CLIP ${num(r.trigger.clip)}, aesthetic ${aesthetic}; ${r.general.prompts} general prompt(s), CLIP ${num(r.general.clip)}`, 8.5);
+    }
   }
 
   h2('Scope');

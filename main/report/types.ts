@@ -1,4 +1,5 @@
 /** The content of an evidence report: one value the HTML, the PDF and the data files are all made from. */
+import type { BenchmarkRow, ClipPromptChoice } from '../api/benchmark.js';
 import type { CandidateDecision, ReportScope, SearchEvidence, SolidmarkSummary } from '../api/contract.js';
 
 export const REPORT_FORMAT = 'eidetic-report/1';
@@ -124,6 +125,29 @@ export interface ReportMethods {
     seed: number;
     groups: { group: string; queries: number; images: number; meanError: number; chanceMeanError: number; counts: SolidmarkSummary['counts']; aboveChance: boolean }[];
   }[];
+  /** Mitigation benchmark jobs (docs/BENCHMARK.md): protocol, settings and MemBench's Table 3 rows. */
+  benchmarks: ReportBenchmark[];
+}
+
+export interface ReportBenchmark {
+  jobId: string;
+  model: string;
+  descriptor: string;
+  /** The CLIP folder's name, and whether it is the demo's small CLIP (its scores are not a real CLIP's). */
+  clip: string;
+  demoClip: boolean;
+  /** The aesthetic predictor's folder name; null: none was given. */
+  aesthetic: string | null;
+  protocol: { preset: string; images: number; generalImages: number; generalPrompts: number | null; steps: number; guidance: number; scheduler: string; seed: number };
+  /** The settings as asked for (e.g. "none,rna:4"). */
+  methods: string;
+  triggerPrompts: number;
+  generalPrompts: number;
+  /** The prompt each CLIP score is computed against: the original prompt or the one the model saw. */
+  clipPrompt: ClipPromptChoice;
+  /** Why the aesthetic columns are empty; null when a real predictor scored them. */
+  aestheticNote: string | null;
+  rows: BenchmarkRow[];
 }
 
 export interface ReportData {
