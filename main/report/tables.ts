@@ -48,7 +48,7 @@ export function dataFiles(d: ReportData): Map<string, string> {
     csv(['job', 'model', 'preset', 'images', 'general_images', 'steps', 'guidance', 'scheduler', 'seed', 'methods', 'setting', 'label', 'method', 'param',
       'trigger_prompts', 'unlinked', 'top1', 'top3', 'fraction_above_0_5', 'clip', 'clip_prompt', 'clip_model', 'demo_clip', 'aesthetic', 'general_prompts', 'general_clip', 'general_aesthetic', 'aesthetic_note'],
       m.benchmarks.flatMap((b) => b.rows.map((r) => [b.jobId, b.model, b.protocol.preset, b.protocol.images, b.protocol.generalImages, b.protocol.steps, b.protocol.guidance, b.protocol.scheduler, b.protocol.seed, b.methods, r.setting, r.label, r.method, r.param ?? '',
-        r.trigger.prompts, r.trigger.unlinked, r.trigger.top1 ?? '', r.trigger.top3 ?? '', r.trigger.fractionAbove ?? '', r.trigger.clip ?? '', b.clipPrompt, b.clip, b.demoClip, r.trigger.aesthetic ?? '', r.general.prompts, r.general.clip ?? '', r.general.aesthetic ?? '', b.aestheticNote ?? '']))),
+        r.trigger.prompts, r.trigger.unlinked, r.trigger.top1 ?? '', r.trigger.top3 ?? '', r.trigger.fractionAbove ?? '', r.trigger.clip ?? '', b.clipPrompt, b.clip, b.demoClip ? 'yes' : 'no', r.trigger.aesthetic ?? '', r.general.prompts, r.general.clip ?? '', r.general.aesthetic ?? '', b.aestheticNote ?? '']))),
   );
   out.set('data/limitations.csv', csv(['limitation'], d.limitations.map((l) => [l])));
   return out;
