@@ -70,7 +70,10 @@ export function clipAgainst(b: ReportBenchmark): string {
 
 export function benchmarkProtocolText(b: ReportBenchmark): string {
   const p = b.protocol;
-  return `model ${b.model}, preset ${p.preset}: ${p.images} image(s) per trigger prompt (${b.triggerPrompts} prompts), ${p.generalImages} per general prompt (${b.generalPrompts} prompts), ${p.scheduler} ${p.steps} steps, guidance ${p.guidance}, seed ${p.seed} (image k of a prompt: seed + k, the same for every setting); settings ${b.methods}; copy metrics by ${b.descriptor}`;
+  const baseline = b.rows.some((r) => r.setting === 'none')
+    ? '; the row "none" is the unmitigated baseline each mitigation compares with (same prompts and seeds)'
+    : '; no "none" row: these figures have no unmitigated baseline in this job';
+  return `model ${b.model}, preset ${p.preset}: ${p.images} image(s) per trigger prompt (${b.triggerPrompts} prompts), ${p.generalImages} per general prompt (${b.generalPrompts} prompts), ${p.scheduler} ${p.steps} steps, guidance ${p.guidance}, seed ${p.seed} (image k of a prompt: seed + k, the same for every setting); settings ${b.methods}; copy metrics by ${b.descriptor}${baseline}`;
 }
 
 function table(headers: string[], rows: unknown[][], mono: number[] = []): string {

@@ -102,6 +102,7 @@ describe('mitigation benchmarks in an evidence report', () => {
     expect(section).toContain(jobId);
     expect(section).toContain('ddim 6 steps, guidance 7.5, seed 3');
     expect(section).toContain('against the original prompt');
+    expect(section).toContain('the row &quot;none&quot; is the unmitigated baseline');
     for (const r of result.table.rows) {
       const cells = `<td>${fixed(r.trigger.top1)}</td><td>${fixed(r.trigger.top3)}</td><td>${fixed(r.trigger.fractionAbove)}</td><td>${fixed(r.trigger.clip)}</td><td>none (see above)</td>`;
       expect(section).toContain(cells);
@@ -112,6 +113,7 @@ describe('mitigation benchmarks in an evidence report', () => {
     expect(text).toContain('against the original prompt');
     for (const r of result.table.rows) expect(text).toContain(`Top-1 ${fixed(r.trigger.top1)}, Top-3 ${fixed(r.trigger.top3)}, SSCD>0.5 ${fixed(r.trigger.fractionAbove)}, CLIP ${fixed(r.trigger.clip)}`);
     expect(text).toContain('hold for the prompts and seeds benchmarked');
+    expect(text).toContain('the row "none" is the unmitigated baseline');
   });
 
   it('the signed manifest verifies, and a changed benchmarks.csv is named', () => {
