@@ -120,8 +120,8 @@ export interface BenchmarkRow {
   /** Mean seconds per prompt: generating its images, and scoring them. */
   generationSecondsPerPrompt: number | null;
   metricSecondsPerPrompt: number | null;
-  /** Wen's rows: what the optimisation did over the row's prompts (null for other methods). */
-  wen: BenchmarkWenSummary | null;
+  /** Wen's rows: what the optimisation did over the row's prompts, per scenario (null for other methods). */
+  wen: { trigger: BenchmarkWenSummary | null; general: BenchmarkWenSummary | null } | null;
 }
 
 export interface BenchmarkTable {
@@ -162,15 +162,17 @@ function wenSummary(units: BenchmarkUnit[]): BenchmarkWenSummary | null {
   };
 }
 
-/** One line per Wen row saying what the optimisation did (a target above every prompt's norm is a no-op). */
+/** One line per Wen row and scenario saying what the optimisation did (a target below no prompt's norm is a no-op). */
 export function wenNotes(table: BenchmarkTable): string[] {
-  return table.rows.flatMap((r) => {
-    const w = r.wen;
-    if (!w) return [];
-    const head = `${r.label}: detection norm ${w.meanInitialNorm.toFixed(3)} -> ${w.meanFinalNorm.toFixed(3)} (mean over ${w.prompts} prompt(s)), ${w.meanUpdates.toFixed(1)} update(s) per prompt, target reached on ${w.reachedTarget}/${w.prompts}`;
-    const noop = w.noUpdate === w.prompts ? `; every prompt was already below l = ${r.param}: no update, this row is the baseline (MemBench's l = 7 and 3 are on SD 1's scale; the demo model's norms are about 1)` : w.noUpdate > 0 ? `; ${w.noUpdate} prompt(s) already below l: not updated` : '';
-    return [head + noop];
-  });
+  return table.rows.flatMap((r) =>
+    (['trigger', 'general'] as const).flatMap((scenario) => {
+      const w = r.wen?.[scenario];
+      if (!w) return [];
+      const head = `${r.label}, ${scenario} prompts: detection norm ${w.meanInitialNorm.toFixed(3)} -> ${w.meanFinalNorm.toFixed(3)} (mean over ${w.prompts} prompt(s)), ${w.meanUpdates.toFixed(1)} update(s) per prompt, target reached on ${w.reachedTarget}/${w.prompts}`;
+      const noop = w.noUpdate === w.prompts ? `; every prompt was already below l = ${r.param}: no update, these units are the baseline's (MemBench's l = 7 and 3 are on SD 1's scale; the demo model's norms are about 1)` : w.noUpdate > 0 ? `; ${w.noUpdate} prompt(s) already below l: not updated` : '';
+      return [head + noop];
+    }),
+  );
 }
 
 /** The table: one row per setting, in the order given; per prompt first, then over prompts. */
@@ -188,7 +190,7 @@ export function benchmarkTable(settings: (MitigationSetting & { key: string })[]
       general: figures(general, clipPrompt, false),
       generationSecondsPerPrompt: mean(mine.map((u) => u.generationSeconds)),
       metricSecondsPerPrompt: mean(mine.map((u) => u.metricSeconds)),
-      wen: wenSummary(mine),
+      wen: mine.some((u) => u.wen) ? { trigger: wenSummary(trigger), general: wenSummary(general) } : null,
     };
   });
   return { clipPrompt, aestheticNote: hasAesthetic ? null : NO_AESTHETIC_NOTE, rows };

@@ -126,11 +126,12 @@ describe("Wen's mitigation in the benchmark (demo model)", () => {
     }
     expect(none.every((u) => u.unit.wen === null)).toBe(true);
     const table = benchmarkTable(settings, [...results.values()].flat().map((r) => r.unit), 'original', false);
-    expect(table.rows.map((r) => r.wen?.noUpdate ?? null)).toEqual([null, expect.any(Number), 2]);
-    expect(table.rows[1].wen!.meanUpdates).toBeGreaterThan(0);
+    expect(table.rows.map((r) => r.wen?.trigger?.noUpdate ?? null)).toEqual([null, 0, 2]);
+    expect(table.rows[1].wen!.trigger!.meanUpdates).toBeGreaterThan(0);
+    expect(table.rows[1].wen!.general).toBeNull();
     const notes = wenNotes(table);
     expect(notes).toHaveLength(2);
-    expect(notes[1]).toMatch(/Wen l=7: .*every prompt was already below l = 7: no update, this row is the baseline/);
+    expect(notes[1]).toMatch(/Wen l=7, trigger prompts: .*every prompt was already below l = 7: no update, these units are the baseline's/);
     expect(notes[0]).not.toMatch(/baseline/);
   });
 });
