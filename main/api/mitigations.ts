@@ -66,10 +66,11 @@ export const MITIGATION_METHODS: readonly MitigationMethod[] = [
   {
     id: 'wen',
     label: 'Wen',
-    description: "Wen et al.'s prompt-embedding optimisation to a detection norm below l at the first step",
+    description:
+      "Wen et al.'s prompt-embedding optimisation: AdamW (lr 0.05, at most 10 updates) on the text embedding until the detection norm ||eps_c - eps_u|| at the first step, mean over the prompt's images, is below l. MemBench uses l = 7 and l = 3 (SD 1 scale); on the demo model detection norms are about 1, so l = 7 or 3 makes no update there (use the demo's scale, e.g. 0.453 or 0.352)",
     target: 'embedding',
-    param: { name: 'l', meaning: 'target detection norm', min: 0, max: 100, integer: false, default: 7 },
-    unavailable: 'needs gradients through the UNet, which this build does not compute yet (issue #17)',
+    param: { name: 'l', meaning: 'target detection norm (MemBench: 7 or 3; the demo model: about 0.3 to 0.5)', min: 0.001, max: 100, integer: false, default: 7 },
+    unavailable: null,
   },
   {
     id: 'ren',
@@ -88,7 +89,10 @@ export interface MitigationSetting {
   param: number | null;
 }
 
-/** MemBench's Table 3 for SD 1, the default list (Wen is left out while it cannot run). */
+/**
+ * MemBench's Table 3 for SD 1, the default list. Wen (wen:7, wen:3) is left out of the default: it costs
+ * up to 10 UNet forward and backward passes per prompt, and its l is on SD 1's scale (a no-op on the demo).
+ */
 export const MEMBENCH_METHODS = 'none,rna:1,rna:4,rta:1,rta:4,cwr,gni:0.1,ren:1.0,ren:1.3';
 
 export function mitigationMethod(id: string): MitigationMethod | undefined {

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { BENCHMARK_PRESET_NAMES, BENCHMARK_PRESETS, type BenchmarkRow, type BenchmarkTable } from '../api/benchmark.js';
+import { BENCHMARK_PRESET_NAMES, BENCHMARK_PRESETS, type BenchmarkRow, type BenchmarkTable, wenNotes } from '../api/benchmark.js';
 import type { Backend } from '../core/backend.js';
 import { describeIssues, JOB_CATALOGUE } from '../api/jobs.js';
 import { MEMBENCH_METHODS, MITIGATION_METHODS, parseMitigations } from '../api/mitigations.js';
@@ -125,6 +125,7 @@ export function registerBenchmarkCommand(program: Command): void {
             `CLIP score against the ${r.table.clipPrompt === 'original' ? 'original prompt' : "mitigated prompt (the prompt the model saw, MemBench's choice)"}; Top-1/Top-3/>0.5: SSCD against each trigger prompt's own linked images (>0.5 at MemBench's fixed 0.5)`,
             ...(r.table.aestheticNote ? [r.table.aestheticNote] : []),
             ...(r.table.rows.some((row) => row.trigger.unlinked > 0) ? [`unlinked trigger prompts (no MemBench metric): ${r.table.rows[0].trigger.unlinked}`] : []),
+            ...wenNotes(r.table),
             ...r.renEdits.map((e) => `Ren c=${e.c}: ${e.crossAttentions === null ? 'edited UNet from the cache' : `${e.crossAttentions} cross-attention layers edited`} (${e.file})`),
             '',
             formatBenchmarkTable(r.table),

@@ -4,11 +4,14 @@
  * from the prompt's mitigation stream, `mitigationStream(seed, promptIndex)`: the same seed gives the same
  * inserted numbers, tokens and noise, and every method starts from the same draws for a prompt (common
  * random numbers across the table's rows). One mitigated prompt (and one GNI noise) serves all K images
- * of a prompt.
+ * of a prompt. Wen optimises the prompt's embedding on the very noises its K images start from (the
+ * generation seed, image k from seed + k), so it needs the images' seed, count and latent size.
  */
 import * as ort from 'onnxruntime-node';
+import type { BenchmarkWenOutcome } from '../api/benchmark.js';
 import { mitigationMethod, settingKey, type MitigationSetting } from '../api/mitigations.js';
 import type { GenerateOptions, StableDiffusionPipeline, UnetVariant } from '../sd/pipeline.js';
+import { optimiseWenEmbedding, WenGradients } from '../sd/wen-gradients.js';
 import { EideticError } from '../util/errors.js';
 import { mitigationStream } from '../util/prng.js';
 import { gaussianNoiseInjection } from './gni.js';
@@ -24,7 +27,23 @@ export interface MitigatedPrompt {
   options: Pick<GenerateOptions, 'conditioning' | 'conditionalUnet'>;
   /** Ren: the end token's position the edited attention masks after. */
   endToken: number | null;
+  /** Wen: the optimisation's parameters and outcome. */
+  wen: BenchmarkWenOutcome | null;
 }
+
+/** The images a prompt's mitigation is for: Wen takes its loss on their initial noises. */
+export interface ImagesToSample {
+  /** Image k starts from GaussianRng(seed + k). */
+  seed: number | bigint;
+  count: number;
+  latentHeight: number;
+  latentWidth: number;
+  signal?: AbortSignal;
+}
+
+/** Wen's optimiser settings (Wen et al. / MemBench). */
+export const WEN_LR = 0.05;
+export const WEN_MAX_UPDATES = 10;
 
 /** The edited UNet's per-row inputs: every row's end token, and which rows are conditional. */
 export function renInputs(endToken: number, conditional: boolean[]): Record<string, ort.Tensor> {
@@ -46,14 +65,16 @@ export class MitigationRunner {
   private constructor(
     private readonly pipeline: StableDiffusionPipeline,
     private readonly renUnets: Map<number, UnetVariant>,
+    private wen: { grads: WenGradients; owned: boolean } | null,
   ) {}
 
   /**
    * Checks every setting and builds what the UNet-level ones need (Ren's edited models, from the cache or
    * edited now, and their sessions) before any image is made: an export Ren cannot edit fails here.
    */
-  static async prepare(pipeline: StableDiffusionPipeline, settings: MitigationSetting[]): Promise<MitigationRunner> {
+  static async prepare(pipeline: StableDiffusionPipeline, settings: MitigationSetting[], options: { wenGradients?: (pipe: StableDiffusionPipeline) => Promise<WenGradients> } = {}): Promise<MitigationRunner> {
     const ren = new Map<number, UnetVariant>();
+    let wen: { grads: WenGradients; owned: boolean } | null = null;
     try {
       for (const s of settings) {
         const method = mitigationMethod(s.method);
@@ -66,17 +87,26 @@ export class MitigationRunner {
           const edited = await renEditedUnet(pipeline.dir, s.param!);
           ren.set(s.param!, await pipeline.openUnetVariant(edited.file));
         }
+        // Wen's gradient models (built once per model, cached on disk): an export they cannot be built for fails here.
+        if (s.method === 'wen' && !wen) {
+          wen = options.wenGradients ? { grads: await options.wenGradients(pipeline), owned: false } : { grads: await WenGradients.load(pipeline), owned: true };
+        }
       }
     } catch (err) {
       for (const v of ren.values()) await v.session.release();
+      if (wen?.owned) await wen.grads.release();
       throw err;
     }
-    return new MitigationRunner(pipeline, ren);
+    return new MitigationRunner(pipeline, ren, wen);
   }
 
-  apply(setting: MitigationSetting, prompt: string, seed: number | bigint, promptIndex: number): MitigatedPrompt {
+  /**
+   * The prompt to sample with and its options. `images` (the images that will be sampled) is needed by Wen
+   * only; without it Wen is refused.
+   */
+  async apply(setting: MitigationSetting, prompt: string, seed: number | bigint, promptIndex: number, images?: ImagesToSample): Promise<MitigatedPrompt> {
     const rng = mitigationStream(seed, promptIndex);
-    const base = { setting, original: prompt, prompt, options: {}, endToken: null };
+    const base = { setting, original: prompt, prompt, options: {}, endToken: null, wen: null };
     const n = setting.param ?? 1;
     switch (setting.method) {
       case 'none':
@@ -95,6 +125,18 @@ export class MitigationRunner {
         const endToken = this.pipeline.tokenizer.encode(prompt).length - 1;
         return { ...base, options: { conditionalUnet: { unet, mode: this.renMode, inputsFor: (conditional) => renInputs(endToken, conditional) } }, endToken };
       }
+      case 'wen': {
+        if (!this.wen) throw new Error(`Wen l=${setting.param} was not prepared`);
+        if (!images) throw new EideticError('invalid_input', `${settingKey(setting)}: Wen optimises on the initial noises of the images to sample; their seed, count and size are needed`);
+        const target = setting.param ?? 7;
+        const m = await optimiseWenEmbedding(this.pipeline, this.wen.grads, prompt, {
+          target, seed: images.seed, images: images.count, latentHeight: images.latentHeight, latentWidth: images.latentWidth, lr: WEN_LR, maxUpdates: WEN_MAX_UPDATES, signal: images.signal,
+        });
+        // The conditional embedding replaced, the unconditional one kept (Wen et al. optimise e_p only).
+        const conditioning = ({ uncond }: { cond: Float32Array; uncond: Float32Array | null }) => ({ cond: m.embedding, uncond });
+        const wen: BenchmarkWenOutcome = { target, lr: WEN_LR, maxUpdates: WEN_MAX_UPDATES, seed: BigInt(images.seed).toString(), images: images.count, losses: m.losses, updates: m.updates, reachedTarget: m.reachedTarget };
+        return { ...base, options: { conditioning }, wen };
+      }
       default:
         throw new EideticError('invalid_input', `unknown mitigation method "${setting.method}"`);
     }
@@ -103,5 +145,7 @@ export class MitigationRunner {
   async release(): Promise<void> {
     for (const v of this.renUnets.values()) await v.session.release();
     this.renUnets.clear();
+    if (this.wen?.owned) await this.wen.grads.release();
+    this.wen = null;
   }
 }

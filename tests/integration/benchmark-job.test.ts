@@ -147,7 +147,7 @@ describe('benchmark job', () => {
     const start = (params: Record<string, unknown>) => backend.call('jobs.start', { kind: 'benchmark', params: { ...base(), ...params } } as never);
     await expect(start({ methods: 'none,foo' })).rejects.toThrow(/unknown mitigation method "foo"/);
     await expect(start({ methods: 'rna:0' })).rejects.toThrow(/RNA's n must be in \[1, 16\] \(got 0\)/);
-    await expect(start({ methods: 'wen:7' })).rejects.toThrow(/Wen is not available/);
+    await expect(start({ methods: 'wen:0' })).rejects.toThrow(/Wen's l must be in \[0.001, 100\]/);
     await expect(start({ clip: path.join(demo, 'sscd-demo') })).rejects.toThrow(/sscd-demo: not a CLIP folder .*no CLIP tokenizer/);
     const noLinks = (await backend.call('prompts.importContent', { name: 'unlinked', fileName: 'u.txt', content: 'ant\nbell\n' } as never)) as { id: number };
     await expect(start({ triggerSetId: noLinks.id })).rejects.toThrow(/none of its prompts links to a reference image/);

@@ -31,12 +31,12 @@ describe('mitigations against an independent Python implementation', () => {
       const runner = await MitigationRunner.prepare(pipe, parsed.settings);
       const cases: { method: string; prompt: string; n: number; state: number[] }[] = [];
       const ours: string[] = [];
-      PROMPTS.forEach((prompt, p) => {
+      for (const [p, prompt] of PROMPTS.entries()) {
         for (const setting of parsed.settings) {
           cases.push({ method: setting.method, prompt, n: setting.param!, state: mitigationStream(42, p).state() });
-          ours.push(runner.apply(setting, prompt, 42, p).prompt);
+          ours.push((await runner.apply(setting, prompt, 42, p)).prompt);
         }
-      });
+      }
       mkdirSync(path.join(tmp, 'in'), { recursive: true });
       writeFileSync(path.join(tmp, 'in/cases.json'), JSON.stringify(cases));
       execFileSync('/usr/bin/python3', [SCRIPT, 'prompts', path.join(tmp, 'in'), path.join(tmp, 'out')], { stdio: 'pipe' });
@@ -57,7 +57,7 @@ describe('mitigations against an independent Python implementation', () => {
       if (!parsed.ok) throw new Error(parsed.error);
       const runner = await MitigationRunner.prepare(pipe, parsed.settings);
       const prompt = 'raising hands';
-      const applied = runner.apply(parsed.settings[0], prompt, 42, 0);
+      const applied = await runner.apply(parsed.settings[0], prompt, 42, 0);
       expect(applied.prompt).toBe(prompt);
       const cond = (await pipe.encodeText([prompt])).embeddings;
       const uncond = (await pipe.encodeText([''])).embeddings;

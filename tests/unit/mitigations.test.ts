@@ -22,7 +22,7 @@ describe('parseMitigations', () => {
     ['gni:-1', /GNI's lambda must be in \[0, 10\]/],
     ['none:3', /none takes no parameter/],
     ['rna:1,rna:1', /rna:1 is listed twice/],
-    ['wen:7', /Wen is not available: needs gradients/],
+    ['wen:0', /Wen's l must be in \[0.001, 100\] \(got 0\)/],
     ['rna:1:2', /one parameter at most/],
     ['', /no mitigation methods given/],
   ])('refuses %j', (spec, message) => {
@@ -31,8 +31,13 @@ describe('parseMitigations', () => {
     if (!r.ok) expect(r.error).toMatch(message);
   });
 
-  it('lists Wen as not available, with why', () => {
-    expect(MITIGATION_METHODS.find((m) => m.id === 'wen')?.unavailable).toMatch(/gradients/);
+  it("runs Wen, its l defaulting to MemBench's 7, and says l = 7 and 3 are on SD 1's scale", () => {
+    const wen = MITIGATION_METHODS.find((m) => m.id === 'wen')!;
+    expect(wen.unavailable).toBeNull();
+    expect(wen.description).toMatch(/l = 7 and l = 3/);
+    expect(wen.description).toMatch(/demo model.*no update/);
+    const r = parseMitigations('wen,wen:3,wen:0.453');
+    expect(r.ok && r.settings.map((s) => s.param)).toEqual([7, 3, 0.453]);
   });
 });
 

@@ -23,7 +23,7 @@ import type { StableDiffusionPipeline } from '../../sd/pipeline.js';
 import { EideticError } from '../../util/errors.js';
 import { forkSeed } from '../../util/prng.js';
 import type { JobHandler } from '../protocol.js';
-import { loadPipeline, nativeImageSize } from './pipeline-cache.js';
+import { loadPipeline, loadWenGradients, nativeImageSize } from './pipeline-cache.js';
 
 /** Seed of a scenario's prompts: image k of prompt i is generated from forkSeed(scenarioSeed, i) + k. */
 export function scenarioSeed(seed: number, scenario: BenchmarkScenario): bigint {
@@ -72,7 +72,8 @@ export async function runUnit(m: UnitModels, setting: MitigationSetting & { key:
   const sSeed = scenarioSeed(o.seed, w.scenario);
   const seed = forkSeed(sSeed, w.index);
   const t0 = performance.now();
-  const applied = runner.apply(setting, w.prompt, sSeed, w.index);
+  const factor = await pipe.vaeScaleFactor();
+  const applied = await runner.apply(setting, w.prompt, sSeed, w.index, { seed, count: w.images, latentHeight: o.size / factor, latentWidth: o.size / factor, signal: o.signal });
   const result = await pipe.generate({
     prompt: applied.prompt, ...applied.options, steps: o.steps, guidance: o.guidance, numImages: w.images, seed, scheduler: 'ddim', width: o.size, height: o.size, signal: o.signal,
   });
@@ -102,7 +103,7 @@ export async function runUnit(m: UnitModels, setting: MitigationSetting & { key:
   const t2 = performance.now();
   const unit: BenchmarkUnit = {
     setting: setting.key, method: setting.method, param: setting.param, scenario: w.scenario, promptIndex: w.index, promptId: w.promptId, prompt: w.prompt,
-    mitigatedPrompt: applied.prompt, seed: seed.toString(), endToken: applied.endToken, linkedReferences: w.references.length,
+    mitigatedPrompt: applied.prompt, seed: seed.toString(), endToken: applied.endToken, wen: applied.wen, linkedReferences: w.references.length,
     top1: copy?.top1 ?? null, top3: copy?.top3 ?? null, fractionAbove: copy?.fractionAbove ?? null, rowMax: copy?.rowMax ?? [],
     clipOriginal: clipScores(imageEmb, originalEmb, clip.dim), clipMitigated: clipScores(imageEmb, mitigatedText, clip.dim),
     aesthetic: aestheticScores, generationSeconds: (t1 - t0) / 1000, metricSeconds: (t2 - t1) / 1000,
@@ -131,7 +132,7 @@ export const benchmark: JobHandler<'benchmark'> = async (p, ctx) => {
     const edited = await renEditedUnet(pipe.dir, s.param!);
     renEdits.push({ c: s.param!, crossAttentions: edited.report?.crossAttentions.length ?? null, file: edited.file });
   }
-  const runner = await MitigationRunner.prepare(pipe, p.settings);
+  const runner = await MitigationRunner.prepare(pipe, p.settings, { wenGradients: loadWenGradients });
   try {
     const size = await nativeImageSize(pipe);
     // Reference descriptors of every linked image, once.
