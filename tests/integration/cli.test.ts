@@ -45,7 +45,7 @@ describe('eidetic CLI', () => {
 
   it('models list names the bundled models; a bad folder gets a clear message and exit code', async () => {
     const list = JSON.parse((await eidetic('models', 'list', '--json')).stdout) as { name: string; kind: string }[];
-    expect(list.map((m) => `${m.name}:${m.kind}`).sort()).toEqual(['eidetic-demo-mlm:masked-lm', 'eidetic-demo-sd:text-to-image', 'eidetic-demo-sscd:descriptor']);
+    expect(list.map((m) => `${m.name}:${m.kind}`).sort()).toEqual(['eidetic-demo-clip:clip', 'eidetic-demo-mlm:masked-lm', 'eidetic-demo-sd:text-to-image', 'eidetic-demo-sscd:descriptor']);
     const failed = await eidetic('models', 'add', path.join(root, 'docs')).then(
       () => null,
       (e: { code: number; stderr: string }) => e,
