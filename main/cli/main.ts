@@ -379,10 +379,13 @@ export function buildProgram(): Command {
       if (opts.refs) params.refSetId = Number(opts.refs);
       if (opts.job) params.jobId = opts.job;
       if (opts.threshold) params.threshold = Number(opts.threshold);
+      if (opts.eps) params.eps = Number(opts.eps);
       const job = await runJob(backend, out, 'match', params);
       const r = job.result;
       const { matchReport } = await import('./match-report.js');
-      out.data(r, () => (clusterOnly ? `${r.generations} generations, ${r.clustered} in dense clusters (DBSCAN eps 0.5, min_samples 3)` : matchReport(r)));
+      const { epsOrigin } = await import('../api/verdicts.js');
+      const dbscan = `DBSCAN ${epsOrigin(r.eps ?? 0.5, r.epsSource)}, min_samples ${r.minSamples ?? 3}`;
+      out.data(r, () => (clusterOnly ? `${r.generations} generations, ${r.clustered} in dense clusters (${dbscan})` : `${matchReport(r)}\nclusters: ${dbscan}`));
     });
   };
   program
@@ -393,14 +396,16 @@ export function buildProgram(): Command {
     .option('--refs <set>', 'reference set id (default: all reference images)')
     .option('--job <id>', 'only the generations of this job')
     .option('--threshold <t>', 'similarity at or above which a generation counts as a copy (default: the descriptor manifest\'s calibrated one; 0.75 without one)')
+    .option('--eps <d>', "DBSCAN eps, a cosine distance (default: the descriptor manifest's cluster_eps; 0.5 without one)")
     .option('--ep <provider>', 'execution provider', 'cpu')
     .option('--json', 'print JSON')
     .action(matchAction(false));
   program
     .command('cluster')
-    .description("DBSCAN clusters of near-identical generations per prompt (cosine distance, eps 0.5, min_samples 3)")
+    .description("DBSCAN clusters of near-identical generations per prompt (cosine distance, min_samples 3; eps: the descriptor's calibrated one)")
     .requiredOption('--project <dir>', 'the project folder')
     .option('--descriptor <dir>', 'descriptor model folder (default: the bundled demo descriptor)')
+    .option('--eps <d>', "DBSCAN eps, a cosine distance (default: the descriptor manifest's cluster_eps; 0.5 without one)")
     .option('--job <id>', 'only the generations of this job')
     .option('--ep <provider>', 'execution provider', 'cpu')
     .option('--json', 'print JSON')
