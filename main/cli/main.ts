@@ -16,6 +16,7 @@ import { registerSolidmarkCommand } from './solidmark-command.js';
 import { registerReportCommand } from './report-command.js';
 import { applyQueueOptions, registerWorkerCommand, withQueueOptions } from './worker-command.js';
 import type { JobKind, JobSummary, ProbeResult, ProjectSummary } from '../api/contract.js';
+import { describeProvider } from '../api/providers.js';
 
 function describeProject(p: ProjectSummary): string {
   const c = p.counts;
@@ -32,14 +33,8 @@ function describeProject(p: ProjectSummary): string {
 
 function describeProbe(p: ProbeResult): string {
   const lines = [`ONNX Runtime ${p.onnxruntimeVersion} (backends: ${p.backends.join(', ') || 'n/a'})`, 'execution providers:'];
-  for (const pr of p.providers) {
-    const extra = pr as typeof pr & { callsPerSecond?: number };
-    lines.push(
-      pr.available
-        ? `  ${pr.name.padEnd(7)} available${pr.adapter ? ` — ${pr.adapter}` : ''}${extra.callsPerSecond ? ` (${extra.callsPerSecond} probe calls/s)` : ''}`
-        : `  ${pr.name.padEnd(7)} unavailable: ${pr.error}`,
-    );
-  }
+  // Worded as the app's provider pickers word them (adapter, measured speed, or why not).
+  for (const pr of p.providers) lines.push(`  ${describeProvider(pr.name, pr, true, Infinity)}`);
   lines.push(`cpu: ${p.cpu.model} x${p.cpu.cores} (${p.cpu.arch})`);
   lines.push(`memory: ${(p.memory.totalBytes / 2 ** 30).toFixed(1)} GiB total, ${(p.memory.freeBytes / 2 ** 30).toFixed(1)} GiB free`);
   lines.push(`platform: ${p.platform}, node ${p.node}${p.electron ? `, electron ${p.electron}` : ''}`);
