@@ -752,6 +752,8 @@ test('Gallery: filters and slider are kept across visits, the export box keeps i
 
 test('Reports: a generation confirmed in the gallery becomes a finding of a signed report exported from the Reports page', async () => {
   await page.getByTestId('nav-gallery').click();
+  // Flagged only: the previous test leaves the gallery sorted by prompt, where the first page may hold no copy.
+  await page.getByTestId('gallery-flagged-only').check();
   const flagged = page.locator('[data-testid="gallery-tile"][data-flagged="true"]');
   await flagged.first().waitFor({ timeout: SLOW });
   await flagged.first().click();
