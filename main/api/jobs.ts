@@ -19,6 +19,7 @@ export const SCHEDULER_NAMES = ['ddim', 'pndm', 'euler', 'euler-a', 'lms', 'dpmp
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 
 import { EXECUTION_PROVIDERS } from './providers.js';
+import type { EpsSource } from './verdicts.js';
 export { EXECUTION_PROVIDERS, type ExecutionProviderChoice } from './providers.js';
 
 const ep = z.enum(EXECUTION_PROVIDERS);
@@ -285,8 +286,8 @@ const matchCommon = {
   descriptor: folder,
   /** Top-k references kept per generation. */
   k: z.number().int().min(1).max(100).default(5),
-  /** DBSCAN on 1 − cosine. */
-  eps: z.number().gt(0).max(2).default(0.5),
+  /** DBSCAN on 1 − cosine (default: 1 − the descriptor's calibrated copy threshold, else 0.5; main/match/clusters.ts). */
+  eps: z.number().gt(0).max(2).optional(),
   minSamples: z.number().int().min(1).max(10_000).default(3),
   ep: z.enum(EXECUTION_PROVIDERS).default('cpu'),
 };
@@ -322,6 +323,9 @@ export interface MatchEngineResult {
   descriptorKey: string;
   dim: number;
   threshold: number;
+  /** DBSCAN's eps as used, and where it came from (main/match/clusters.ts resolveEps). */
+  eps: number;
+  epsSource: EpsSource;
   newVectors: { sha256: string; vector: Float32Array }[];
   matches: { generationId: number; hits: { referenceId: number; rank: number; score: number }[] }[];
   clusters: { generationId: number; prompt: string; label: number }[];
@@ -371,6 +375,10 @@ export interface MatchResult {
   /** Generations whose best match reaches the copy threshold (the gallery's flags). */
   copies?: number;
   clustered: number;
+  /** DBSCAN's eps and min samples as used, and where eps came from; absent from results stored before. */
+  eps?: number;
+  epsSource?: EpsSource;
+  minSamples?: number;
   skipped: { file: string; reason: string }[];
   /** Averages over the linked prompts only (`prompts` of them); `unlinked` counts the others. */
   summary: CopyMetricsSummary & { prompts?: number; unlinked?: number };
@@ -631,7 +639,8 @@ const auditShape = {
   seed: seed.default(0),
   ep: ep.default('auto'),
   threshold: z.number().min(-1).max(1).optional(),
-  eps: z.number().gt(0).max(2).default(0.5),
+  /** As match's: the descriptor's calibrated eps unless given. */
+  eps: z.number().gt(0).max(2).optional(),
   minSamples: z.number().int().min(1).max(10_000).default(3),
 };
 const auditRequest = z.object(auditShape).strict();
@@ -658,6 +667,8 @@ export interface AuditResult {
   verdicts: AuditPromptVerdict[];
   minSamples: number;
   eps: number;
+  /** Where eps came from; absent from results stored before it was recorded. */
+  epsSource?: EpsSource;
 }
 
 // benchmark (MemBench's mitigation benchmark)

@@ -17,6 +17,7 @@ import { registerReportCommand } from './report-command.js';
 import { applyQueueOptions, registerWorkerCommand, withQueueOptions } from './worker-command.js';
 import { registerBenchmarkCommand } from './benchmark-command.js';
 import type { JobKind, JobSummary, ProbeResult, ProjectSummary } from '../api/contract.js';
+import { describeProvider } from '../api/providers.js';
 
 function describeProject(p: ProjectSummary): string {
   const c = p.counts;
@@ -33,14 +34,8 @@ function describeProject(p: ProjectSummary): string {
 
 function describeProbe(p: ProbeResult): string {
   const lines = [`ONNX Runtime ${p.onnxruntimeVersion} (backends: ${p.backends.join(', ') || 'n/a'})`, 'execution providers:'];
-  for (const pr of p.providers) {
-    const extra = pr as typeof pr & { callsPerSecond?: number };
-    lines.push(
-      pr.available
-        ? `  ${pr.name.padEnd(7)} available${pr.adapter ? ` — ${pr.adapter}` : ''}${extra.callsPerSecond ? ` (${extra.callsPerSecond} probe calls/s)` : ''}`
-        : `  ${pr.name.padEnd(7)} unavailable: ${pr.error}`,
-    );
-  }
+  // Worded as the app's provider pickers word them (adapter, measured speed, or why not).
+  for (const pr of p.providers) lines.push(`  ${describeProvider(pr.name, pr, true, Infinity)}`);
   lines.push(`cpu: ${p.cpu.model} x${p.cpu.cores} (${p.cpu.arch})`);
   lines.push(`memory: ${(p.memory.totalBytes / 2 ** 30).toFixed(1)} GiB total, ${(p.memory.freeBytes / 2 ** 30).toFixed(1)} GiB free`);
   lines.push(`platform: ${p.platform}, node ${p.node}${p.electron ? `, electron ${p.electron}` : ''}`);
@@ -380,10 +375,13 @@ export function buildProgram(): Command {
       if (opts.refs) params.refSetId = Number(opts.refs);
       if (opts.job) params.jobId = opts.job;
       if (opts.threshold) params.threshold = Number(opts.threshold);
+      if (opts.eps) params.eps = Number(opts.eps);
       const job = await runJob(backend, out, 'match', params);
       const r = job.result;
       const { matchReport } = await import('./match-report.js');
-      out.data(r, () => (clusterOnly ? `${r.generations} generations, ${r.clustered} in dense clusters (DBSCAN eps 0.5, min_samples 3)` : matchReport(r)));
+      const { epsOrigin } = await import('../api/verdicts.js');
+      const dbscan = `DBSCAN ${epsOrigin(r.eps ?? 0.5, r.epsSource)}, min_samples ${r.minSamples ?? 3}`;
+      out.data(r, () => (clusterOnly ? `${r.generations} generations, ${r.clustered} in dense clusters (${dbscan})` : `${matchReport(r)}\nclusters: ${dbscan}`));
     });
   };
   program
@@ -394,14 +392,16 @@ export function buildProgram(): Command {
     .option('--refs <set>', 'reference set id (default: all reference images)')
     .option('--job <id>', 'only the generations of this job')
     .option('--threshold <t>', 'similarity at or above which a generation counts as a copy (default: the descriptor manifest\'s calibrated one; 0.75 without one)')
+    .option('--eps <d>', "DBSCAN eps, a cosine distance (default: the descriptor manifest's cluster_eps; 0.5 without one)")
     .option('--ep <provider>', 'execution provider', 'cpu')
     .option('--json', 'print JSON')
     .action(matchAction(false));
   program
     .command('cluster')
-    .description("DBSCAN clusters of near-identical generations per prompt (cosine distance, eps 0.5, min_samples 3)")
+    .description("DBSCAN clusters of near-identical generations per prompt (cosine distance, min_samples 3; eps: the descriptor's calibrated one)")
     .requiredOption('--project <dir>', 'the project folder')
     .option('--descriptor <dir>', 'descriptor model folder (default: the bundled demo descriptor)')
+    .option('--eps <d>', "DBSCAN eps, a cosine distance (default: the descriptor manifest's cluster_eps; 0.5 without one)")
     .option('--job <id>', 'only the generations of this job')
     .option('--ep <provider>', 'execution provider', 'cpu')
     .option('--json', 'print JSON')

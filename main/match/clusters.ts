@@ -1,11 +1,26 @@
 /**
- * DBSCAN over the descriptors of one prompt's generations, on cosine distance (1 − cos), with
- * MemBench's defaults eps 0.5 and min_samples 3. A dense cluster of near-identical generations is a
+ * DBSCAN over the descriptors of one prompt's generations, on cosine distance (1 − cos), min_samples 3.
+ * eps: the descriptor manifest's `cluster_eps`, calibrated on held-out generations (duplicated vs
+ * singleton captions; native-models/descriptor_demo/cluster-eps.mjs), else MemBench's 0.5 (on the demo
+ * descriptor 0.5 puts nearly every prompt's images in one cluster, memorized or not). A dense cluster of near-identical generations is a
  * memorization candidate even without reference images. The clustering itself is the
  * density-clustering library's DBSCAN (a point counts as its own neighbour, as in scikit-learn;
  * neighbours are those strictly closer than eps).
  */
 import clustering from 'density-clustering';
+
+/** MemBench's eps, the fallback for a descriptor without a calibrated copy threshold. */
+export const MEMBENCH_EPS = 0.5;
+export const DEFAULT_MIN_SAMPLES = 3;
+
+import type { EpsSource } from '../api/verdicts.js';
+
+/** The eps a clustering uses: the request's, else the manifest's calibrated `cluster_eps`, else 0.5. */
+export function resolveEps(requested: number | undefined, manifestEps: number | undefined): { eps: number; source: EpsSource } {
+  if (requested !== undefined) return { eps: requested, source: 'request' };
+  if (manifestEps !== undefined) return { eps: manifestEps, source: 'manifest' };
+  return { eps: MEMBENCH_EPS, source: 'default' };
+}
 
 export interface ClusterOptions {
   eps?: number;
@@ -19,8 +34,8 @@ export interface ClusterResult {
 }
 
 export function clusterDescriptors(descriptors: Float32Array, n: number, dim: number, options: ClusterOptions = {}): ClusterResult {
-  const eps = options.eps ?? 0.5;
-  const minSamples = options.minSamples ?? 3;
+  const eps = options.eps ?? MEMBENCH_EPS;
+  const minSamples = options.minSamples ?? DEFAULT_MIN_SAMPLES;
   if (!(eps > 0 && eps <= 2)) throw new Error(`eps must be in (0, 2] for cosine distance, got ${eps}`);
   if (!(Number.isInteger(minSamples) && minSamples >= 1)) throw new Error(`min_samples must be a positive integer, got ${minSamples}`);
   const rows = Array.from({ length: n }, (_, i) => Array.from(descriptors.subarray(i * dim, (i + 1) * dim)));

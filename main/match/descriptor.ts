@@ -41,6 +41,8 @@ export interface DescriptorManifest {
   preprocessing: DescriptorPreprocessing;
   /** Calibrated similarity at or above which the app calls a generation a copy (see `copyThreshold`). */
   threshold?: number;
+  /** DBSCAN eps for near-identical generations, calibrated on held-out generations (main/match/clusters.ts). */
+  cluster_eps?: number;
   dim?: number;
 }
 
@@ -106,6 +108,9 @@ export function readDescriptorManifest(dir: string): DescriptorManifest {
   }
   if (m.threshold !== undefined && !(typeof m.threshold === 'number' && m.threshold > -1 && m.threshold <= 1)) {
     throw new EideticError('bad_model', `${file}: threshold must be a cosine similarity in (-1, 1] (got ${JSON.stringify(m.threshold)})`);
+  }
+  if (m.cluster_eps !== undefined && !(typeof m.cluster_eps === 'number' && m.cluster_eps > 0 && m.cluster_eps <= 2)) {
+    throw new EideticError('bad_model', `${file}: cluster_eps must be a cosine distance in (0, 2] (got ${JSON.stringify(m.cluster_eps)})`);
   }
   return { ...m, kind: m.kind ?? 'descriptor', preprocessing };
 }

@@ -185,7 +185,7 @@ function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs:
     });
   const clusters = matches.map((j) => ({
     jobId: j.id,
-    eps: Number(j.params.eps ?? 0.5),
+    eps: Number((j.result as MatchResult).eps ?? j.params.eps ?? 0.5),
     minSamples: Number(j.params.minSamples ?? 3),
     generations: (j.result as MatchResult).generations,
     clustered: (j.result as MatchResult).clustered,

@@ -833,6 +833,43 @@ test('every page shows its data within 1 s on the demo project (timed, with a sc
   for (const [name, ms] of Object.entries(times)) assert.ok(ms < 1000, `${name} showed its data in ${ms} ms (bound 1000 ms)`);
 });
 
+test('deep links: Detection keeps its job, Search its run and SolidMark its view in the address, and a reload restores them', async () => {
+  const reloadAt = async (hash) => {
+    await page.evaluate((h) => {
+      history.replaceState(history.state, '', `${location.pathname}${location.search}${h}`);
+      location.reload();
+    }, hash);
+    await page.getByTestId('link-state').filter({ hasText: 'Engine connected' }).waitFor();
+  };
+  // Detection: the address names the job shown; a link to another detect job (one the page would not pick
+  // by itself, when the project has one) opens that job after a reload.
+  await page.getByTestId('nav-detection').click();
+  await page.locator('[data-testid="detection-results"][data-job-id]').waitFor({ timeout: SLOW });
+  const shown = await page.getByTestId('detection-results').getAttribute('data-job-id');
+  await page.waitForFunction((id) => location.hash === `#/detection?job=${id}`, shown, { timeout: SLOW });
+  const detectIds = await page.locator('[data-testid="job-row"][data-kind="detect"][data-status="succeeded"]').evaluateAll((rows) => rows.map((r) => r.dataset.jobId));
+  const target = detectIds.find((id) => id !== shown) ?? shown;
+  await reloadAt(`#/detection?job=${target}`);
+  await page.locator(`[data-testid="detection-results"][data-job-id="${target}"]`).waitFor({ timeout: SLOW });
+  // Search: the selected run is in the address and comes back after a reload.
+  await page.getByTestId('nav-search').click();
+  await page.getByTestId('search-run-detail').waitFor({ timeout: SLOW });
+  await page.waitForFunction(() => /^#\/search\?run=\d+$/.test(location.hash), null, { timeout: SLOW });
+  const run = new URL(page.url()).hash.split('=')[1];
+  await reloadAt(`#/search?run=${run}`);
+  await page.locator(`[data-testid="search-run-detail"][aria-label="Run ${run}"]`).waitFor({ timeout: SLOW });
+  assert.equal(await page.locator('[data-testid="search-run"] button[aria-pressed="true"]').innerText(), `#${run}`);
+  // SolidMark: a view other than the default is written to the address and restored.
+  await page.getByTestId('nav-solidmark').click();
+  await page.getByTestId('solidmark-view').selectOption('duplicated');
+  await page.waitForFunction(() => location.hash.startsWith('#/solidmark?') && location.hash.includes('view=duplicated'), null, { timeout: SLOW });
+  await reloadAt(new URL(page.url()).hash);
+  await page.getByTestId('page-solidmark').waitFor({ timeout: SLOW });
+  await page.waitForFunction(() => document.querySelector('[data-testid="solidmark-view"]')?.value === 'duplicated', null, { timeout: SLOW });
+  await page.getByTestId('solidmark-view').selectOption('all');
+  console.log(`  deep links: detection job ${target}${target === shown ? ' (the only detect job)' : ` (not the restored ${shown})`}, search run ${run}, solidmark view restored`);
+});
+
 test('no Content-Security-Policy violations or page errors on the demo pages', async () => {
   const violations = await page.evaluate(() => window.__cspViolations ?? []);
   assert.deepEqual(violations, []);

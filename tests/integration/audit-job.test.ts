@@ -50,6 +50,9 @@ describe('the audit job', () => {
     expect(r.stepSeconds).toHaveLength(3);
     expect(r.generate.images).toBe(12);
     expect(r.match.generations).toBe(12);
+    // eps is the descriptor's calibrated one (its manifest), recorded with its source.
+    expect(r).toMatchObject({ eps: 0.05, epsSource: 'manifest', minSamples: 3 });
+    expect(r.match).toMatchObject({ eps: 0.05, epsSource: 'manifest' });
     expect(r.verdicts.map((v) => v.prompt).sort()).toEqual([...PROMPTS].sort());
     // Generations and matches are the audit's: the gallery filtered to its id shows them with evidence.
     const gallery = await backend.call('gallery.list', { jobId: job.id, offset: 0, limit: 50 });

@@ -12,7 +12,8 @@ import path from 'node:path';
 import type { JobSummary } from '../../api/contract.js';
 import { AUDIT_STEPS, AUDIT_VERDICT_STEP, stepMessage } from '../../api/job-steps.js';
 import { type AuditPromptVerdict, type AuditResult, type JobParams, type MatchEngineResult, type MatchResult } from '../../api/jobs.js';
-import { verdictReasons } from '../../api/verdicts.js';
+import { verdictReasons, type EpsSource } from '../../api/verdicts.js';
+import { MEMBENCH_EPS } from '../../match/clusters.js';
 import { averageMetrics, MEMBENCH_THRESHOLD } from '../../match/membench-metrics.js';
 import type { AuditProject } from '../../project/project.js';
 import { perPromptMetrics } from '../../project/per-prompt-metrics.js';
@@ -31,14 +32,14 @@ function descriptorOf(project: AuditProject, params: JobParams<'audit'>): string
 }
 
 /** The verdict of every prompt of the audit, linked (MemBench's metrics) or not. */
-export function auditVerdicts(match: MatchResult, largest: Map<string, number>, eps: number, minSamples: number): AuditPromptVerdict[] {
+export function auditVerdicts(match: MatchResult, largest: Map<string, number>, eps: number, minSamples: number, epsSource?: EpsSource): AuditPromptVerdict[] {
   const rows = [
     ...match.perPrompt.map((p) => ({ prompt: p.prompt, generations: p.generations, copies: Math.round(p.fractionCopies * p.generations), bestScore: null as number | null })),
     ...(match.unlinked ?? []).map((u) => ({ prompt: u.prompt, generations: u.generations, copies: u.copies, bestScore: u.bestScore })),
   ];
   return rows.map((r) => {
     const largestCluster = largest.get(r.prompt) ?? 0;
-    const reasons = verdictReasons({ generations: r.generations, copies: r.copies, largestCluster, threshold: match.threshold, minSamples, eps });
+    const reasons = verdictReasons({ generations: r.generations, copies: r.copies, largestCluster, threshold: match.threshold, minSamples, eps, epsSource });
     return { ...r, largestCluster, likelyMemorized: reasons.length > 0, reasons };
   });
 }
@@ -106,6 +107,9 @@ async function run(ctx: HostJobContext, params: JobParams<'audit'>, resume: JobS
         unlinked,
         copies: value.matches.filter((m) => (m.hits[0]?.score ?? -Infinity) >= threshold).length,
         clustered: value.clusters.filter((cl) => cl.label >= 0).length,
+        eps: value.eps,
+        epsSource: value.epsSource,
+        minSamples,
         skipped: value.skipped,
         summary: { ...averageMetrics(perPrompt), unlinked: unlinked.length },
       };
@@ -113,9 +117,12 @@ async function run(ctx: HostJobContext, params: JobParams<'audit'>, resume: JobS
     });
     // 3. a verdict per prompt.
     c.progress(0, 1, stepMessage(3, count, AUDIT_VERDICT_STEP, ''));
-    const verdicts = await timed(async () => auditVerdicts(match, project.largestClusters(jobId), eps, minSamples));
+    // The eps the clustering used (the descriptor's calibrated one unless the request gave one).
+    const usedEps = match.eps ?? eps ?? MEMBENCH_EPS;
+    const epsSource = match.epsSource ?? (eps !== undefined ? 'request' : 'default');
+    const verdicts = await timed(async () => auditVerdicts(match, project.largestClusters(jobId), usedEps, minSamples, epsSource));
     c.progress(1, 1, stepMessage(3, count, AUDIT_VERDICT_STEP, `${verdicts.filter((v) => v.likelyMemorized).length} of ${verdicts.length} prompts likely memorized`));
-    return { generate: generated, match, stepSeconds, verdicts, minSamples, eps };
+    return { generate: generated, match, stepSeconds, verdicts, minSamples, eps: usedEps, epsSource };
   };
 
   const recorded = resume ? resume.params : { ...params, descriptor };

@@ -55,7 +55,7 @@ async function run(ctx: HostJobContext, params: JobParams<'match'>, resume: JobS
       const copies = value.matches.filter((m) => (m.hits[0]?.score ?? -Infinity) >= threshold).length;
       const summary = { ...averageMetrics(perPrompt), unlinked: unlinked.length };
       // Vectors are stored in the project; the job result keeps the summary only.
-      return { generations: queries.length, references: references.length, embedded: value.embedded, threshold, membenchThreshold: MEMBENCH_THRESHOLD, perPrompt, unlinked, copies, clustered, skipped: value.skipped, summary };
+      return { generations: queries.length, references: references.length, embedded: value.embedded, threshold, membenchThreshold: MEMBENCH_THRESHOLD, perPrompt, unlinked, copies, clustered, eps: value.eps, epsSource: value.epsSource, minSamples, skipped: value.skipped, summary };
     },
   });
 }

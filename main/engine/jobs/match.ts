@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { DescriptorModel } from '../../match/descriptor.js';
-import { clusterDescriptors } from '../../match/clusters.js';
+import { clusterDescriptors, resolveEps } from '../../match/clusters.js';
 import { ReferenceIndex } from '../../match/reference-index.js';
 import { sha256File } from '../../util/hash.js';
 import { EideticError, skipReason } from '../../util/errors.js';
@@ -59,10 +59,11 @@ export const match: JobHandler<'match'> = async (p, ctx) => {
   const byPrompt = new Map<string, number[]>();
   queries.forEach((q, i) => byPrompt.set(q.prompt, [...(byPrompt.get(q.prompt) ?? []), i]));
   const clusters: { generationId: number; prompt: string; label: number }[] = [];
+  const { eps, source: epsSource } = resolveEps(p.eps, model.manifest.cluster_eps);
   for (const [prompt, idx] of byPrompt) {
     const m = new Float32Array(idx.length * dim);
     idx.forEach((qi, j) => m.set(queryMatrix.subarray(qi * dim, (qi + 1) * dim), j * dim));
-    const { labels } = clusterDescriptors(m, idx.length, dim, { eps: p.eps, minSamples: p.minSamples });
+    const { labels } = clusterDescriptors(m, idx.length, dim, { eps, minSamples: p.minSamples });
     idx.forEach((qi, j) => clusters.push({ generationId: queries[qi].generationId, prompt, label: labels[j] }));
   }
   await model.release();
@@ -70,6 +71,8 @@ export const match: JobHandler<'match'> = async (p, ctx) => {
     descriptorKey,
     dim,
     threshold: model.threshold,
+    eps,
+    epsSource,
     newVectors: [], // streamed as match-vectors events
 
     matches,

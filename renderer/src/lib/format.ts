@@ -31,21 +31,8 @@ export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-/**
- * One readable line from an execution provider's error: its first line, without ONNX Runtime's
- * "[ONNXRuntimeError] : 1 : FAIL :" prefix and the C++ source locations and signatures that
- * precede the reason ("/onnxruntime_src/.../webgpu_context.cc:52 void onnxruntime::...() ").
- */
-export function providerErrorLine(error: string | null | undefined): string {
-  const first = (error ?? '').split('\n').map((l) => l.trim()).find(Boolean) ?? '';
-  const line = first
-    .replace(/\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*/g, '')
-    .replace(/(?:[A-Za-z]:)?[\w./\\-]*\.(?:cc|cpp|cxx|c|h|hpp|cu|mm)(?::\d+)?(?:\s+[\w:<>,*&~ ]*?[\w~]+::[\w~]+\([^()]*(?:\([^()]*\)[^()]*)*\)(?:\s*const)?)?\s*/g, '')
-    .replace(/\s+/g, ' ')
-    .replace(/^[\s:;,-]+|[\s:;,-]+$/g, '')
-    .trim();
-  return line || 'no reason given';
-}
+/** Moved to main/api/providers.ts so that the CLI words providers as the app does. */
+export { providerErrorLine } from '../../../main/api/providers.js';
 
 /** Tick spacings for an axis of whole numbers (iterations): uPlot picks the first that fits, never 2.5. */
 export const INTEGER_TICK_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 50_000, 100_000];
