@@ -287,6 +287,9 @@ function planMatch(p: EngineParams<'match'>, size: number): ShardPlan {
         descriptorKey: first?.descriptorKey ?? '',
         dim: first?.dim ?? 0,
         threshold: first?.threshold ?? 0,
+        // Every shard resolves eps from the same request and descriptor manifest.
+        eps: first?.eps ?? p.eps ?? 0.5,
+        epsSource: first?.epsSource ?? (p.eps === undefined ? 'default' : 'request'),
         newVectors: [],
         matches: kept.flatMap((r) => r.matches),
         clusters: kept.flatMap((r) => r.clusters),
