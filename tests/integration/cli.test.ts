@@ -17,26 +17,32 @@ const eidetic = (...args: string[]) => run(process.execPath, [path.join(root, 'b
 describe('eidetic CLI', () => {
   it('audit: generates, matches and clusters, then prints per-prompt metrics as JSON', async () => {
     const prompts = path.join(tmp, 'prompts.txt');
-    writeFileSync(prompts, 'blue circle\ncherry blossom\n');
+    // One duplicated (memorized) caption and two singletons of the demo's training set.
+    writeFileSync(prompts, 'ant\nblue circle\ncherry blossom\n');
     const { stdout } = await eidetic('audit', '--model', path.join(demo, 'sd-demo'), '--prompts', prompts, '--refs', path.join(demo, 'dataset', 'clean'), '--project', path.join(tmp, 'case'), '--images', '4', '--steps', '30', '--ep', 'cpu', '--json');
     type Unlinked = { prompt: string; generations: number; bestScore: number; copies: number; largestCluster: number; likelyMemorized: boolean };
     const r = JSON.parse(stdout) as { project: string; images: number; threshold: number; membenchThreshold: number; perPrompt: unknown[]; unlinked: Unlinked[]; summary: { prompts: number; unlinked: number } };
     expect(r.project).toBe(path.join(tmp, 'case.eidetic'));
-    expect(r.images).toBe(8);
+    expect(r.images).toBe(12);
     // The descriptor's calibrated threshold; MemBench's column stays at 0.5.
     expect(r.threshold).toBe(0.8469);
     expect(r.membenchThreshold).toBe(0.5);
     // A plain prompt list links no reference images: no MemBench metric, the prompts are listed as unlinked
     // with their best match in the library as evidence.
     expect(r.perPrompt).toEqual([]);
-    expect(r.summary).toMatchObject({ prompts: 0, unlinked: 2 });
-    expect(r.unlinked.map((p) => p.prompt).sort()).toEqual(['blue circle', 'cherry blossom']);
+    expect(r.summary).toMatchObject({ prompts: 0, unlinked: 3 });
+    expect(r.unlinked.map((p) => p.prompt).sort()).toEqual(['ant', 'blue circle', 'cherry blossom']);
     for (const p of r.unlinked) {
       expect(p).not.toHaveProperty('top1');
       expect(p.generations).toBe(4);
       expect(p.bestScore).toBeGreaterThan(0.5);
-      expect(p.largestCluster).toBeGreaterThanOrEqual(3);
-      expect(p.likelyMemorized).toBe(true);
+      // The memorized caption's images are near-identical (a dense cluster at the descriptor's calibrated
+      // eps) and copies; the singletons' are not clustered (a simple shape may still come close enough to its
+      // one training image to count as a copy, and is then flagged for that reason alone).
+      const memorized = p.prompt === 'ant';
+      expect(p.largestCluster >= 3).toBe(memorized);
+      if (memorized) expect(p.copies).toBeGreaterThan(0);
+      expect(p.likelyMemorized).toBe(memorized || p.copies > 0);
     }
     // The evidence is in the project: a second audit on the same project reopens it.
     const again = JSON.parse((await eidetic('audit', '--model', path.join(demo, 'sd-demo'), '--prompts', prompts, '--refs', path.join(demo, 'dataset', 'clean'), '--project', path.join(tmp, 'case'), '--images', '1', '--steps', '5', '--ep', 'cpu', '--json')).stdout) as { project: string };

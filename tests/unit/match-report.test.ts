@@ -26,7 +26,7 @@ describe('matchReport', () => {
     expect(verdictReasons({ generations: 4, copies: 0, largestCluster: 2, threshold: 0.85, minSamples: 3, eps: 0.5 })).toEqual([]);
     expect(verdictReasons({ generations: 4, copies: 1, largestCluster: 3, threshold: 0.85, minSamples: 3, eps: 0.5 })).toEqual([
       '1 of 4 generations reach the copy threshold 0.85',
-      '3 of 4 generations are near-identical (a dense cluster: DBSCAN, cosine distance ≤ 0.5, at least 3 images)',
+      '3 of 4 generations are near-identical (a dense cluster: DBSCAN, cosine distance below eps 0.5, at least 3 images)',
     ]);
   });
 });
