@@ -89,7 +89,11 @@ if (process.argv.includes('--sequential')) {
   await bwd.release();
 }
 const peakGradient = process.resourceUsage().maxRSS / 1024;
-const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const median = (v) => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 const fm = median(times.forward);
 const gm = median(times.gradient);
 const out = {
