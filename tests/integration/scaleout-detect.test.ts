@@ -10,10 +10,10 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Backend } from '../../main/core/backend.js';
-import { forkLauncher } from '../../main/engine/channel.js';
-import { startRedis, startWorker, type TestRedis, type TestWorker } from '../helpers/redis.js';
+import { startRedis, startWorker } from '../helpers/redis.js';
+import { queueTestbed } from '../helpers/queue-testbed.js';
 
 const demo = path.resolve(import.meta.dirname, '../../native-models/demo');
 const model = path.join(demo, 'sd-demo');
@@ -22,16 +22,8 @@ const prompts = [
   ...readFileSync(path.join(demo, 'dataset/prompts-singletons.txt'), 'utf8').split('\n').filter(Boolean),
 ].slice(0, 200);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-scaleout-detect-'));
-let redis: TestRedis;
-const workers: TestWorker[] = [];
-const backends: Backend[] = [];
-
-async function project(name: string): Promise<Backend> {
-  const b = new Backend({ host: 'browser', launcher: forkLauncher() });
-  backends.push(b);
-  await b.call('project.create', { dir: path.join(tmp, name) });
-  return b;
-}
+const bed = queueTestbed(tmp, ['w1', 'w2']);
+const { workers, project } = bed;
 
 /** Every stored score of a job, by prompt position. */
 function scores(b: Backend, jobId: string) {
@@ -39,16 +31,6 @@ function scores(b: Backend, jobId: string) {
 }
 
 const params = { model, prompts, noises: 2, noiseMode: 'per-prompt' as const, seed: 3, ep: 'cpu' as const };
-
-beforeAll(async () => {
-  redis = await startRedis();
-  workers.push(...(await Promise.all([startWorker(redis.url, 'w1'), startWorker(redis.url, 'w2')])));
-});
-afterAll(async () => {
-  await Promise.all(backends.map((b) => b.dispose()));
-  await Promise.all(workers.map((w) => w.stop()));
-  await redis?.stop();
-});
 
 describe('detection through the queue', () => {
   it('200 prompts in 20 shards on 2 workers store exactly the local scores, each once', async () => {
@@ -60,7 +42,7 @@ describe('detection through the queue', () => {
     expect(expected).toHaveLength(200);
 
     const queued = await project('queued');
-    await queued.useQueue({ url: redis.url, shardSize: { detect: 10 } });
+    await queued.useQueue({ url: bed.redis.url, shardSize: { detect: 10 } });
     const job = await queued.startJob('detect', params);
     const done = await queued.jobs.finished(job.id);
     expect(done.error).toBeNull();
@@ -83,9 +65,9 @@ describe('detection through the queue', () => {
     const file = path.join(tmp, 'first-30.txt');
     writeFileSync(file, prompts.slice(0, 30).join('\n'));
     const cli = path.resolve(import.meta.dirname, '../../bin/eidetic.js');
-    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'detect', '--model', model, '--prompts', file, '--noises', '2', '--noise-mode', 'per-prompt', '--seed', '3', '--ep', 'cpu', '--json', '--queue', redis.url]);
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'detect', '--model', model, '--prompts', file, '--noises', '2', '--noise-mode', 'per-prompt', '--seed', '3', '--ep', 'cpu', '--json', '--queue', bed.redis.url]);
     expect((JSON.parse(stdout) as { scores: { score: number }[] }).scores.map((s) => s.score)).toEqual(expected.slice(0, 30).map((s) => s.score));
-    await expect(promisify(execFile)(process.execPath, [cli, 'worker', '--queue', redis.url])).rejects.toThrow(/--models: name at least one model folder this worker may run/);
+    await expect(promisify(execFile)(process.execPath, [cli, 'worker', '--queue', bed.redis.url])).rejects.toThrow(/--models: name at least one model folder this worker may run/);
 
     const status = await queued.call('queue.status', {});
     expect(status!.workers.map((w) => w.name).sort()).toEqual(['w1', 'w2']);
@@ -95,17 +77,17 @@ describe('detection through the queue', () => {
 
   it('a worker without the model puts its shard back for one that holds it; with none live, the job fails naming the model and the refusers', async () => {
     await Promise.all(workers.splice(0).map((w) => w.stop()));
-    const lacking = await startWorker(redis.url, 'no-models', { models: [path.join(demo, 'mlm-demo')] });
+    const lacking = await startWorker(bed.redis.url, 'no-models', { models: [path.join(demo, 'mlm-demo')] });
     workers.push(lacking);
     const b = await project('refused');
-    await b.useQueue({ url: redis.url, shardSize: { detect: 2 }, refusalWaitSeconds: 3 });
+    await b.useQueue({ url: bed.redis.url, shardSize: { detect: 2 }, refusalWaitSeconds: 3 });
     const job = await b.startJob('detect', { ...params, prompts: prompts.slice(0, 6) });
     // Only the lacking worker is up: it refuses a shard (back to the queue), then a worker with the model comes.
     for (let t = 0; !lacking.log.some((l) => l.includes('refused: holds no copy of model sd-demo')); t++) {
       if (t > 600) throw new Error(`the worker did not refuse a shard: ${lacking.log.join('\n')}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    const holder = await startWorker(redis.url, 'holder');
+    const holder = await startWorker(bed.redis.url, 'holder');
     workers.push(holder);
     const done = await b.jobs.finished(job.id);
     expect(done.error).toBeNull();

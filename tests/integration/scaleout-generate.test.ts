@@ -6,40 +6,22 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Backend } from '../../main/core/backend.js';
 import { forkLauncher } from '../../main/engine/channel.js';
-import { startRedis, startWorker, type TestRedis, type TestWorker } from '../helpers/redis.js';
+import { queueTestbed } from '../helpers/queue-testbed.js';
 
 const demo = path.resolve(import.meta.dirname, '../../native-models/demo');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-scaleout-generate-'));
 const prompts = ['red square', 'cherry blossom', 'milky way over a lake', 'a lighthouse at dusk', 'blue circle'];
 const params = { model: path.join(demo, 'sd-demo'), prompts, n: 2, steps: 4, seed: 7, ep: 'cpu' as const };
-let redis: TestRedis;
-const workers: TestWorker[] = [];
-const backends: Backend[] = [];
-
-async function project(name: string): Promise<Backend> {
-  const b = new Backend({ host: 'browser', launcher: forkLauncher() });
-  backends.push(b);
-  await b.call('project.create', { dir: path.join(tmp, name) });
-  return b;
-}
+const bed = queueTestbed(tmp, ['g1', 'g2']);
+const { backends, project } = bed;
 
 async function images(b: Backend, jobId: string) {
   const list = await b.call('generations.list', { jobId, offset: 0, limit: 100 });
   return list.rows.map((r) => ({ prompt: r.prompt, seed: r.seed, sha256: r.sha256, steps: r.steps, width: r.width })).sort((a, c) => `${a.prompt}|${a.seed}`.localeCompare(`${c.prompt}|${c.seed}`));
 }
-
-beforeAll(async () => {
-  redis = await startRedis();
-  workers.push(...(await Promise.all([startWorker(redis.url, 'g1'), startWorker(redis.url, 'g2')])));
-});
-afterAll(async () => {
-  await Promise.all(backends.map((b) => b.dispose()));
-  await Promise.all(workers.map((w) => w.stop()));
-  await redis?.stop();
-});
 
 describe('generation through the queue', () => {
   it('prompts x images in shards of prompts or of image ranges on 2 workers store exactly the local images', async () => {
@@ -51,7 +33,7 @@ describe('generation through the queue', () => {
     expect(new Set(expected.map((e) => e.sha256)).size).toBe(10);
 
     const queued = await project('queued');
-    await queued.useQueue({ url: redis.url, shardSize: { generate: 4 } });
+    await queued.useQueue({ url: bed.redis.url, shardSize: { generate: 4 } });
     const job = await queued.jobs.finished((await queued.startJob('generate', params)).id);
     expect(job.error).toBeNull();
     expect(await images(queued, job.id)).toEqual(expected);
@@ -62,7 +44,7 @@ describe('generation through the queue', () => {
     // Many images of one prompt: ranges of 2 images (seeds seed + k) on both workers, the local images again.
     const many = { ...params, prompts: ['milky way over a lake'], n: 5 };
     const localMany = await images(local, (await local.jobs.finished((await local.startJob('generate', many)).id)).id);
-    await queued.useQueue({ url: redis.url, shardSize: { generate: 2 } });
+    await queued.useQueue({ url: bed.redis.url, shardSize: { generate: 2 } });
     const queuedMany = await queued.jobs.finished((await queued.startJob('generate', many)).id);
     expect(queuedMany.error).toBeNull();
     expect(await images(queued, queuedMany.id)).toEqual(localMany);
@@ -78,7 +60,7 @@ describe('generation through the queue', () => {
     const db = again.currentProject!.db;
     db.prepare("DELETE FROM generations WHERE job_id = ? AND prompt_text = 'blue circle'").run(job.id);
     db.prepare("UPDATE jobs SET status = 'interrupted' WHERE id = ?").run(job.id);
-    await again.useQueue({ url: redis.url, shardSize: { generate: 4 } });
+    await again.useQueue({ url: bed.redis.url, shardSize: { generate: 4 } });
     const resumed = await again.jobs.finished((await again.call('jobs.resume', { id: job.id })).id);
     expect(resumed.error).toBeNull();
     expect(await images(again, job.id)).toEqual(expected);

@@ -7,12 +7,11 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { SolidmarkResult } from '../../main/api/jobs.js';
-import { Backend } from '../../main/core/backend.js';
-import { forkLauncher } from '../../main/engine/channel.js';
+import type { Backend } from '../../main/core/backend.js';
 import { keyDataset } from '../../main/solidmark/key-dataset.js';
-import { startRedis, startWorker, type TestRedis, type TestWorker } from '../helpers/redis.js';
+import { queueTestbed } from '../helpers/queue-testbed.js';
 
 const demo = path.resolve(import.meta.dirname, '../../native-models/demo');
 const model = path.join(demo, 'sd-demo');
@@ -20,17 +19,6 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-scaleout-solidmark-'));
 const lines = (f: string) => readFileSync(path.join(demo, 'dataset', f), 'utf8').split('\n').filter(Boolean);
 const file = (caption: string) => `clean/${caption.replace(/ /g, '-')}.png`;
 let data: string;
-let redis: TestRedis;
-const workers: TestWorker[] = [];
-const backends: Backend[] = [];
-
-async function project(name: string): Promise<Backend> {
-  const b = new Backend({ host: 'browser', launcher: forkLauncher() });
-  backends.push(b);
-  await b.call('project.create', { dir: path.join(tmp, name) });
-  return b;
-}
-
 async function rows(b: Backend, jobId: string) {
   const listed = await b.call('solidmark.results', { jobId, sort: 'file', limit: 1000 });
   return listed.rows.map(({ file: f, caption, keys, predictedKey, error, sha256, seed, steps, guidance, repeat, copies }) => ({ file: f, caption, keys, predictedKey, error, sha256, seed, steps, guidance, repeat, copies }));
@@ -48,14 +36,10 @@ beforeAll(async () => {
   writeFileSync(path.join(src, 'train.jsonl'), entries.map((c) => JSON.stringify({ file: file(c), caption: c })).join('\n'));
   const keyed = await keyDataset({ input: path.join(src, 'train.jsonl'), out: path.join(tmp, 'keyed'), border: 8, seed: 7 });
   data = path.join(keyed.out, 'manifest.jsonl');
-  redis = await startRedis();
-  workers.push(...(await Promise.all([startWorker(redis.url, 's1'), startWorker(redis.url, 's2')])));
 });
-afterAll(async () => {
-  await Promise.all(backends.map((b) => b.dispose()));
-  await Promise.all(workers.map((w) => w.stop()));
-  await redis?.stop();
-});
+// After the keying above, so the workers start with this file's config folder.
+const bed = queueTestbed(tmp, ['s1', 's2']);
+const { project } = bed;
 
 describe('SolidMark through the queue', () => {
   it('shards of sampled images on 2 workers store exactly the local queries and outpainted images', async () => {
@@ -68,7 +52,7 @@ describe('SolidMark through the queue', () => {
     expect(expected.every((r) => r.sha256 !== null)).toBe(true);
 
     const queued = await project('queued');
-    await queued.useQueue({ url: redis.url, shardSize: { solidmark: 2 } });
+    await queued.useQueue({ url: bed.redis.url, shardSize: { solidmark: 2 } });
     const job = await queued.jobs.finished((await queued.startJob('solidmark', params)).id);
     expect(job.error).toBeNull();
     expect(await rows(queued, job.id)).toEqual(expected);
