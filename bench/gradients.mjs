@@ -2,8 +2,8 @@
 // encoder_hidden_states, the loss of Wen's attribution and mitigation) against the forward alone, same
 // process, same provider (CPU), same inputs.
 // Run: npm run build:node && node bench/gradients.mjs [--unet FILE] [--latent 8] [--batch 1] [--reps 5] [--sequential]
-//   --unet defaults to the demo UNet; a UNet over 2 GB (external data) gets its gradient model written
-//   beside it (native-models/build/... from tests/fixtures/make_sd_unet.py).
+//   --unet defaults to the demo UNet; a UNet over 2 GB (external data, e.g. tests/fixtures/make_sd_unet.py's)
+//   has its gradient model opened from bytes with the UNet's folder as its external-data folder.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { buildGradientModel } from '../dist/main/autodiff/transform.js';
 import { decodeModel } from '../dist/main/autodiff/onnx-graph.js';
+import { externalDataOptions } from '../dist/main/sd/onnx-session.js';
 import { GaussianRng } from '../dist/main/util/prng.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -36,7 +37,8 @@ const feeds = (b, h) => ({
   encoder_hidden_states: new ort.Tensor('float32', randn(2, b * 77 * ctxDim), [b, 77, ctxDim]),
 });
 const target = (b, h) => new ort.Tensor('float32', randn(3, b * 4 * h * h), [b, 4, h, h]);
-const open = (file) => ort.InferenceSession.create(file, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+const open = (file, dataDir) =>
+  ort.InferenceSession.create(dataDir ? readFileSync(file) : file, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, ...(dataDir ? externalDataOptions(dataDir) : {}) });
 
 let t = performance.now();
 const external = decodeModel(modelBytes).graph.initializer.some((i) => (i.externalData ?? []).length > 0);
@@ -47,8 +49,8 @@ const g = await buildGradientModel(modelBytes, {
   probe: feeds(2, probeSide),
   ...(external ? { modelDir: path.dirname(unetFile) } : {}),
 });
-// Beside the model only when its weights are external files (their paths are relative to it).
-const gradFile = external ? path.join(path.dirname(unetFile), 'model.grad-bench.onnx') : path.join(mkdtempSync(path.join(os.tmpdir(), 'eidetic-bench-')), 'grad.onnx');
+const gradFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'eidetic-bench-')), 'grad.onnx');
+const gradDataDir = external ? path.dirname(unetFile) : undefined;
 writeFileSync(gradFile, g.bytes);
 const buildSeconds = (performance.now() - t) / 1000;
 
@@ -65,21 +67,21 @@ const timed = async (s, extra, into) => {
 };
 let peakForward;
 if (process.argv.includes('--sequential')) {
-  const phase = async (file, extra, into) => {
-    const s = await open(file);
+  const phase = async (file, dataDir, extra, into) => {
+    const s = await open(file, dataDir);
     await s.run({ ...f, ...extra });
     for (let i = 0; i < reps; i++) await timed(s, extra, into);
     await s.release();
   };
-  await phase(unetFile, {}, times.forward);
+  await phase(unetFile, undefined, {}, times.forward);
   peakForward = process.resourceUsage().maxRSS / 1024;
-  await phase(gradFile, { target: tg }, times.gradient);
+  await phase(gradFile, gradDataDir, { target: tg }, times.gradient);
 } else {
   const fwd = await open(unetFile);
   await fwd.run(f);
   await fwd.run(f);
   peakForward = process.resourceUsage().maxRSS / 1024;
-  const bwd = await open(gradFile);
+  const bwd = await open(gradFile, gradDataDir);
   await bwd.run({ ...f, target: tg });
   for (let i = 0; i < reps; i++) {
     await timed(fwd, {}, times.forward);

@@ -3,6 +3,8 @@
  * schema): decode/encode models, read attributes, and a builder that appends uniquely named nodes and
  * initializers to a graph. No hand-written protobuf bytes.
  */
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import path from 'node:path';
 import op from 'onnx-proto';
 
 export const onnx = op.onnx;
@@ -115,6 +117,45 @@ export function tensorValues(t: TensorProto): number[] {
   if (dt === DT.FLOAT) return (t.floatData ?? []).map(Number);
   if (dt === DT.DOUBLE) return (t.doubleData ?? []).map(Number);
   throw new Error(`tensor ${t.name ?? ''}: data type ${dt} cannot be read as numbers`);
+}
+
+/** Whether a tensor's data lives in an external file (models over 2 GB) rather than in the model. */
+export function isExternal(t: TensorProto): boolean {
+  return t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL;
+}
+
+/** External-data files a model's initializers point to, as recorded (relative to the model's folder). */
+export function externalDataFiles(model: op.onnx.IModelProto): string[] {
+  const files = new Set<string>();
+  for (const t of model.graph?.initializer ?? []) {
+    if (!isExternal(t)) continue;
+    const loc = (t.externalData ?? []).find((e) => e.key === 'location')?.value;
+    if (loc) files.add(loc);
+  }
+  return [...files];
+}
+
+/** The bytes of an external tensor, read from `baseDir` (its location, offset and length as recorded). */
+export function readExternalData(t: TensorProto, baseDir: string): Uint8Array {
+  const entry = (key: string) => (t.externalData ?? []).find((e) => e.key === key)?.value ?? undefined;
+  const location = entry('location');
+  if (!location) throw new Error(`tensor ${t.name ?? ''}: external data without a location`);
+  const offset = Number(entry('offset') ?? 0);
+  const file = path.resolve(baseDir, location);
+  const length = entry('length') !== undefined ? Number(entry('length')) : statSync(file).size - offset;
+  const out = Buffer.alloc(length);
+  const fd = openSync(file, 'r');
+  try {
+    let read = 0;
+    while (read < length) {
+      const n = readSync(fd, out, read, length - read, offset + read);
+      if (n === 0) throw new Error(`${file}: ends before the ${length} bytes of tensor ${t.name ?? ''} at offset ${offset}`);
+      read += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
 /** A tensor of `dataType` holding `values` (little-endian raw data). */

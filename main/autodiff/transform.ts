@@ -15,13 +15,11 @@
  *
  * The result is an ordinary ONNX model: it runs on any execution provider that runs the forward one.
  */
-import { rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EideticError } from '../util/errors.js';
 import {
   FLOAT_TYPES, GraphBuilder, ONNX_TYPE, type ModelProto, type NodeProto, type TensorProto,
-  attrTensor, decodeModel, encodeModel, num, opsetOf, tensorValues, valueInfo,
+  attrTensor, decodeModel, encodeModel, externalDataFiles, isExternal, num, opsetOf, readExternalData, tensorValues, valueInfo,
 } from './onnx-graph.js';
 import { NON_DIFFERENTIABLE, RULES, type RuleContext, type TensorInfo } from './rules.js';
 
@@ -50,9 +48,9 @@ export interface GradientSpec {
    */
   probe: Record<string, ort.Tensor>;
   /**
-   * The folder of a model whose weights are in external data files (models over 2 GB): the probe runs
-   * from a file written there, and the gradient model must be saved there too (its initializers keep
-   * their relative locations).
+   * The folder of a model whose weights are in external data files (models over 2 GB): the probe and the
+   * constants read them from there. The gradient model keeps the same relative locations: open it with
+   * this folder as its external-data folder (main/sd/onnx-session.ts), wherever it is stored.
    */
   modelDir?: string;
 }
@@ -82,15 +80,11 @@ async function probe(modelBytes: Uint8Array, feeds: Record<string, ort.Tensor>, 
   for (const n of graph.node ?? []) for (const o of n.output ?? []) if (o && !outputs.has(o)) { outputs.add(o); extra.push(o); }
   graph.output = [...(graph.output ?? []), ...extra.map((name) => ({ name }))];
   const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'disabled', logSeverityLevel: 3 };
-  let session: ort.InferenceSession;
-  let temp: string | null = null;
-  if (modelDir) {
-    temp = path.join(modelDir, `.eidetic-probe-${process.pid}-${Date.now()}.onnx`);
-    writeFileSync(temp, encodeModel(model));
-    session = await ort.InferenceSession.create(temp, options).finally(() => rmSync(temp!, { force: true }));
-  } else {
-    session = await ort.InferenceSession.create(encodeModel(model), options);
-  }
+  // A model with external data is given as bytes with the folder its weights are in: no file is written.
+  const session = await ort.InferenceSession.create(encodeModel(model), {
+    ...options,
+    ...(modelDir ? { extra: { session: { model_external_initializers_file_folder_path: modelDir } } } : {}),
+  });
   try {
     const result = await session.run(feeds);
     const info = new Map<string, TensorInfo>();
@@ -113,6 +107,9 @@ export async function buildGradientModel(modelBytes: Uint8Array, spec: GradientS
   for (const name of graphInputs) {
     if (!(name in spec.probe) && !(graph.initializer ?? []).some((t) => t.name === name)) throw new EideticError('invalid_input', `probe inputs: ${name} is missing`);
   }
+  if (!spec.modelDir && externalDataFiles(model).length) {
+    throw new EideticError('invalid_input', `the model keeps its weights in external data (${externalDataFiles(model).join(', ')}): give the folder they are in (modelDir)`);
+  }
   const info = await probe(modelBytes, spec.probe, spec.modelDir);
   const infoOf = (name: string): TensorInfo => {
     const i = info.get(name);
@@ -125,6 +122,7 @@ export async function buildGradientModel(modelBytes: Uint8Array, spec: GradientS
   const initializers = new Map<string, TensorProto>((graph.initializer ?? []).map((t) => [t.name!, t]));
   const constValues = (name: string): number[] | undefined => {
     const t = initializers.get(name);
+    if (t && isExternal(t)) return tensorValues({ ...t, dataLocation: 0, rawData: readExternalData(t, spec.modelDir!) });
     if (t) return tensorValues(t);
     const k = producers.get(name);
     if (k !== undefined && nodes[k].opType === 'Constant') {

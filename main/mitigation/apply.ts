@@ -85,7 +85,7 @@ export class MitigationRunner {
         }
         if (s.method === 'ren' && !ren.has(s.param!)) {
           const edited = await renEditedUnet(pipeline.dir, s.param!);
-          ren.set(s.param!, await pipeline.openUnetVariant(edited.file));
+          ren.set(s.param!, await pipeline.openUnetVariant(edited.file, edited.externalDataDir));
         }
         // Wen's gradient models (built once per model, cached on disk): an export they cannot be built for fails here.
         if (s.method === 'wen' && !wen) {

@@ -212,16 +212,3 @@ export function applyRenEdit(bytes: Uint8Array, c: number, file: string): { byte
   model.producerName = `${model.producerName ?? ''}+eidetic-ren`;
   return { bytes: onnx.ModelProto.encode(model).finish(), report: { crossAttentions: cross.map((n) => n.name ?? ''), otherSoftmaxes: others } };
 }
-
-/** External-data files a model's initializers point to (they must travel with an edited copy). */
-export function externalDataFiles(bytes: Uint8Array): string[] {
-  const model = onnx.ModelProto.decode(bytes);
-  const files = new Set<string>();
-  for (const t of model.graph?.initializer ?? []) {
-    if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
-      const loc = (t.externalData ?? []).find((e) => e.key === 'location')?.value;
-      if (loc) files.add(loc);
-    }
-  }
-  return [...files];
-}

@@ -5,6 +5,7 @@
  * graph declares (float16 models take and return float16).
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { EideticError } from '../util/errors.js';
 import { float16ToFloat32, float32ToFloat16 } from '../util/float16.js';
@@ -27,6 +28,17 @@ export interface ProviderChoice {
 
 export interface SessionOptions {
   intraOpThreads?: number;
+  /**
+   * Where the model's external-data files are, when the graph file lives elsewhere (a rewritten copy of a
+   * model over 2 GB in a cache: Ren's edit, a gradient model). ONNX Runtime refuses external data outside
+   * the graph's own folder, symbolic links included, unless the graph is given as bytes with this folder.
+   */
+  externalDataDir?: string;
+}
+
+/** ORT session options that make a graph loaded from bytes read its external data from `dir`. */
+export function externalDataOptions(dir: string): ort.InferenceSession.SessionOptions {
+  return { extra: { session: { model_external_initializers_file_folder_path: dir } } };
 }
 
 function firstLine(err: unknown): string {
@@ -38,7 +50,9 @@ function firstLine(err: unknown): string {
 }
 
 async function create(file: string, provider: string, options: SessionOptions): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(file, {
+  const source = options.externalDataDir ? await readFile(file) : file;
+  return ort.InferenceSession.create(source as string, {
+    ...(options.externalDataDir ? externalDataOptions(options.externalDataDir) : {}),
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
     // Failed provider attempts are reported by us, with the reason; ORT's own error log would only repeat them.

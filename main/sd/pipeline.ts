@@ -296,8 +296,8 @@ export class StableDiffusionPipeline {
   }
 
   /** Opens an edited copy of this model's UNet (same inputs, maybe more) on this pipeline's provider. */
-  async openUnetVariant(file: string): Promise<UnetVariant> {
-    const { session } = await openSession(file, this.provider);
+  async openUnetVariant(file: string, externalDataDir?: string): Promise<UnetVariant> {
+    const { session } = await openSession(file, this.provider, { externalDataDir });
     for (const name of ['sample', 'timestep', 'encoder_hidden_states']) inputInfo(session, name, file);
     return { session, file };
   }

@@ -70,8 +70,8 @@ export class WenGradients {
     const textProbe = { input_ids: intTensor(idsType, [...emptyIds, ...emptyIds], [2, seq]) };
     const textModel = await cachedGradientModel(textFile, { wrt: [lookup], loss: { kind: 'dot', output: 'last_hidden_state' }, probe: textProbe });
     const provider = pipe.provider;
-    const unet = (await openSession(unetModel.file, provider, options)).session;
-    const text = (await openSession(textModel.file, provider, options)).session;
+    const unet = (await openSession(unetModel.file, provider, { ...options, externalDataDir: unetModel.externalDataDir })).session;
+    const text = (await openSession(textModel.file, provider, { ...options, externalDataDir: textModel.externalDataDir })).session;
     return new WenGradients(
       pipe,
       unet,

@@ -1,9 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gradientCacheDir } from '../../main/autodiff/cache.js';
+import { decodeModel } from '../../main/autodiff/onnx-graph.js';
+import { renInputs } from '../../main/mitigation/apply.js';
+import { renEditedUnet } from '../../main/mitigation/ren-cache.js';
+import { detectionNoises } from '../../main/sd/detection.js';
 import { StableDiffusionPipeline } from '../../main/sd/pipeline.js';
+import { WenGradients, tokenSignificance } from '../../main/sd/wen-gradients.js';
 import { externalDataLocationsInFile, validateModelFolder } from '../../main/sd/model-folder.js';
 import { openSession } from '../../main/sd/onnx-session.js';
 import { readFloatNpy, encodeNpy } from '../../main/util/npy.js';
@@ -25,6 +31,8 @@ function copyModel(name: string): string {
   execFileSync('chmod', ['-R', 'u+w', dir]);
   return dir;
 }
+
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 beforeAll(() => {
   execFileSync('/usr/bin/python3', [path.resolve(import.meta.dirname, '../fixtures/make_model_variants.py'), path.join(ref, 'model'), tmp], { stdio: 'pipe' });
@@ -87,6 +95,87 @@ describe('model variants', () => {
     console.log(`fp16 vs fp32 reference image: max abs error ${err.toExponential(3)}`);
     expect(err).toBeLessThan(2e-2);
     await pipe.release();
+  });
+});
+
+describe('gradients of a UNet whose weights are in an external data file (SD exports over 2 GB)', () => {
+  const prompt = 'a photo of an astronaut riding a horse';
+  const significance = async (dir: string) => {
+    const pipe = await StableDiffusionPipeline.load(dir, { provider: 'cpu' });
+    const grads = await WenGradients.load(pipe);
+    const N = 2;
+    const result = await tokenSignificance(pipe, grads, prompt, detectionNoises(0, N, 4, 8, 8), N, 8, 8);
+    await grads.release();
+    await pipe.release();
+    return { built: grads.built, result };
+  };
+  const relErr = (a: number[], b: number[]) => maxAbs(a, b) / Math.max(...b.map(Math.abs));
+
+  it('give the same token significance as the inline model, from a cache entry that reads the weights where they are', async () => {
+    const inline = await significance(path.join(ref, 'model'));
+    const external = await significance(path.join(tmp, 'external-data'));
+    expect(external.built).toBe(true);
+    expect(relErr(external.result.condition, inline.result.condition)).toBeLessThan(1e-6);
+    expect(relErr(external.result.embedding, inline.result.embedding)).toBeLessThan(1e-6);
+    expect(relErr(external.result.norms, inline.result.norms)).toBeLessThan(1e-6);
+    // The entry holds the rewritten graph only: the weights are read where they are, not copied.
+    const dataFile = path.join(tmp, 'external-data', 'unet', 'model.onnx_data');
+    const entries = readdirSync(gradientCacheDir()).map((e) => path.join(gradientCacheDir(), e));
+    const linked = entries.filter((e) => decodeModel(readFileSync(path.join(e, 'model.onnx'))).graph!.initializer!.some((t) => t.dataLocation === 1));
+    expect(linked).toHaveLength(1);
+    expect(readdirSync(linked[0]).sort()).toEqual(['gradient.json', 'model.onnx']);
+    expect(statSync(path.join(linked[0], 'model.onnx')).size).toBeLessThan(statSync(dataFile).size / 4);
+    // The second load opens the cached entry.
+    expect((await significance(path.join(tmp, 'external-data'))).built).toBe(false);
+  });
+
+  it('rebuild when the weights beside the same graph change, and give those weights\' gradients', async () => {
+    const dir = path.join(tmp, 'external-data-scaled');
+    cpSync(path.join(tmp, 'external-data'), dir, { recursive: true });
+    const dataFile = path.join(dir, 'unet', 'model.onnx_data');
+    const weights = readFileSync(dataFile);
+    const floats = new Float32Array(weights.buffer, weights.byteOffset, weights.byteLength / 4);
+    // Every float32 initializer scaled by 1.05 (the file holds float32 tensors and a few int64 shape
+    // constants; those are written back as they were).
+    const scaled = Float32Array.from(floats, (v) => (Number.isFinite(v) && Math.abs(v) < 1e6 && Math.abs(v) > 1e-30 ? v * 1.05 : v));
+    const model = decodeModel(readFileSync(path.join(dir, 'unet', 'model.onnx')));
+    const out = Buffer.from(scaled.buffer);
+    for (const t of model.graph!.initializer!) {
+      if (t.dataType === 1) continue;
+      const offset = Number(t.externalData!.find((e) => e.key === 'offset')?.value ?? 0);
+      const length = Number(t.externalData!.find((e) => e.key === 'length')!.value);
+      weights.copy(out, offset, offset, offset + length);
+    }
+    writeFileSync(dataFile, out);
+    const original = await significance(path.join(tmp, 'external-data'));
+    const changed = await significance(dir);
+    expect(changed.built).toBe(true);
+    expect(relErr(changed.result.condition, original.result.condition)).toBeGreaterThan(1e-3);
+  });
+});
+
+describe("Ren's edited UNet of a model whose weights are in an external data file", () => {
+  it('samples as the edited inline model does, reading the weights from the original folder', async () => {
+    const sample = async (dir: string) => {
+      const pipe = await StableDiffusionPipeline.load(dir, { provider: 'cpu' });
+      const edited = await renEditedUnet(dir, 1.3);
+      const ren = await pipe.openUnetVariant(edited.file, edited.externalDataDir);
+      const prompt = 'a photo of an astronaut riding a horse';
+      const end = pipe.tokenizer.encode(prompt).length - 1;
+      const out = await pipe.generate({ prompt, steps: 4, width: 64, height: 64, numImages: 1, seed: 5, scheduler: 'ddim', conditionalUnet: { unet: ren, mode: 'rows', inputsFor: (c) => renInputs(end, c) } });
+      const plain = await pipe.generate({ prompt, steps: 4, width: 64, height: 64, numImages: 1, seed: 5, scheduler: 'ddim' });
+      await ren.session.release();
+      await pipe.release();
+      return { edited, latents: out.latents, plain: plain.latents };
+    };
+    const inline = await sample(path.join(ref, 'model'));
+    const external = await sample(path.join(tmp, 'external-data'));
+    expect(inline.edited.externalDataDir).toBeUndefined();
+    expect(external.edited.externalDataDir).toBe(path.join(tmp, 'external-data', 'unet'));
+    expect(readdirSync(path.dirname(external.edited.file))).toEqual(['model.onnx']);
+    expect(maxAbs(external.latents, inline.latents)).toBeLessThan(1e-6);
+    // The edit does something on this model: the unedited run differs.
+    expect(maxAbs(external.latents, external.plain)).toBeGreaterThan(1e-3);
   });
 });
 

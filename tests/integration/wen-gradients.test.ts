@@ -127,8 +127,8 @@ describe('gradient model cache', () => {
   it('stores the gradient models under the data folder and reuses them', async () => {
     const dir = gradientCacheDir();
     expect(existsSync(dir)).toBe(true);
-    const files = readdirSync(dir).filter((f) => f.endsWith('.onnx'));
-    expect(files.length).toBeGreaterThanOrEqual(2);
+    const entries = readdirSync(dir).filter((f) => existsSync(path.join(dir, f, 'model.onnx')) && existsSync(path.join(dir, f, 'gradient.json')));
+    expect(entries.length).toBeGreaterThanOrEqual(2);
     const again = await WenGradients.load(pipe);
     expect(again.built).toBe(false);
     await again.release();
