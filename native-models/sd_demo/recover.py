@@ -8,6 +8,9 @@ Parameters keep their names in the export, except those the exporter folded: Gro
 (Mul/Add constants of shape [C,1,1]) and Linear weights (MatMul constants, transposed). Those are found
 by exporting the modules with marker values. The result is checked by exporting the recovered modules
 again: every initializer must equal the committed one.
+
+`recover(components)` returns the loaded and checked modules without writing anything (used by
+tests/python/demo_torch_grad.py, the PyTorch reference for Wen's gradients).
 """
 import argparse
 import io

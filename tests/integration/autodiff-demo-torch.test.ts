@@ -11,7 +11,7 @@
  *   scaled by 1 + 1e-3, exceed the bound; a perturbed weight before the forward check is named there.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,9 +68,16 @@ let pipe: StableDiffusionPipeline;
 let grads: WenGradients;
 let inputs: string;
 const ours: Ours[] = [];
+const scratch: string[] = [];
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
+}
 
 function torchGradients(extra: string[]): { refs: Reference[]; summary: { forward: Record<string, number>; significance: { condition: number[]; embedding: number[] }[] } } {
-  const out = mkdtempSync(path.join(os.tmpdir(), 'eidetic-demo-torch-out-'));
+  const out = tempDir('eidetic-demo-torch-out-');
   execFileSync(python, [script, inputs, out, ...extra], { cwd: repoRoot, stdio: 'pipe' });
   const f = (name: string) => readNpy(path.join(out, `${name}.npy`)).data as Float32Array;
   return {
@@ -97,7 +104,7 @@ beforeAll(async () => {
     const emb = await grads.tokenEmbeddingGradient(idsN, N, grad);
     ours.push({ loss, cond: grad, emb, significance: await tokenSignificance(pipe, grads, caption, noises, N, H, W) });
   }
-  inputs = mkdtempSync(path.join(os.tmpdir(), 'eidetic-demo-torch-in-'));
+  inputs = tempDir('eidetic-demo-torch-in-');
   const seq = pipe.tokenizer.maxLength;
   const ids = new BigInt64Array(captions.length * seq);
   captions.forEach((c, i) => ids.set(Array.from(pipe.tokenize(c).ids, BigInt), i * seq));
@@ -115,6 +122,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   await grads?.release();
   await pipe?.release();
 });
@@ -164,7 +172,7 @@ describe("Wen's gradients against PyTorch autograd on the demo's own PyTorch mod
   });
 
   it('names a PyTorch definition that does not match the export before computing any gradient', () => {
-    const out = mkdtempSync(path.join(os.tmpdir(), 'eidetic-demo-torch-bad-'));
+    const out = tempDir('eidetic-demo-torch-bad-');
     const r = spawnSync(python, [script, inputs, out, '--perturb', forwardPerturbation, '--perturb-before-check'], { cwd: repoRoot, encoding: 'utf8' });
     expect(r.status).toBe(3);
     const named = /forward mismatch: unet vs ONNX graph: the PyTorch definition .* differs by (\S+)/.exec(r.stderr);
