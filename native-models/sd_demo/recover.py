@@ -8,6 +8,9 @@ Parameters keep their names in the export, except those the exporter folded: Gro
 (Mul/Add constants of shape [C,1,1]) and Linear weights (MatMul constants, transposed). Those are found
 by exporting the modules with marker values. The result is checked by exporting the recovered modules
 again: every initializer must equal the committed one.
+
+`recover(components)` returns the loaded and checked modules without writing anything (used by
+tests/python/demo_torch_grad.py, the PyTorch reference for Wen's gradients).
 """
 import argparse
 import io
@@ -87,16 +90,18 @@ def check_export(fn, committed):
     return worst
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=1053, help="UNet steps the committed model was trained for")
-    args = ap.parse_args()
+def build_modules():
+    """The demo's modules, untrained, in eval mode: (vae, text encoder, unet)."""
     vocab = json.load(open(os.path.join(SD, "tokenizer", "vocab.json")))
     vae, te, unet = Vae(), TextEncoder(len(vocab)), UNet()
     te.eval(), unet.eval(), vae.eval()
-    kw = dict(opset_version=17, do_constant_folding=True)
+    return vae, te, unet
 
-    exports = {
+
+def exporters(vae, te, unet):
+    """Per component of the committed export: (module to load, its export function, initializer prefix)."""
+    kw = dict(opset_version=17, do_constant_folding=True)
+    return {
         "unet": (unet, lambda f: torch.onnx.export(unet, (torch.zeros(2, 4, 8, 8), torch.zeros(2), torch.zeros(2, 77, 128)), f,
                                                    input_names=["sample", "timestep", "encoder_hidden_states"], output_names=["out_sample"],
                                                    dynamic_axes={"sample": {0: "batch"}, "timestep": {0: "batch"}, "encoder_hidden_states": {0: "batch"}, "out_sample": {0: "batch"}}, **kw), ""),
@@ -105,8 +110,17 @@ def main():
         "vae_decoder": (train.Decoder(vae), lambda f: torch.onnx.export(train.Decoder(vae), (torch.zeros(1, 4, 8, 8),), f, input_names=["latent_sample"], output_names=["sample"], **kw), ""),
         "vae_encoder": (train.EncoderMean(vae), lambda f: torch.onnx.export(train.EncoderMean(vae), (torch.zeros(1, 3, 64, 64),), f, input_names=["sample"], output_names=["latent_sample"], **kw), ""),
     }
+
+
+def recover(components=("unet", "text_encoder", "vae_decoder", "vae_encoder"), model_dir=SD, log=train.log):
+    """
+    Loads the committed export's weights into fresh modules and checks them by re-exporting: returns
+    (vae, te, unet), the components not asked for left untrained.
+    """
+    vae, te, unet = build_modules()
+    exports = {name: e for name, e in exporters(vae, te, unet).items() if name in components}
     for name, (module, fn, prefix) in exports.items():
-        committed = initializers(os.path.join(SD, name, "model.onnx"))
+        committed = initializers(os.path.join(model_dir, name, "model.onnx"))
         part = module
         if name.startswith("vae"):
             # Each VAE export holds one half (encoder or decoder): load that half only.
@@ -116,10 +130,18 @@ def main():
             prefix = "vae."
         load_into(part, committed, fn, prefix)
     for name, (module, fn, prefix) in exports.items():
-        d = check_export(fn, os.path.join(SD, name, "model.onnx"))
-        train.log(f"{name}: re-exported initializers differ from the committed ones by at most {d:.2e}")
+        d = check_export(fn, os.path.join(model_dir, name, "model.onnx"))
+        log(f"{name}: re-exported initializers differ from the committed ones by at most {d:.2e}")
         if d > 1e-6:
             raise SystemExit(f"{name}: recovery is wrong (max difference {d})")
+    return vae, te, unet
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=1053, help="UNet steps the committed model was trained for")
+    args = ap.parse_args()
+    vae, te, unet = recover()
     os.makedirs(train.BUILD, exist_ok=True)
     torch.save(vae.state_dict(), os.path.join(train.BUILD, "vae.pt"))
     torch.save({"te": te.state_dict(), "unet": unet.state_dict(), "steps": args.steps}, os.path.join(train.BUILD, "unet.pt"))

@@ -22,23 +22,10 @@ import { WenGradients, firstDetectionTimestep, optimiseWenEmbedding, tokenSignif
 import { writeNpy } from '../../main/util/npy.js';
 import { Xoshiro128 } from '../../main/util/prng.js';
 import { repoRoot } from '../helpers/reference.js';
+import { spearman } from '../helpers/spearman.js';
 
 const demo = path.join(repoRoot, 'native-models', 'demo', 'sd-demo');
 const captions = readFileSync(path.join(repoRoot, 'native-models', 'demo', 'dataset', 'prompts-duplicated.txt'), 'utf8').split('\n').filter(Boolean);
-
-function ranks(v: number[]): number[] {
-  const order = v.map((x, i) => [x, i] as const).sort((a, b) => a[0] - b[0]);
-  const r = new Array<number>(v.length);
-  order.forEach(([, i], k) => (r[i] = k));
-  return r;
-}
-export function spearman(a: number[], b: number[]): number {
-  const ra = ranks(a);
-  const rb = ranks(b);
-  const n = a.length;
-  const d2 = ra.reduce((s, r, i) => s + (r - rb[i]) ** 2, 0);
-  return 1 - (6 * d2) / (n * (n * n - 1));
-}
 
 let pipe: StableDiffusionPipeline;
 let grads: WenGradients;
