@@ -4,12 +4,12 @@
 // Run: npm run build:node && node bench/gradients.mjs [--unet FILE] [--latent 8] [--batch 1] [--reps 5] [--sequential]
 //   --unet defaults to the demo UNet; a UNet over 2 GB (external data, e.g. tests/fixtures/make_sd_unet.py's)
 //   has its gradient model opened from bytes with the UNet's folder as its external-data folder.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { buildGradientModel } from '../dist/main/autodiff/transform.js';
+import { cachedGradientModel } from '../dist/main/autodiff/cache.js';
 import { decodeModel } from '../dist/main/autodiff/onnx-graph.js';
 import { externalDataOptions } from '../dist/main/sd/onnx-session.js';
 import { GaussianRng } from '../dist/main/util/prng.js';
@@ -40,18 +40,17 @@ const target = (b, h) => new ort.Tensor('float32', randn(3, b * 4 * h * h), [b, 
 const open = (file, dataDir) =>
   ort.InferenceSession.create(dataDir ? readFileSync(file) : file, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, ...(dataDir ? externalDataOptions(dataDir) : {}) });
 
+// The gradient model as the jobs get it: main/autodiff/cache.ts, in a fresh data folder (built, not
+// found), opened from the cache entry with the UNet's folder as its external-data folder when it has one.
+process.env.EIDETIC_DATA_DIR = mkdtempSync(path.join(os.tmpdir(), 'eidetic-bench-'));
 let t = performance.now();
-const external = decodeModel(modelBytes).graph.initializer.some((i) => (i.externalData ?? []).length > 0);
-const probeSide = Math.min(latent, 16);
-const g = await buildGradientModel(modelBytes, {
+const g = await cachedGradientModel(unetFile, {
   wrt: ['encoder_hidden_states'],
   loss: { kind: 'squared-distance', output: 'out_sample' },
-  probe: feeds(2, probeSide),
-  ...(external ? { modelDir: path.dirname(unetFile) } : {}),
+  probe: feeds(2, Math.min(latent, 16)),
 });
-const gradFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'eidetic-bench-')), 'grad.onnx');
-const gradDataDir = external ? path.dirname(unetFile) : undefined;
-writeFileSync(gradFile, g.bytes);
+const gradFile = g.file;
+const gradDataDir = g.externalDataDir;
 const buildSeconds = (performance.now() - t) / 1000;
 
 // Small models: both sessions open, reps alternating, so both see the same machine load. --sequential
@@ -103,6 +102,7 @@ const out = {
   latent: `${latent}x${latent}`,
   batch,
   reps,
+  externalData: !!gradDataDir,
   buildSeconds: +buildSeconds.toFixed(2),
   forwardMs: +fm.toFixed(1),
   forwardBackwardMs: +gm.toFixed(1),
@@ -110,4 +110,4 @@ const out = {
   peakRssMiB: { forward: Math.round(peakForward), forwardBackward: Math.round(peakGradient) },
 };
 console.log(JSON.stringify(out, null, 1));
-rmSync(gradFile, { force: true });
+rmSync(process.env.EIDETIC_DATA_DIR, { recursive: true, force: true });

@@ -24,7 +24,7 @@ import {
 import { NON_DIFFERENTIABLE, RULES, type RuleContext, type TensorInfo } from './rules.js';
 
 /** Bumped whenever the emitted graph changes, so cached gradient models are rebuilt. */
-export const TRANSFORM_VERSION = 1;
+export const TRANSFORM_VERSION = 2;
 
 /**
  * The scalar loss, built from one output `output` (O):
@@ -187,7 +187,9 @@ export async function buildGradientModel(modelBytes: Uint8Array, spec: GradientS
     if (!parts) return undefined;
     const s = summed.get(name);
     if (s) return s;
-    const g = parts.length === 1 ? parts[0] : b.node('Sum', parts);
+    // Pairwise Add rather than one Sum: ONNX Runtime's WebGPU provider has no Sum kernel, and a Sum would
+    // send the gradient to the CPU and back at every tensor read by several nodes.
+    const g = parts.slice(1).reduce((acc, p) => b.node('Add', [acc, p]), parts[0]);
     summed.set(name, g);
     return g;
   };
