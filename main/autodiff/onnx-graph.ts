@@ -271,6 +271,13 @@ export class GraphBuilder {
   }
   /** Zeros shaped like `like`, of `dataType`. */
   zerosLike(like: string, dataType: number): string {
-    return this.node('ConstantOfShape', [this.shape(like)], { value: A.t(makeTensor('', dataType, [1], [0])) });
+    return this.filled(this.shape(like), dataType, 0);
+  }
+  /**
+   * A tensor of `shape` (a 1-D int64 tensor) filled with `value`: a scalar expanded, not ConstantOfShape,
+   * which ONNX Runtime's WebGPU provider does not run (its float output would be made on the CPU and copied).
+   */
+  filled(shape: string, dataType: number, value: number): string {
+    return this.node('Expand', [this.scalar(dataType, value), shape]);
   }
 }

@@ -4,7 +4,7 @@
  * for). Shapes that change between runs (batch, tokens, spatial size) are read in-graph with Shape;
  * ranks, data types and broadcast patterns come from the transform's probe run.
  */
-import { A, DT, GraphBuilder, type NodeProto, attrFloat, attrInt, attrInts, attrString, makeTensor } from './onnx-graph.js';
+import { A, DT, GraphBuilder, type NodeProto, attrFloat, attrInt, attrInts, attrString } from './onnx-graph.js';
 
 export interface TensorInfo {
   dataType: number;
@@ -85,7 +85,7 @@ function normalisationGrad(c: RuleContext, g: string, x: string, scale: string, 
     rstd = b.node('Reciprocal', [b.node('Sqrt', [b.node('Add', [variance, b.scalar(dt, eps)])])]);
     xhat = b.node('Mul', [xc, rstd]);
   } else {
-    const ones = b.node('ConstantOfShape', [b.node('Slice', [b.shape(x), b.ints([axis]), b.ints([rank])])], { value: A.t(makeTensor('', dt, [1], [1])) });
+    const ones = b.filled(b.node('Slice', [b.shape(x), b.ints([axis]), b.ints([rank])]), dt, 1);
     const outs = b.nodeN('LayerNormalization', [x, ones], 3, { axis: A.i(axis), epsilon: A.f(eps) });
     xhat = outs[0];
     rstd = dt === DT.FLOAT ? outs[2] : b.node('Cast', [outs[2]], { to: A.i(dt) });
