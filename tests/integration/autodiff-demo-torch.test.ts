@@ -21,6 +21,7 @@ import { WenGradients, firstDetectionTimestep, tokenSignificance, type TokenSign
 import { readNpy, writeNpy } from '../../main/util/npy.js';
 import { repoRoot } from '../helpers/reference.js';
 import { spearman } from '../helpers/spearman.js';
+import { relativeL2Error } from '../helpers/compare.js';
 
 const python = '/usr/bin/python3';
 const script = 'tests/python/demo_torch_grad.py';
@@ -35,15 +36,7 @@ const [H, W] = [8, 8];
 const perturbation = 'unet.mid_attn.cross_attn.k.weight:1e-3';
 const forwardPerturbation = 'unet.mid_attn.cross_attn.k.weight:1e-2';
 
-function relErr(a: Float32Array, ref: Float32Array): number {
-  let d = 0;
-  let r = 0;
-  for (let i = 0; i < ref.length; i++) {
-    d += (a[i] - ref[i]) ** 2;
-    r += ref[i] ** 2;
-  }
-  return Math.sqrt(d / r);
-}
+const relErr = relativeL2Error;
 
 function repeat(row: Float32Array, n: number): Float32Array {
   const out = new Float32Array(n * row.length);

@@ -15,6 +15,7 @@ import { buildGradientModel, type LossSpec } from '../../main/autodiff/transform
 import { readNpy, writeNpy } from '../../main/util/npy.js';
 import { GaussianRng } from '../../main/util/prng.js';
 import { referenceDir, repoRoot } from '../helpers/reference.js';
+import { relativeL2Error } from '../helpers/compare.js';
 
 const python = '/usr/bin/python3';
 const demo = path.join(repoRoot, 'native-models', 'demo', 'sd-demo');
@@ -24,15 +25,7 @@ function randn(seed: number, n: number, scale = 1): Float32Array {
   return new GaussianRng(BigInt(seed)).randn(n).map((v) => v * scale);
 }
 
-function relErr(a: Float32Array, ref: Float32Array): number {
-  let d = 0;
-  let r = 0;
-  for (let i = 0; i < ref.length; i++) {
-    d += (a[i] - ref[i]) ** 2;
-    r += ref[i] ** 2;
-  }
-  return Math.sqrt(d / r);
-}
+const relErr = relativeL2Error;
 
 function tokenIds(batch: number, seq: number, vocab: number, seed: number): BigInt64Array {
   const rng = new GaussianRng(BigInt(seed));
