@@ -259,6 +259,27 @@ describe('vector-Jacobian rules against central finite differences', () => {
     }
   });
 
+  it('a wrong rule fails the check: LeakyRelu given the rule of Relu', async () => {
+    const saved = RULES.LeakyRelu;
+    RULES.LeakyRelu = RULES.Relu;
+    try {
+      const r = await checkCase(one('LeakyRelu', [X([2, 3], { awayFromZero: true })], { alpha: A.f(0.2) }));
+      expect(r.worst).toBeGreaterThan(100 * r.tol);
+    } finally {
+      RULES.LeakyRelu = saved;
+    }
+  });
+
+  it('names the operator, the node and the sub-case a rule does not cover', async () => {
+    for (const [equation, what] of [['ii->i', /gradient of Einsum node n0: .*repeats an index \(ii: a diagonal\)/], ['...ij,jk->...ik', /gradient of Einsum node n0: .*ellipses/]] as const) {
+      const c = one('Einsum', [X([3, 3]), { name: 'B', dims: [3, 2] }], { equation: A.s(equation) });
+      if (equation === 'ii->i') c.nodes[0].inputs = ['X'];
+      const model = buildCase(c, 'float64', null);
+      const feeds = { X: new ort.Tensor('float64', new Float64Array(9), [3, 3]) };
+      await expect(buildGradientModel(model, { wrt: ['X'], loss: { kind: 'sum', output: 'Y' }, probe: feeds })).rejects.toThrow(what);
+    }
+  });
+
   it('names an unsupported operator', async () => {
     const c = one('Celu', [X([2, 3])]);
     const model = buildCase(c, 'float32', null);
