@@ -41,7 +41,7 @@ export const LAYOUT_RULES: Record<string, Rule> = {
     },
   },
   Pad: {
-    differentiable: first,
+    differentiable: (n) => (attrString(n, 'mode', 'constant') === 'constant' ? [0, 2] : [0]),
     vjp: (c) => {
       const { b, node } = c;
       const [x, pads, , axes] = node.input!;
@@ -50,7 +50,13 @@ export const LAYOUT_RULES: Record<string, Rule> = {
       // Constant padding is adjoint to cropping: Pad by the negated amounts crops what was added and
       // zero-fills what a negative pad cropped.
       const withAxes = (t: string, p: string) => (axes ? [t, p, '', axes] : [t, p]);
-      if (mode === 'constant') return [b.node('Pad', withAxes(c.gy(0)!, b.node('Neg', [pads])))];
+      if (mode === 'constant') {
+        const g = c.gy(0)!;
+        const gx = b.node('Pad', withAxes(g, b.node('Neg', [pads])));
+        // The fill value's gradient: g summed over the added elements (everything that did not go back to X).
+        const all = (t: string) => b.reduceSum(t, [], false);
+        return [gx, undefined, c.wants(2) ? b.node('Sub', [all(g), all(gx)]) : undefined];
+      }
       if (mode !== 'edge' && mode !== 'reflect' && mode !== 'wrap') throw notCovered(c, `mode ${mode} is not differentiated`);
       // Edge/reflect/wrap copy some elements several times: their gradients sum the copies.
       return [scatterThroughIndexMap(c, x, c.gy(0)!, (idx) => b.node('Pad', withAxes(idx, pads), { mode: A.s(mode) }), false)];

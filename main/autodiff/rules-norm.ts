@@ -3,7 +3,7 @@
  * share one form, y = scale' · x̂ + bias' with x̂ = (x - mean) · rstd over some trailing axes.
  */
 import { A, DT, attrFloat, attrInt, makeTensor } from './onnx-graph.js';
-import { type Rule, type RuleContext, dtypeOf, first, normAxis, range, rankOf } from './rules-base.js';
+import { type Rule, type RuleContext, dtypeOf, normAxis, range, rankOf } from './rules-base.js';
 
 /**
  * x̂ and rstd = 1 / sqrt(var + eps) over the axes from `axis` of a rank-`rank` tensor. For float32/16 one
@@ -35,28 +35,41 @@ function inputGrad(c: RuleContext, gh: string, xhat: string, rstd: string, axes:
   return b.node('Mul', [rstd, inner]);
 }
 
-/** Normalisation over the trailing axes of x from `axis`, scale broadcast against x. */
-function trailingGrad(c: RuleContext, x: string, scale: string, axis: number, eps: number): string {
+/**
+ * Normalisation over the trailing axes of x from `axis`; `scale` is the node's scale input and `scaleX`
+ * that scale broadcast against x. The scale's gradient sums g · x̂ and the bias's g over the axes they
+ * were broadcast along (the transform's unbroadcast).
+ */
+function trailingRule(c: RuleContext, axis: number, scaleX: (scale: string) => string): (string | undefined)[] {
+  const { b, node } = c;
+  const [x, scale, bias] = node.input!;
   const rank = rankOf(c, x);
-  const { xhat, rstd } = statistics(c, x, rank, dtypeOf(c, x), axis, eps);
-  return inputGrad(c, c.b.node('Mul', [c.gy(0)!, scale]), xhat, rstd, range(axis, rank));
+  const { xhat, rstd } = statistics(c, x, rank, dtypeOf(c, x), axis, attrFloat(node, 'epsilon', 1e-5));
+  const g = c.gy(0)!;
+  const y = node.output![0];
+  return [
+    c.wants(0) ? inputGrad(c, b.node('Mul', [g, scaleX(scale)]), xhat, rstd, range(axis, rank)) : undefined,
+    c.wants(1) ? perChannel(c, b.node('Mul', [g, xhat]), scale, y) : undefined,
+    c.wants(2) && bias ? perChannel(c, g, bias, y) : undefined,
+  ];
+}
+
+/** Sums t (shaped like x) down to a scale/bias input: broadcast along the leading axes (InstanceNormalization: all but the channel). */
+function perChannel(c: RuleContext, t: string, param: string, y: string): string {
+  if (c.node.opType === 'InstanceNormalization') return c.b.reduceSum(t, [0, ...range(2, rankOf(c, y))], false);
+  return c.unbroadcast(t, param, y);
 }
 
 export const NORM_RULES: Record<string, Rule> = {
   LayerNormalization: {
-    differentiable: first,
-    vjp: (c) => {
-      const [x, scale] = c.node.input!;
-      const axis = normAxis(attrInt(c.node, 'axis', -1), rankOf(c, x));
-      return [trailingGrad(c, x, scale, axis, attrFloat(c.node, 'epsilon', 1e-5))];
-    },
+    differentiable: (n) => n.input!.map((_, i) => i),
+    vjp: (c) => trailingRule(c, normAxis(attrInt(c.node, 'axis', -1), rankOf(c, c.node.input![0])), (scale) => scale),
   },
   InstanceNormalization: {
-    differentiable: first,
+    differentiable: (n) => n.input!.map((_, i) => i),
     vjp: (c) => {
-      const [x, scale] = c.node.input!;
-      const rank = rankOf(c, x);
-      return [trailingGrad(c, x, c.b.unsqueeze(scale, range(1, rank - 1)), 2, attrFloat(c.node, 'epsilon', 1e-5))];
+      const rank = rankOf(c, c.node.input![0]);
+      return trailingRule(c, 2, (scale) => c.b.unsqueeze(scale, range(1, rank - 1)));
     },
   },
   /**

@@ -81,6 +81,7 @@ const CASES: Case[] = [
   one('Slice', [X([2, 6, 3]), ints('St', [-1]), ints('En', [0]), ints('Ax', [1]), ints('Sp', [-1])]),
   // Constant padding, a negative pad crops.
   one('Pad', [X([3, 4]), ints('P', [1, -1, -1, 2]), { name: 'V', dims: [], values: [0.5] }], { mode: A.s('constant') }),
+  one('Pad', [X([2, 3]), ints('P', [1, 0, 2, 1]), { name: 'V', dims: [], wrt: true }], { mode: A.s('constant') }),
   one('Pad', [X([3, 4]), ints('P', [2, 1, 1, 3])], { mode: A.s('reflect') }),
   one('Pad', [X([2, 3, 2]), ints('P', [3, 1, 0, 2]), ABSENT, ints('Ax', [1, -1])], { mode: A.s('edge') }, undefined, 18),
   one('Pad', [X([3, 4]), ints('P', [1, 2, 2, 5])], { mode: A.s('wrap') }, undefined, 19),
@@ -127,9 +128,14 @@ const CASES: Case[] = [
   one('LogSoftmax', [X([2, 5])], { axis: A.i(-1) }),
   one('LayerNormalization', [X([2, 3, 4]), { name: 'S', dims: [4] }, { name: 'Bias', dims: [4] }], { epsilon: A.f(1e-5) }),
   one('LayerNormalization', [X([2, 3, 4]), { name: 'S', dims: [3, 4] }], { axis: A.i(1) }),
+  one('LayerNormalization', [X([2, 3, 4]), { name: 'S', dims: [4], wrt: true }, { name: 'Bias', dims: [4], wrt: true }], { epsilon: A.f(1e-5) }),
+  one('LayerNormalization', [X([2, 3, 4]), { name: 'S', dims: [4], wrt: true }, { name: 'Bias', dims: [4], wrt: true }], {},
+    { reason: 'the float32 path of the rule', linear: false }),
   one('LayerNormalization', [X([2, 3, 4]), { name: 'S', dims: [4] }, { name: 'Bias', dims: [4] }], {},
     { reason: 'the float32 path of the rule (statistics from a fused LayerNormalization, stashed in float32 only)', linear: false }),
   one('InstanceNormalization', [X([2, 3, 2, 4]), { name: 'S', dims: [3] }, { name: 'Bias', dims: [3] }], { epsilon: A.f(1e-5) },
+    { reason: 'InstanceNormalization has a float32 kernel only', linear: false }),
+  one('InstanceNormalization', [X([2, 3, 2, 4]), { name: 'S', dims: [3], wrt: true }, { name: 'Bias', dims: [3], wrt: true }], { epsilon: A.f(1e-5) },
     { reason: 'InstanceNormalization has a float32 kernel only', linear: false }),
   // Opset 18: scale and bias per group; opset 21: per channel.
   one('GroupNormalization', [X([2, 4, 3]), { name: 'S', dims: [2], wrt: true }, { name: 'Bias', dims: [2], wrt: true }], { num_groups: A.i(2), epsilon: A.f(1e-5) }, undefined, 18),
