@@ -1,6 +1,6 @@
 /**
  * Whole-model gradients of exports whose operators tests/python/onnx_torch_grad.py does not run (Pad in
- * diffusers' VAE encoders; Clip, Pow, ReduceL2 in the demo's SSCD and CLIP image towers), checked in
+ * diffusers' VAE encoders; Clip, Pow, ReduceL2 in the demo's SSCD head and CLIP image tower), checked in
  * float32 against central differences of the loss along random directions v: (L(x + hv) - L(x - hv)) / 2h
  * against <dL/dx, v>. Bound: relative error over the directions < 2e-3; a gradient with its elements in
  * reverse order and a wrong Pad rule (cropping the start instead of the end: a one-pixel shift) fail it.
@@ -30,11 +30,11 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Relative error of <grad, v> against central differences, over DIRECTIONS random v; and the same for a reversed gradient. */
-async function directional(file: string | Uint8Array, input: string, dims: number[], output: string, positive = false) {
+async function directional(file: string | Uint8Array, input: string, dims: number[], output: string, positive = false, others: Record<string, ort.Tensor> = {}) {
   const bytes = typeof file === 'string' ? readFileSync(file) : file;
   const n = dims.reduce((a, b) => a * b, 1);
   const x = positive ? randn(1, n).map((v) => 0.1 + Math.abs(v)) : randn(1, n);
-  const feeds = { [input]: new ort.Tensor('float32', x, dims) };
+  const feeds = { ...others, [input]: new ort.Tensor('float32', x, dims) };
   const g = await buildGradientModel(bytes, { wrt: [input], loss: { kind: 'dot', output }, probe: feeds });
   const forward = await ort.InferenceSession.create(bytes);
   const y = (await forward.run(feeds))[output];
@@ -50,7 +50,7 @@ async function directional(file: string | Uint8Array, input: string, dims: numbe
     let norm = 0;
     for (let k = 0; k < DIRECTIONS; k++) {
       const v = randn(10 + k, n);
-      const at = async (sign: number) => (await session.run({ [input]: new ort.Tensor('float32', x.map((xi, i) => xi + sign * H * v[i]), dims), weight })).loss.data[0] as number;
+      const at = async (sign: number) => (await session.run({ ...others, [input]: new ort.Tensor('float32', x.map((xi, i) => xi + sign * H * v[i]), dims), weight })).loss.data[0] as number;
       const fd = ((await at(1)) - (await at(-1))) / (2 * H);
       err += (fd - dot(grad, v)) ** 2;
       errReversed += (fd - dot(reversed, v)) ** 2;
@@ -110,6 +110,15 @@ describe('whole-model gradients against central differences along random directi
     const r = await directional(encodeModel(model), cut, [2, 128, 4, 4], 'embedding', true);
     console.info(`SSCD demo head: relative error ${r.err.toExponential(2)} (reversed gradient ${r.errReversed.toExponential(2)})`);
     expect(Object.keys(r.differentiated)).toEqual(expect.arrayContaining(['Clip', 'Pow', 'ReduceL2', 'ReduceMean', 'Gemm']));
+    expect(r.err).toBeLessThan(BOUND);
+    expect(r.errReversed).toBeGreaterThan(100 * BOUND);
+  });
+
+  it('demo CLIP image tower (ReduceL2 and Clip normalising image_embeds)', async () => {
+    const ids = () => new ort.Tensor('int64', new BigInt64Array(2 * 77).fill(1n), [2, 77]);
+    const r = await directional(path.join(repoRoot, 'native-models', 'demo', 'clip-demo', 'model.onnx'), 'pixel_values', [2, 3, 64, 64], 'image_embeds', false, { input_ids: ids(), attention_mask: ids() });
+    console.info(`CLIP demo image tower: relative error ${r.err.toExponential(2)} (reversed gradient ${r.errReversed.toExponential(2)})`);
+    expect(Object.keys(r.differentiated)).toEqual(expect.arrayContaining(['Clip', 'ReduceL2', 'Conv']));
     expect(r.err).toBeLessThan(BOUND);
     expect(r.errReversed).toBeGreaterThan(100 * BOUND);
   });
