@@ -4,6 +4,8 @@
  * float32 against central differences of the loss along random directions v: (L(x + hv) - L(x - hv)) / 2h
  * against <dL/dx, v>. Bound: relative error over the directions < 2e-3; a gradient with its elements in
  * reverse order and a wrong Pad rule (cropping the start instead of the end: a one-pixel shift) fail it.
+ * The demo SSCD's head is checked on its own: its backbone's ReLUs make whole-model differences noisy (the
+ * ReLU and strided Conv rules are checked in tests/unit/autodiff-rules.test.ts).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
