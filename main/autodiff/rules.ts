@@ -42,6 +42,24 @@ function reduceGrad(c: RuleContext, axes: number[] | undefined, keepdims: boolea
   return out;
 }
 
+/** ReduceMax/ReduceMin: g to the elements equal to the result, split evenly among ties (as torch's amax/amin). */
+function extremumRule(): Rule {
+  return {
+    differentiable: first,
+    vjp: (c) => {
+      const { b, node } = c;
+      const x = x0(node);
+      const dt = dtypeOf(c, x);
+      const axes = reductionAxes(c, 18);
+      const keepdims = attrInt(node, 'keepdims', 1) === 1;
+      const hit = b.node('Equal', [x, expandBack(c, y0(node), axes, keepdims)]);
+      const hits = b.node('Cast', [hit], { to: A.i(dt) });
+      const ties = b.reduceSum(hits, axes ?? [], true);
+      return [b.node('Mul', [b.node('Div', [hits, ties]), expandBack(c, c.gy(0)!, axes, keepdims)])];
+    },
+  };
+}
+
 /**
  * MatMul with a 1-D operand (numpy semantics: a vector A is a row [1, k] whose axis is dropped from the
  * result, a vector B a column [k, 1]): the 2-D rule on the promoted operands, the vector's gradient
@@ -306,6 +324,35 @@ export const RULES: Record<string, Rule> = {
       const zero = b.scalar(dt, 0);
       const safe = b.node('Where', [b.node('Equal', [yx, zero]), b.scalar(dt, 1), yx]);
       return [b.node('Where', [b.node('Equal', [yx, zero]), zero, b.node('Div', [b.node('Mul', [back(c.gy(0)!), x]), safe])])];
+    },
+  },
+  ReduceSumSquare: {
+    differentiable: first,
+    vjp: (c) => {
+      const x = x0(c.node);
+      const gx = expandBack(c, c.gy(0)!, reductionAxes(c, 18), attrInt(c.node, 'keepdims', 1) === 1);
+      return [c.b.node('Mul', [gx, c.b.node('Mul', [x, c.b.scalar(dtypeOf(c, x), 2)])])];
+    },
+  },
+  ReduceLogSumExp: {
+    differentiable: first,
+    vjp: (c) => {
+      // dx = g·softmax(x) over the reduced axes = g·exp(x - y)
+      const { b, node } = c;
+      const axes = reductionAxes(c, 18);
+      const keepdims = attrInt(node, 'keepdims', 1) === 1;
+      const back = (t: string) => expandBack(c, t, axes, keepdims);
+      return [b.node('Mul', [back(c.gy(0)!), b.node('Exp', [b.node('Sub', [x0(node), back(y0(node))])])])];
+    },
+  },
+  ReduceMax: extremumRule(),
+  ReduceMin: extremumRule(),
+  CumSum: {
+    differentiable: first,
+    vjp: (c) => {
+      // Each x_j enters every later (or earlier, reversed) sum: the sums of g taken the other way round.
+      const reverse = attrInt(c.node, 'reverse', 0);
+      return [c.b.node('CumSum', [c.gy(0)!, c.node.input![1]], { exclusive: A.i(attrInt(c.node, 'exclusive', 0)), reverse: A.i(1 - reverse) })];
     },
   },
   Resize: {

@@ -146,6 +146,15 @@ const CASES: Case[] = [
   one('Gelu', [X([2, 3])], { approximate: A.s('tanh') }, undefined, 20),
   one('Softplus', [X([2, 3])], {}, { reason: 'Softplus has a float32 kernel only', linear: false }),
   one('LeakyRelu', [X([2, 3], { awayFromZero: true })], { alpha: A.f(0.2) }),
+  one('PRelu', [X([2, 3, 4], { awayFromZero: true }), { name: 'S', dims: [3, 1], wrt: true }]),
+  one('Elu', [X([2, 3], { awayFromZero: true })], { alpha: A.f(0.7) }, { reason: 'Elu has a float32 kernel only', linear: false }),
+  one('Selu', [X([2, 3], { awayFromZero: true })], {}, { reason: 'Selu has a float32 kernel only', linear: false }),
+  one('HardSigmoid', [X([3, 4], { values: [-3, -2.4, -1, -0.2, 0, 0.3, 1.1, 2, 2.6, 4, -0.7, 1.7] })], {}, { reason: 'HardSigmoid has a float32 kernel only', linear: false }),
+  one('HardSwish', [X([3, 4], { values: [-4, -2.9, -1, -0.2, 0, 0.3, 1.1, 2, 2.9, 3.5, -0.7, 1.7] })], {}, { reason: 'HardSwish has a float32 kernel only', linear: false }),
+  one('Mish', [X([2, 3])], {}, undefined, 18),
+  one('Tan', [X([2, 3])], {}, { reason: 'Tan has a float32 kernel only', linear: false }),
+  one('Atan', [X([2, 3])], {}, { reason: 'Atan has a float32 kernel only', linear: false }),
+  one('Mean', [X([2, 3]), { name: 'B', dims: [3], wrt: true }, { name: 'C', dims: [2, 1], wrt: true }], {}, { reason: 'Mean has a float32 kernel only', linear: true }),
   one('Clip', [X([2, 3], { values: [-1, -0.2, 0.1, 0.4, 0.9, 2] }), { name: 'Lo', dims: [], wrt: true, values: [-0.5] }, { name: 'Hi', dims: [], wrt: true, values: [0.7] }]),
   one('Clip', [X([2, 3], { values: [-1, -0.2, 0.1, 0.4, 0.9, 2] }), ABSENT, { name: 'Hi', dims: [], values: [0.7] }]),
   one('Max', [X([2, 3]), { name: 'B', dims: [3], wrt: true }, { name: 'C', dims: [2, 1], wrt: true }]),
@@ -153,6 +162,12 @@ const CASES: Case[] = [
   one('ReduceL2', [X([2, 3, 4])], { axes: A.ints([1]), keepdims: A.i(0) }),
   one('ReduceMean', [X([2, 3, 4])], { axes: A.ints([1, -1]), keepdims: A.i(0) }),
   one('ReduceMean', [X([2, 3, 4])], {}),
+  one('ReduceMax', [X([2, 3, 4])], { axes: A.ints([1]), keepdims: A.i(0) }),
+  one('ReduceMin', [X([2, 3, 4]), ints('A', [0, 2])], { keepdims: A.i(1) }, undefined, 18),
+  one('ReduceSumSquare', [X([2, 3, 4])], { axes: A.ints([-1]), keepdims: A.i(0) }),
+  one('ReduceLogSumExp', [X([2, 3, 4])], { axes: A.ints([1]), keepdims: A.i(1) }),
+  one('CumSum', [X([2, 3, 4]), ints('A', [1], [])]),
+  one('CumSum', [X([2, 5]), ints('A', [-1], [])], { exclusive: A.i(1), reverse: A.i(1) }),
   one('ReduceSum', [X([2, 3, 4]), ints('A', [1])], { keepdims: A.i(1) }),
   one('Resize', [X([2, 3, 2, 3]), { name: 'R', dims: [0], float32: true }, { name: 'Sc', dims: [4], values: [1, 1, 2, 3], float32: true }],
     { mode: A.s('nearest'), coordinate_transformation_mode: A.s('asymmetric'), nearest_mode: A.s('floor') },
@@ -274,6 +289,23 @@ describe('vector-Jacobian rules against central finite differences', () => {
     } finally {
       RULES.LeakyRelu = saved;
     }
+  });
+
+  it('ties: Max gives g to the first input holding the result, ReduceMax splits it evenly', async () => {
+    const gradOf = async (c: Case, feeds: Record<string, ort.Tensor>) => {
+      const g = await buildGradientModel(buildCase(c, 'float64', null), { wrt: Object.keys(feeds), loss: { kind: 'sum', output: 'Y' }, probe: feeds });
+      const s = await ort.InferenceSession.create(g.bytes);
+      const r = await s.run(feeds);
+      await s.release();
+      return Object.keys(feeds).map((k) => Array.from(r[g.gradients[k]].data as Float64Array));
+    };
+    const t = (v: number[]) => new ort.Tensor('float64', Float64Array.from(v), [v.length]);
+    expect(await gradOf(one('Max', [X([3]), { name: 'B', dims: [3], wrt: true }]), { X: t([1, 2, 5]), B: t([1, 3, 4]) })).toEqual([[1, 0, 1], [0, 1, 0]]);
+    const rm = one('ReduceMax', [X([4])], { keepdims: A.i(0) });
+    rm.nodes[0].outputs = ['R'];
+    rm.nodes.push(node('Unsqueeze', ['R', 'A']));
+    rm.inputs.push(ints('A', [0]));
+    expect(await gradOf(rm, { X: t([3, 1, 3, 2]) })).toEqual([[0.5, 0, 0.5, 0]]);
   });
 
   it('names the operator, the node and the sub-case a rule does not cover', async () => {
