@@ -55,7 +55,8 @@ export const LAYOUT_RULES: Record<string, Rule> = {
         const gx = b.node('Pad', withAxes(g, b.node('Neg', [pads])));
         // The fill value's gradient: g summed over the added elements (everything that did not go back to X).
         const all = (t: string) => b.reduceSum(t, [], false);
-        return [gx, undefined, c.wants(2) ? b.node('Sub', [all(g), all(gx)]) : undefined];
+        const fill = node.input![2];
+        return [gx, undefined, c.wants(2) ? b.node('Reshape', [b.node('Sub', [all(g), all(gx)]), b.shape(fill)]) : undefined];
       }
       if (mode !== 'edge' && mode !== 'reflect' && mode !== 'wrap') throw notCovered(c, `mode ${mode} is not differentiated`);
       // Edge/reflect/wrap copy some elements several times: their gradients sum the copies.
