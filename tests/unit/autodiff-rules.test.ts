@@ -123,6 +123,9 @@ const CASES: Case[] = [
   one('Conv', [X([2, 4, 7, 6]), W([6, 2, 3, 2]), { name: 'Bias', dims: [6], wrt: true }],
     { group: A.i(2), strides: A.ints([2, 2]), dilations: A.ints([2, 1]), pads: A.ints([1, 0, 1, 1]) }, conv32),
   one('Conv', [{ name: 'X', dims: [1, 2, 5, 6] }, W([3, 2, 3, 3])], { strides: A.ints([2, 2]), auto_pad: A.s('SAME_LOWER') }, conv32),
+  // 1-D and 3-D convolutions: the same rules over any number of spatial axes.
+  one('Conv', [X([2, 2, 7]), W([4, 1, 3]), { name: 'Bias', dims: [4], wrt: true }], { group: A.i(2), strides: A.ints([2]), auto_pad: A.s('SAME_UPPER') }, conv32),
+  one('Conv', [X([1, 2, 3, 4, 3]), W([2, 2, 2, 3, 2])], { pads: A.ints([1, 0, 1, 0, 1, 0]), strides: A.ints([1, 2, 1]) }, conv32),
   one('Softmax', [X([2, 3, 5])], { axis: A.i(-1) }),
   one('Softmax', [X([2, 3, 5])], { axis: A.i(1) }),
   one('LogSoftmax', [X([2, 5])], { axis: A.i(-1) }),
