@@ -104,6 +104,10 @@ const CASES: Case[] = [
   one('Einsum', [X([3, 4]), { name: 'B', dims: [4, 2], wrt: true }], { equation: A.s('ij, jk') }),
   one('Einsum', [X([3, 4]), { name: 'B', dims: [5], wrt: true }], { equation: A.s('ij,k->jk') }),
   one('Einsum', [X([3, 4, 2])], { equation: A.s('ijk->kj') }),
+  // Ellipses: batch axes shared with the output; an operand without one has them summed away.
+  one('Einsum', [X([2, 3, 4, 5]), { name: 'B', dims: [5, 2], wrt: true }], { equation: A.s('...ij,jk->...ik') }),
+  one('Einsum', [X([3, 2, 2, 4]), { name: 'B', dims: [2, 2, 4, 5], wrt: true }], { equation: A.s('i...j,...jk') }),
+  one('Einsum', [X([3, 2, 4]), { name: 'B', dims: [5], wrt: true }], { equation: A.s('i...j,k->...k') }),
   one('Gemm', [X([3, 4]), { name: 'B', dims: [4, 2], wrt: true }, { name: 'C', dims: [2], wrt: true }], { alpha: A.f(0.7), beta: A.f(1.3) }),
   one('Gemm', [X([4, 3]), { name: 'B', dims: [2, 4], wrt: true }, { name: 'C', dims: [3, 1], wrt: true }], { transA: A.i(1), transB: A.i(1) }),
   one('Conv', [X([2, 4, 5, 6]), { name: 'W', dims: [6, 2, 3, 3] }, { name: 'Bias', dims: [6] }],
@@ -312,11 +316,16 @@ describe('vector-Jacobian rules against central finite differences', () => {
   });
 
   it('names the operator, the node and the sub-case a rule does not cover', async () => {
-    for (const [equation, what] of [['ii->i', /gradient of Einsum node n0: .*repeats an index \(ii: a diagonal\)/], ['...ij,jk->...ik', /gradient of Einsum node n0: .*ellipses/]] as const) {
+    for (const [equation, what] of [['ii->i', /gradient of Einsum node n0: .*repeats an index \(ii: a diagonal\)/], ['...ij,...jk->...ik', /gradient of Einsum node n0: .*operand 0's ellipsis axes \[1\] are broadcast to the output's \[2\]/]] as const) {
       const c = one('Einsum', [X([3, 3]), { name: 'B', dims: [3, 2] }], { equation: A.s(equation) });
+      if (equation !== 'ii->i') {
+        c.inputs = [X([1, 3, 3]), { name: 'B', dims: [2, 3, 2] }];
+        c.nodes[0].inputs = ['X', 'B'];
+      }
       if (equation === 'ii->i') c.nodes[0].inputs = ['X'];
       const model = buildCase(c, 'float64', null);
-      const feeds = { X: new ort.Tensor('float64', new Float64Array(9), [3, 3]) };
+      const dims = c.inputs[0].dims;
+      const feeds = { X: new ort.Tensor('float64', new Float64Array(dims.reduce((p, q) => p * q, 1)), dims) };
       await expect(buildGradientModel(model, { wrt: ['X'], loss: { kind: 'sum', output: 'Y' }, probe: feeds })).rejects.toThrow(what);
     }
   });
