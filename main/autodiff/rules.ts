@@ -4,34 +4,15 @@
  * for). Shapes that change between runs (batch, tokens, spatial size) are read in-graph with Shape;
  * ranks, data types and broadcast patterns come from the transform's probe run.
  */
-import { A, DT, GraphBuilder, type NodeProto, attrFloat, attrInt, attrInts, attrString } from './onnx-graph.js';
+import { A, DT, attrFloat, attrInt, attrInts, attrString } from './onnx-graph.js';
+import { type Rule, type RuleContext, dtypeOf, first, firstTwo, lastTwoSwapped, normAxis, range, unary, x0, y0 } from './rules-base.js';
+import { CONV_RULES } from './rules-conv.js';
+import { EINSUM_RULES } from './rules-einsum.js';
+import { LAYOUT_RULES } from './rules-layout.js';
+import { NORM_RULES } from './rules-norm.js';
+import { POINTWISE_RULES } from './rules-pointwise.js';
 
-export interface TensorInfo {
-  dataType: number;
-  /** Dimensions in the probe run (ranks and broadcast patterns hold for every run of the model). */
-  dims: number[];
-}
-
-export interface RuleContext {
-  node: NodeProto;
-  b: GraphBuilder;
-  /** Gradient of output i (undefined: that output does not reach the loss). */
-  gy: (i: number) => string | undefined;
-  /** Whether input i needs its gradient. */
-  wants: (i: number) => boolean;
-  info: (name: string) => TensorInfo;
-  /** Values of a constant input (initializer or Constant node), or undefined. */
-  constValues: (name: string) => number[] | undefined;
-  /** Sums `g` (shaped like the node's output) down to input `x`'s shape, undoing broadcasting. */
-  unbroadcast: (g: string, x: string, out: string) => string;
-}
-
-export interface Rule {
-  /** Indices of the inputs a gradient can flow into. */
-  differentiable: (node: NodeProto) => number[];
-  /** Input gradients by index (only for indices `wants` says yes to; others may be undefined). */
-  vjp: (c: RuleContext) => (string | undefined)[];
-}
+export type { Rule, RuleContext, TensorInfo } from './rules-base.js';
 
 /** Operators whose outputs carry no gradient (integer results, shapes, masks, constants). */
 export const NON_DIFFERENTIABLE = new Set([
@@ -40,76 +21,77 @@ export const NON_DIFFERENTIABLE = new Set([
   'RandomNormalLike', 'RandomUniformLike', 'Floor', 'Ceil', 'Round', 'Sign',
 ]);
 
-const x0 = (n: NodeProto) => n.input![0];
-const y0 = (n: NodeProto) => n.output![0];
-const first = () => [0];
-const firstTwo = () => [0, 1];
-
-/** Unary rules of the form dx = g * f(x, y). */
-function unary(f: (c: RuleContext, g: string, x: string, y: string) => string): Rule {
-  return { differentiable: first, vjp: (c) => [f(c, c.gy(0)!, x0(c.node), y0(c.node))] };
-}
-
-function dtypeOf(c: RuleContext, name: string): number {
-  return c.info(name).dataType;
-}
-
-function lastTwoSwapped(rank: number): number[] {
-  const perm = Array.from({ length: rank }, (_, i) => i);
-  [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
-  return perm;
-}
-
-function normAxis(axis: number, rank: number): number {
-  return axis < 0 ? axis + rank : axis;
-}
-
-/**
- * dx of a normalisation y = scale' * (x - mean) / sqrt(var + eps) + bias' over the trailing axes from
- * `axis`: rstd * (gh - mean(gh) - xhat * mean(gh * xhat)) with gh = g * scale'. For float32/float16, xhat
- * and rstd are recomputed by one LayerNormalization node with unit scale (its optional InvStdDev output:
- * one kernel instead of the explicit formula's eight); ORT stashes that statistic in float32 only, so
- * float64 graphs use the explicit formula.
- */
-function normalisationGrad(c: RuleContext, g: string, x: string, scale: string, axis: number, eps: number): string {
-  const { b } = c;
+/** A reduction's output (or its gradient) broadcast back to the reduced input's shape. */
+function expandBack(c: RuleContext, t: string, axes: number[] | undefined, keepdims: boolean): string {
+  const { b, node } = c;
+  const x = x0(node);
   const rank = c.info(x).dims.length;
-  const axes = Array.from({ length: rank - axis }, (_, i) => axis + i);
-  const dt = dtypeOf(c, x);
-  let xhat: string;
-  let rstd: string;
-  if (dt === DT.DOUBLE) {
-    const mu = b.reduceMean(x, axes, true);
-    const xc = b.node('Sub', [x, mu]);
-    const variance = b.reduceMean(b.node('Mul', [xc, xc]), axes, true);
-    rstd = b.node('Reciprocal', [b.node('Sqrt', [b.node('Add', [variance, b.scalar(dt, eps)])])]);
-    xhat = b.node('Mul', [xc, rstd]);
-  } else {
-    const ones = b.filled(b.node('Slice', [b.shape(x), b.ints([axis]), b.ints([rank])]), dt, 1);
-    const outs = b.nodeN('LayerNormalization', [x, ones], 3, { axis: A.i(axis), epsilon: A.f(eps) });
-    xhat = outs[0];
-    rstd = dt === DT.FLOAT ? outs[2] : b.node('Cast', [outs[2]], { to: A.i(dt) });
-  }
-  const gh = b.node('Mul', [g, scale]);
-  const m1 = b.reduceMean(gh, axes, true);
-  const m2 = b.reduceMean(b.node('Mul', [gh, xhat]), axes, true);
-  const inner = b.node('Sub', [b.node('Sub', [gh, m1]), b.node('Mul', [xhat, m2])]);
-  return b.node('Mul', [rstd, inner]);
+  const squeezed = !keepdims && axes && axes.length > 0 ? b.unsqueeze(t, axes.map((a) => normAxis(a, rank)).sort((p, q) => p - q)) : t;
+  return b.node('Expand', [squeezed, b.shape(x)]);
 }
 
 function reduceGrad(c: RuleContext, axes: number[] | undefined, keepdims: boolean, scaleByCount: boolean): string {
   const { b, node } = c;
   const x = x0(node);
-  const rank = c.info(x).dims.length;
-  let g = c.gy(0)!;
-  if (!keepdims && axes && axes.length > 0) g = b.unsqueeze(g, axes.map((a) => normAxis(a, rank)).sort((p, q) => p - q));
-  let out = b.node('Expand', [g, b.shape(x)]);
+  let out = expandBack(c, c.gy(0)!, axes, keepdims);
   if (scaleByCount) {
     const dt = dtypeOf(c, x);
     const ratio = b.node('Div', [b.node('Cast', [b.node('Size', [y0(node)])], { to: A.i(dt) }), b.node('Cast', [b.node('Size', [x])], { to: A.i(dt) })]);
     out = b.node('Mul', [out, ratio]);
   }
   return out;
+}
+
+/** ReduceMax/ReduceMin: g to the elements equal to the result, split evenly among ties (as torch's amax/amin). */
+function extremumRule(): Rule {
+  return {
+    differentiable: first,
+    vjp: (c) => {
+      const { b, node } = c;
+      const x = x0(node);
+      const dt = dtypeOf(c, x);
+      const axes = reductionAxes(c, 18);
+      const keepdims = attrInt(node, 'keepdims', 1) === 1;
+      const hit = b.node('Equal', [x, expandBack(c, y0(node), axes, keepdims)]);
+      const hits = b.node('Cast', [hit], { to: A.i(dt) });
+      const ties = b.reduceSum(hits, axes ?? [], true);
+      return [b.node('Mul', [b.node('Div', [hits, ties]), expandBack(c, c.gy(0)!, axes, keepdims)])];
+    },
+  };
+}
+
+/**
+ * MatMul with a 1-D operand (numpy semantics: a vector A is a row [1, k] whose axis is dropped from the
+ * result, a vector B a column [k, 1]): the 2-D rule on the promoted operands, the vector's gradient
+ * summed over the batch axes it was broadcast along.
+ */
+function matMulVectorGrad(c: RuleContext): (string | undefined)[] {
+  const { b, node } = c;
+  const [a, m] = node.input!;
+  const ra = c.info(a).dims.length;
+  const rm = c.info(m).dims.length;
+  let g = c.gy(0)!;
+  const rg = c.info(y0(node)).dims.length;
+  if (ra === 1 && rm === 1) g = b.node('Reshape', [g, b.ints([1, 1])]);
+  else if (ra === 1) g = b.unsqueeze(g, [rg - 1]);
+  else if (rm === 1) g = b.unsqueeze(g, [rg]);
+  const a2 = ra === 1 ? b.unsqueeze(a, [0]) : a;
+  const m2 = rm === 1 ? b.unsqueeze(m, [1]) : m;
+  const r2a = Math.max(ra, 2);
+  const r2m = Math.max(rm, 2);
+  let ga: string | undefined;
+  if (c.wants(0)) {
+    ga = b.node('MatMul', [g, b.node('Transpose', [m2], { perm: A.ints(lastTwoSwapped(r2m)) })]);
+    // [..., 1, k] summed to [k] when A is a vector; otherwise g has A's batch axes already.
+    if (ra === 1) ga = b.reduceSum(ga, range(0, Math.max(rm, 2) - 1), false);
+  }
+  let gm: string | undefined;
+  if (c.wants(1)) {
+    gm = b.node('MatMul', [b.node('Transpose', [a2], { perm: A.ints(lastTwoSwapped(r2a)) }), g]);
+    // [..., k, 1] summed to [k] when B is a vector.
+    if (rm === 1) gm = b.reduceSum(gm, [...range(0, Math.max(ra, 2) - 2), Math.max(ra, 2) - 1], false);
+  }
+  return [ga, gm];
 }
 
 /** Axes of a reduction: the attribute before opset 18 (ReduceSum: 13), the second input after. */
@@ -230,34 +212,6 @@ export const RULES: Record<string, Rule> = {
       return [b.node('Concat', parts, { axis: A.i(axis) })];
     },
   },
-  Slice: {
-    differentiable: first,
-    vjp: (c) => {
-      const { b, node } = c;
-      const [x, starts, , axesIn, steps] = node.input!;
-      if (steps) {
-        const v = c.constValues(steps);
-        if (!v || v.some((s) => s !== 1)) throw new Error(`Slice ${node.name}: only unit steps are differentiated (its steps are ${v ? v.join(',') : 'computed at run time'})`);
-      }
-      const rank = c.info(x).dims.length;
-      const count = c.info(starts).dims[0];
-      const axes0 = axesIn || b.ints(Array.from({ length: count }, (_, i) => i));
-      const r = b.constant(DT.INT64, [], [rank]);
-      const zero = b.constant(DT.INT64, [], [0]);
-      const axes = b.node('Where', [b.node('Less', [axes0, zero]), b.node('Add', [axes0, r]), axes0]);
-      const dims = b.node('Gather', [b.shape(x), axes]);
-      let s = b.node('Where', [b.node('Less', [starts, zero]), b.node('Add', [starts, dims]), starts]);
-      s = b.node('Max', [b.node('Min', [s, dims]), zero]);
-      const outDims = b.node('Gather', [b.shape(y0(node)), axes]);
-      const after = b.node('Sub', [b.node('Sub', [dims, s]), outDims]);
-      const pads = b.node('ScatterElements', [
-        b.constant(DT.INT64, [2 * rank], new Array(2 * rank).fill(0)),
-        b.node('Concat', [axes, b.node('Add', [axes, r])], { axis: A.i(0) }),
-        b.node('Concat', [s, after], { axis: A.i(0) }),
-      ], { axis: A.i(0) });
-      return [b.node('Pad', [c.gy(0)!, pads])];
-    },
-  },
   Gather: {
     differentiable: first,
     vjp: (c) => {
@@ -297,7 +251,7 @@ export const RULES: Record<string, Rule> = {
       const [a, m] = node.input!;
       const ra = c.info(a).dims.length;
       const rm = c.info(m).dims.length;
-      if (ra < 2 || rm < 2) throw new Error(`MatMul ${node.name}: a 1-D operand is not differentiated`);
+      if (ra < 2 || rm < 2) return matMulVectorGrad(c);
       const g = c.gy(0)!;
       const y = y0(node);
       return [
@@ -326,39 +280,6 @@ export const RULES: Record<string, Rule> = {
       return [ga, gm, gc];
     },
   },
-  Conv: {
-    differentiable: first,
-    vjp: (c) => {
-      const { b, node } = c;
-      const [x, w] = node.input!;
-      if (attrString(node, 'auto_pad', 'NOTSET') !== 'NOTSET') throw new Error(`Conv ${node.name}: auto_pad is not differentiated (explicit pads only)`);
-      const xd = c.info(x).dims;
-      const yd = c.info(y0(node)).dims;
-      const wd = c.info(w).dims;
-      const n = xd.length - 2;
-      const strides = attrInts(node, 'strides') ?? new Array(n).fill(1);
-      const dil = attrInts(node, 'dilations') ?? new Array(n).fill(1);
-      const pads = attrInts(node, 'pads') ?? new Array(2 * n).fill(0);
-      const kernel = attrInts(node, 'kernel_shape') ?? wd.slice(2);
-      const group = attrInt(node, 'group', 1);
-      if (strides.every((v) => v === 1) && group === 1 && pads.every((p, i) => p <= dil[i % n] * (kernel[i % n] - 1))) {
-        // Stride 1: the transposed convolution is a convolution of g with the kernel flipped and its
-        // channels swapped (folded into a constant at session start), padded by d(k-1) - p. ONNX Runtime's
-        // Conv kernels are about twice as fast as its ConvTranspose.
-        const swapped = b.node('Transpose', [w], { perm: A.ints([1, 0, ...Array.from({ length: n }, (_, i) => 2 + i)]) });
-        const spatial = Array.from({ length: n }, (_, i) => 2 + i);
-        const flipped = b.node('Slice', [swapped, b.ints(spatial.map(() => -1)), b.ints(spatial.map(() => -(2 ** 62))), b.ints(spatial), b.ints(spatial.map(() => -1))]);
-        const padsT = pads.map((p, i) => dil[i % n] * (kernel[i % n] - 1) - p);
-        return [b.node('Conv', [c.gy(0)!, flipped], { dilations: A.ints(dil), pads: A.ints(padsT), kernel_shape: A.ints(kernel) })];
-      }
-      // The transposed convolution's output is short by the rows a strided forward pass dropped.
-      const outPad = Array.from({ length: n }, (_, i) => xd[2 + i] - ((yd[2 + i] - 1) * strides[i] - pads[i] - pads[n + i] + dil[i] * (kernel[i] - 1) + 1));
-      return [b.node('ConvTranspose', [c.gy(0)!, w], {
-        strides: A.ints(strides), dilations: A.ints(dil), pads: A.ints(pads), kernel_shape: A.ints(kernel),
-        group: A.i(group), output_padding: A.ints(outPad),
-      })];
-    },
-  },
   Softmax: {
     differentiable: first,
     vjp: (c) => {
@@ -381,26 +302,6 @@ export const RULES: Record<string, Rule> = {
       return [b.node('Sub', [g, b.node('Mul', [b.node('Exp', [y0(node)]), b.reduceSum(g, [axis], true)])])];
     },
   },
-  LayerNormalization: {
-    differentiable: first,
-    vjp: (c) => {
-      const { node } = c;
-      const [x, scale] = node.input!;
-      const rank = c.info(x).dims.length;
-      const axis = normAxis(attrInt(node, 'axis', -1), rank);
-      return [normalisationGrad(c, c.gy(0)!, x, scale, axis, attrFloat(node, 'epsilon', 1e-5))];
-    },
-  },
-  InstanceNormalization: {
-    differentiable: first,
-    vjp: (c) => {
-      const { b, node } = c;
-      const [x, scale] = node.input!;
-      const rank = c.info(x).dims.length;
-      const scaleC = b.unsqueeze(scale, Array.from({ length: rank - 2 }, (_, i) => 1 + i));
-      return [normalisationGrad(c, c.gy(0)!, x, scaleC, 2, attrFloat(node, 'epsilon', 1e-5))];
-    },
-  },
   ReduceMean: {
     differentiable: first,
     vjp: (c) => [reduceGrad(c, reductionAxes(c, 18), attrInt(c.node, 'keepdims', 1) === 1, true)],
@@ -408,6 +309,51 @@ export const RULES: Record<string, Rule> = {
   ReduceSum: {
     differentiable: first,
     vjp: (c) => [reduceGrad(c, reductionAxes(c, 13), attrInt(c.node, 'keepdims', 1) === 1, false)],
+  },
+  ReduceL2: {
+    differentiable: first,
+    vjp: (c) => {
+      // y = sqrt(Σ x²): dx = g·x/y, and 0 where y = 0 (as torch's norm).
+      const { b, node } = c;
+      const x = x0(node);
+      const dt = dtypeOf(c, x);
+      const axes = reductionAxes(c, 18);
+      const keepdims = attrInt(node, 'keepdims', 1) === 1;
+      const back = (t: string) => expandBack(c, t, axes, keepdims);
+      const yx = back(y0(node));
+      const zero = b.scalar(dt, 0);
+      const safe = b.node('Where', [b.node('Equal', [yx, zero]), b.scalar(dt, 1), yx]);
+      return [b.node('Where', [b.node('Equal', [yx, zero]), zero, b.node('Div', [b.node('Mul', [back(c.gy(0)!), x]), safe])])];
+    },
+  },
+  ReduceSumSquare: {
+    differentiable: first,
+    vjp: (c) => {
+      const x = x0(c.node);
+      const gx = expandBack(c, c.gy(0)!, reductionAxes(c, 18), attrInt(c.node, 'keepdims', 1) === 1);
+      return [c.b.node('Mul', [gx, c.b.node('Mul', [x, c.b.scalar(dtypeOf(c, x), 2)])])];
+    },
+  },
+  ReduceLogSumExp: {
+    differentiable: first,
+    vjp: (c) => {
+      // dx = g·softmax(x) over the reduced axes = g·exp(x - y)
+      const { b, node } = c;
+      const axes = reductionAxes(c, 18);
+      const keepdims = attrInt(node, 'keepdims', 1) === 1;
+      const back = (t: string) => expandBack(c, t, axes, keepdims);
+      return [b.node('Mul', [back(c.gy(0)!), b.node('Exp', [b.node('Sub', [x0(node), back(y0(node))])])])];
+    },
+  },
+  ReduceMax: extremumRule(),
+  ReduceMin: extremumRule(),
+  CumSum: {
+    differentiable: first,
+    vjp: (c) => {
+      // Each x_j enters every later (or earlier, reversed) sum: the sums of g taken the other way round.
+      const reverse = attrInt(c.node, 'reverse', 0);
+      return [c.b.node('CumSum', [c.gy(0)!, c.node.input![1]], { exclusive: A.i(attrInt(c.node, 'exclusive', 0)), reverse: A.i(1 - reverse) })];
+    },
   },
   Resize: {
     differentiable: first,
@@ -433,5 +379,10 @@ export const RULES: Record<string, Rule> = {
     },
   },
 };
+
+for (const [op, rule] of Object.entries({ ...CONV_RULES, ...LAYOUT_RULES, ...NORM_RULES, ...POINTWISE_RULES, ...EINSUM_RULES })) {
+  if (RULES[op]) throw new Error(`two gradient rules for ${op}`);
+  RULES[op] = rule;
+}
 
 export const SUPPORTED_OPERATORS = Object.keys(RULES).sort();
