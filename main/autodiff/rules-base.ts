@@ -2,7 +2,7 @@
  * What every vector-Jacobian rule module shares: the rule and context types and small helpers for
  * emitting backward nodes (rules.ts gathers the rules of every module into one table).
  */
-import { A, DT, type GraphBuilder, type NodeProto, makeTensor } from './onnx-graph.js';
+import { A, DT, type GraphBuilder, type NodeProto } from './onnx-graph.js';
 
 export interface TensorInfo {
   dataType: number;

@@ -2,7 +2,7 @@
  * Rules of the normalisations: LayerNormalization, InstanceNormalization and GroupNormalization. All
  * share one form, y = scale' · x̂ + bias' with x̂ = (x - mean) · rstd over some trailing axes.
  */
-import { A, DT, attrFloat, attrInt, makeTensor } from './onnx-graph.js';
+import { A, DT, attrFloat, attrInt } from './onnx-graph.js';
 import { type Rule, type RuleContext, dtypeOf, normAxis, range, rankOf } from './rules-base.js';
 
 /**
