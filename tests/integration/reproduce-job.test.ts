@@ -108,6 +108,7 @@ describe('the reproduce job', () => {
     const resumed = await free.jobs.finished((await free.resumeJob(first.id)).id);
     expect(resumed.status).toBe('succeeded');
     const r = resumed.result as ReproduceResult;
+    console.log(`reproduce: cancelled with ${saved.length} of 3 compared; resumed: ${r.alreadyCompared} skipped, ${r.reproduced} regenerated; ${JSON.stringify(r.counts)}; max |diff| ${r.outcomes.map((o) => o.maxAbsDiff!.toExponential(2)).join(', ')}`);
     expect(r.alreadyCompared).toBe(saved.length);
     expect(r.reproduced).toBe(3 - saved.length);
     expect(r.counts).toEqual({ equal: 3, 'within-1e-3': 0, different: 0, failed: 0 });

@@ -71,9 +71,10 @@ const countsOf = (outcomes: ReproductionOutcome[]): Record<ReproductionStatus, n
 async function run(ctx: HostJobContext, params: JobParams<'reproduce'>, resume: JobSummary | null): Promise<JobSummary> {
   const bundle = path.resolve(params.bundle);
   const model = path.resolve(params.model);
+  // Verified first: nothing of a bundle that does not verify is read as the report's word.
+  const { fingerprint } = verifiedBundle(bundle);
   const files = openBundle(bundle);
   const report = reportOfBundle(files.read, bundle);
-  const { fingerprint } = verifiedBundle(bundle);
   const digest = await checkedModelDigest(model, report);
   const out = path.resolve(params.out ?? defaultReproduceOut(bundle));
   const stateFile = path.join(out, REPRODUCE_STATE_FILE);
@@ -132,6 +133,8 @@ async function reproduceImage(c: ComposeContext, g: ReportImage, x: ImageContext
   }
   const bundleImage = x.files.read(g.file);
   if (!bundleImage) return failed(`${g.file} is missing from ${x.bundle}`);
+  // The bundle was verified when the job started; a file changed since is not compared.
+  if (sha256Hex(bundleImage) !== g.sha256) return failed(`${g.file} changed since ${x.bundle} was verified (sha256 ${sha256Hex(bundleImage)}, the report's ${g.sha256})`);
   // Written as `generate --out` writes (PNG and .npy), so the regenerated files sit beside the outcome.
   const sink = new GenerationSink({ jobId: c.job.id, project: null, modelId: null, out: path.join(x.out, 'images', `generation-${g.generationId}`), saveNpy: true, overwrite: true, negativePrompt: g.negativePrompt });
   let event: GeneratedImageEvent | null = null;
