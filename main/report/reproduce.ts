@@ -63,7 +63,13 @@ export async function compareRegenerated(bundlePng: Uint8Array, regenerated: Flo
 
 export function loadState(file: string, reportId: string): ReproductionState {
   if (!existsSync(file)) return { reportId, outcomes: [] };
-  const state = JSON.parse(readFileSync(file, 'utf8')) as ReproductionState;
+  let state: ReproductionState;
+  try {
+    state = JSON.parse(readFileSync(file, 'utf8')) as ReproductionState;
+  } catch (err) {
+    throw new EideticError('bad_file', `${file}: not a reproduction state file (${(err as Error).message}); remove it or choose another output folder`);
+  }
+  if (!state || typeof state.reportId !== 'string' || !Array.isArray(state.outcomes)) throw new EideticError('bad_file', `${file}: not a reproduction state file (no reportId and outcomes); remove it or choose another output folder`);
   if (state.reportId !== reportId) throw new EideticError('bad_file', `${file}: holds the reproduction of report ${state.reportId}, not ${reportId}; choose another --out folder`);
   return state;
 }

@@ -786,6 +786,8 @@ test('Reports: a generation confirmed in the gallery becomes a finding of a sign
   await page.getByTestId('report-row').filter({ hasText: 'E2E-1' }).getByTestId('report-reproduce').click();
   assert.equal(await page.getByTestId('reproduce-bundle').inputValue(), out);
   await waitForJob('reproduce', 5 * SLOW);
+  // The jobs dock lists it, finished.
+  await page.locator('[data-testid="job-row"][data-kind="reproduce"][data-status="succeeded"]').first().waitFor({ timeout: SLOW });
   await page.getByTestId('reproduce-result').waitFor({ timeout: SLOW });
   assert.equal(await page.locator('[data-testid="reproduce-row"][data-status="equal"]').count(), reportImages);
   assert.match(await page.getByTestId('reproduce-summary').innerText(), new RegExp(`^${reportImages} bitwise equal, 0 within 1e-3, 0 different, 0 failed`));

@@ -3,7 +3,7 @@
 // folder whose digest differs, regenerates every image bit for bit on CPU, and a cancelled run resumes
 // without regenerating the images it compared. `report reproduce` is a client of the same job.
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -79,6 +79,15 @@ describe('the reproduce job', () => {
     expect(!r.ok && r.error).toMatchObject({ code: 'bad_model' });
     expect(!r.ok && r.error.message).toContain(`are not those of the model 3 of the report's 3 images were made with (digest ${data.models[0].digest}`);
     expect(existsSync(path.join(out, 'reproduce.json'))).toBe(false);
+  });
+
+  it('refuses an output folder holding another report\'s reproduction, or a state file it cannot read', async () => {
+    const foreign = path.join(tmp, 'foreign');
+    mkdirSync(foreign);
+    writeFileSync(path.join(foreign, 'reproduce.json'), JSON.stringify({ reportId: 'another-report', outcomes: [] }));
+    await expect(free.startJob('reproduce', { bundle, model, out: foreign })).rejects.toThrow(`holds the reproduction of report another-report, not ${data.id}`);
+    writeFileSync(path.join(foreign, 'reproduce.json'), '{"reportId": ');
+    await expect(free.startJob('reproduce', { bundle, model, out: foreign })).rejects.toThrow('reproduce.json: not a reproduction state file');
   });
 
   it('regenerates every image bit for bit on CPU; cancelled after the first image, it resumes without redoing it', async () => {
