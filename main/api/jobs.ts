@@ -756,6 +756,62 @@ export interface BenchmarkResult extends BenchmarkEngineResult {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// reproduce (an evidence report's images regenerated and compared; composed of generate engine jobs)
+
+const reproduceShape = {
+  /** A report bundle: its folder or its .zip (docs/REPORTS.md). */
+  bundle: z.string().min(1, 'a report bundle (folder or .zip) is required').max(4096),
+  /** The model folder the images were made with: refused unless its files' digest is the report's. */
+  model: folder,
+  /** Where the regenerated images and reproduce.json go (default: the bundle's path + `.reproduce`). */
+  out: z.string().min(1).max(4096).optional(),
+  /** CPU by default: images are bitwise equal on CPU with the same ONNX Runtime build. */
+  ep: ep.default('cpu'),
+};
+const reproduceRequest = z.object(reproduceShape).strict();
+
+/**
+ * `equal`: the regenerated 8-bit image is bit for bit the bundle's; `within-1e-3`: every regenerated
+ * value lies within 1e-3 of the values that round to the bundle's; `different`; `failed`: not generated.
+ */
+export const REPRODUCTION_STATUSES = ['equal', 'within-1e-3', 'different', 'failed'] as const;
+export type ReproductionStatus = (typeof REPRODUCTION_STATUSES)[number];
+
+export interface ReproductionOutcome {
+  generationId: number;
+  sha256: string;
+  status: ReproductionStatus;
+  /** Largest |regenerated − bundle| over the pixels, in [0, 1] units (8-bit values / 255). */
+  maxAbsDiff: number | null;
+  provider: string | null;
+  regeneratedSha256: string | null;
+  error: string | null;
+}
+
+/** What `report reproduce` prints with --json and a reproduce job stores: every image's outcome so far. */
+export interface ReproduceResult {
+  reportId: string;
+  bundle: string;
+  model: string;
+  modelDigest: string;
+  /** The folder holding the regenerated images and reproduce.json. */
+  out: string;
+  /** The signing key's fingerprint of the verified bundle. */
+  fingerprint: string | null;
+  images: number;
+  counts: Record<ReproductionStatus, number>;
+  outcomes: ReproductionOutcome[];
+  /** Images an earlier run had compared (skipped), and images compared by this run. */
+  alreadyCompared: number;
+  reproduced: number;
+}
+
+/** One line per compared image: what the CLI prints and the jobs dock shows. */
+export function describeOutcome(o: ReproductionOutcome): string {
+  return `generation ${o.generationId}: ${o.status}${o.maxAbsDiff !== null ? ` (max |diff| ${o.maxAbsDiff.toExponential(2)})` : ''} on ${o.provider ?? '-'}${o.error ? `: ${o.error}` : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
 // The catalogue
 
 export const JOB_CATALOGUE = {
@@ -768,10 +824,12 @@ export const JOB_CATALOGUE = {
   // Composed by the host of generate and match engine jobs: its engine input is the request itself.
   audit: { request: auditRequest, engine: z.object(auditShape), label: 'Audit' },
   benchmark: { request: benchmarkRequest, engine: benchmarkEngine, label: 'Mitigation benchmark' },
+  // Composed by the host of one generate engine job per image (the code that made them): no engine input of its own.
+  reproduce: { request: reproduceRequest, engine: z.object(reproduceShape), label: 'Report reproduction' },
 } as const;
 
 /** Kinds the host runs as a sequence of other kinds' engine jobs: no engine handler of their own. */
-export const COMPOSED_KINDS = ['audit'] as const;
+export const COMPOSED_KINDS = ['audit', 'reproduce'] as const;
 export type EngineJobKind = Exclude<JobKind, (typeof COMPOSED_KINDS)[number]>;
 
 export type JobKind = keyof typeof JOB_CATALOGUE;
@@ -794,6 +852,7 @@ export interface JobEvents {
   solidmark: SolidmarkImageEvent;
   audit: never;
   benchmark: BenchmarkUnitEvent;
+  reproduce: never;
 }
 
 export interface EngineResults {
@@ -805,6 +864,7 @@ export interface EngineResults {
   solidmark: SolidmarkEngineResult;
   audit: AuditResult;
   benchmark: BenchmarkEngineResult;
+  reproduce: ReproduceResult;
 }
 
 /** The result a finished job stores (`JobSummary.result` when it succeeded). */
@@ -817,6 +877,7 @@ export interface JobResults {
   solidmark: SolidmarkResult;
   audit: AuditResult;
   benchmark: BenchmarkResult;
+  reproduce: ReproduceResult;
 }
 
 /** The `jobs.start` input: one member per kind, so params are checked against their kind's schema. */
@@ -829,6 +890,7 @@ export const jobStartInput = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('solidmark'), params: JOB_CATALOGUE.solidmark.request }).strict(),
   z.object({ kind: z.literal('audit'), params: JOB_CATALOGUE.audit.request }).strict(),
   z.object({ kind: z.literal('benchmark'), params: JOB_CATALOGUE.benchmark.request }).strict(),
+  z.object({ kind: z.literal('reproduce'), params: JOB_CATALOGUE.reproduce.request }).strict(),
 ]);
 export type JobStart = z.input<typeof jobStartInput>;
 

@@ -1,12 +1,11 @@
 /**
  * `eidetic report`: create an evidence report bundle from a project, verify a bundle (folder or .zip)
  * against its signed manifest, and reproduce a bundle's images on CPU from their recorded settings
- * (rerun to continue: images already compared are skipped).
+ * (the `reproduce` job; rerun to continue: images already compared are skipped).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
 import type { ReportScope, ReportVerification } from '../api/contract.js';
+import { describeOutcome, type ReproduceResult } from '../api/jobs.js';
 import { EideticError } from '../util/errors.js';
 import { newBackend, runJob, withProject } from './common.js';
 import { makeOutput, type Output } from './output.js';
@@ -31,91 +30,32 @@ function describeVerification(v: ReportVerification, bundle: string): string[] {
   ];
 }
 
+/** Progress lines worth a line of their own: what an earlier run compared, and each image's outcome. */
+const NOTE = /^(\d+ of \d+ images compared by an earlier run|\[\d+\/\d+\] generation \d+: (equal|within-1e-3|different|failed))/;
+
+/**
+ * `report reproduce`: a client of the `reproduce` job (main/core/jobs/reproduce.ts), the one the Reports
+ * page starts: it prints the job's notes and outcomes to stderr, then the result.
+ */
 async function reproduce(bundle: string, opts: { model: string; out?: string; json?: boolean }, out: Output): Promise<void> {
-  const [{ openBundle }, { verifyBundle }, r, { hashModelFolder }, { modelDigest }, { readFloatNpy }] = await Promise.all([
-    import('../report/bundle-io.js'),
-    import('../report/verify.js'),
-    import('../report/reproduce.js'),
-    import('../sd/model-folder.js'),
-    import('../util/model-digest.js'),
-    import('../util/npy.js'),
-  ]);
-  const files = openBundle(bundle);
-  const report = r.reportOfBundle(files.read, bundle);
-  const check = verifyBundle(bundle);
-  if (!check.ok) out.info(`warning: ${bundle} does not verify (${check.signatureValid ? 'signature valid' : 'signature invalid'}, ${check.changed.length} changed, ${check.added.length} added, ${check.missing.length} missing); images are compared with the files as they are`);
-  // The model must be the one the images were made with: refused before any generation.
-  const digest = modelDigest(await hashModelFolder(path.resolve(opts.model)));
-  const others = report.images.filter((g) => g.modelDigest !== digest);
-  if (others.length) {
-    throw new EideticError(
-      'bad_model',
-      `${opts.model}: its files (digest ${digest}) are not those of the model ${others.length} of the report's ${report.images.length} images were made with (digest ${others[0].modelDigest ?? 'unrecorded'}; per-file hashes in data/model-files.csv)`,
-    );
-  }
-  const base = bundle.replace(/[\\/]+$/, '').replace(/\.zip$/i, '');
-  const outDir = path.resolve(opts.out ?? `${base}.reproduce`);
-  mkdirSync(path.join(outDir, 'images'), { recursive: true });
-  const stateFile = path.join(outDir, 'reproduce.json');
-  const state = r.loadState(stateFile, report.id);
-  const pending = r.remaining(report.images, state);
-  if (pending.length < report.images.length) out.info(`${report.images.length - pending.length} of ${report.images.length} images compared by an earlier run; ${pending.length} to do`);
   const backend = await newBackend();
-  const started = performance.now();
+  let last = '';
+  const unsubscribe = backend.onEvent((e) => {
+    if (e.type !== 'job' || e.job.kind !== 'reproduce' || e.job.progress.message === last) return;
+    last = e.job.progress.message;
+    if (NOTE.test(last)) out.info(`${last}${e.job.progress.etaSeconds !== null && /^\[/.test(last) ? `; eta ${Math.round(e.job.progress.etaSeconds)}s` : ''}`);
+  });
+  let result: ReproduceResult;
   try {
-    for (const [i, g] of pending.entries()) {
-      let latentsFile: string | undefined;
-      if (g.latentsFile) {
-        const data = files.read(g.latentsFile);
-        if (!data) throw new EideticError('bad_file', `${bundle}: ${g.latentsFile} (initial latents of generation ${g.generationId}) is missing`);
-        latentsFile = path.join(outDir, g.latentsFile);
-        mkdirSync(path.dirname(latentsFile), { recursive: true });
-        writeFileSync(latentsFile, data);
-      }
-      const imageOut = path.join(outDir, 'images', `generation-${g.generationId}`);
-      let outcome: import('../report/reproduce.js').ReproductionOutcome;
-      try {
-        const job = await runJob(backend, out, 'generate', {
-          model: opts.model,
-          prompts: [g.prompt],
-          negativePrompt: g.negativePrompt,
-          ...(g.requestedScheduler ? { scheduler: g.requestedScheduler } : {}),
-          steps: g.steps,
-          guidance: g.guidance,
-          width: g.width,
-          height: g.height,
-          n: 1,
-          seed: latentsFile ? 0 : (g.seed ?? '0'),
-          ...(latentsFile ? { latentsFile } : {}),
-          ep: 'cpu',
-        }, { out: imageOut, saveNpy: true, overwrite: true });
-        const saved = job.result.saved[0];
-        const pixels = readFloatNpy(saved.npy!, [g.height, g.width, 3]).data;
-        const bundleImage = files.read(g.file);
-        const compared = bundleImage ? await r.compareRegenerated(bundleImage, pixels, g.width, g.height) : { status: 'different' as const, maxAbsDiff: null };
-        const { sha256Hex } = await import('../report/manifest.js');
-        const { readFileSync } = await import('node:fs');
-        outcome = { generationId: g.generationId, sha256: g.sha256, status: compared.status, maxAbsDiff: compared.maxAbsDiff, provider: job.result.provider, regeneratedSha256: sha256Hex(readFileSync(saved.png!)), error: bundleImage ? null : `${g.file} is missing from the bundle` };
-      } catch (err) {
-        if (err instanceof EideticError && err.code === 'cancelled') throw err;
-        outcome = { generationId: g.generationId, sha256: g.sha256, status: 'failed', maxAbsDiff: null, provider: null, regeneratedSha256: null, error: (err as Error).message };
-      }
-      state.outcomes = [...state.outcomes.filter((o) => o.generationId !== g.generationId), outcome];
-      await r.saveState(stateFile, state);
-      const seconds = (performance.now() - started) / 1000;
-      const eta = Math.round((seconds / (i + 1)) * (pending.length - i - 1));
-      out.info(`[${i + 1}/${pending.length}] generation ${g.generationId}: ${outcome.status}${outcome.maxAbsDiff !== null ? ` (max |diff| ${outcome.maxAbsDiff.toExponential(2)})` : ''} on ${outcome.provider ?? '-'}${outcome.error ? `: ${outcome.error}` : ''}; eta ${eta}s`);
-    }
+    result = (await runJob(backend, out, 'reproduce', { bundle, model: opts.model, ...(opts.out ? { out: opts.out } : {}) })).result;
   } finally {
+    unsubscribe();
     await backend.dispose();
   }
-  const order = new Map(report.images.map((g, i) => [g.generationId, i]));
-  const outcomes = [...state.outcomes].sort((a, b) => (order.get(a.generationId) ?? 0) - (order.get(b.generationId) ?? 0));
-  const counts = { equal: 0, 'within-1e-3': 0, different: 0, failed: 0 };
-  for (const o of outcomes) counts[o.status]++;
-  out.data({ reportId: report.id, model: path.resolve(opts.model), modelDigest: digest, out: outDir, images: outcomes.length, counts, outcomes }, () => [
-    ...outcomes.map((o) => `generation ${o.generationId}: ${o.status}${o.maxAbsDiff !== null ? ` (max |diff| ${o.maxAbsDiff.toExponential(2)})` : ''} on ${o.provider ?? '-'}${o.error ? ` (${o.error})` : ''}`),
-    `${counts.equal} bitwise equal, ${counts['within-1e-3']} within 1e-3, ${counts.different} different, ${counts.failed} failed (of ${outcomes.length}); regenerated images in ${outDir}`,
+  const { counts, outcomes } = result;
+  out.data(result, () => [
+    ...outcomes.map((o) => describeOutcome(o)),
+    `${counts.equal} bitwise equal, ${counts['within-1e-3']} within 1e-3, ${counts.different} different, ${counts.failed} failed (of ${outcomes.length}); regenerated images in ${result.out}`,
   ]);
   if (counts.different || counts.failed) throw new EideticError('job_failed', `${counts.different + counts.failed} of ${outcomes.length} images did not reproduce`);
 }
@@ -161,7 +101,7 @@ export function registerReportCommand(program: Command): void {
     });
   report
     .command('reproduce <bundle>')
-    .description("regenerate a bundle's images on CPU from their recorded settings and compare: bitwise equal / within 1e-3 / different (rerun to continue)")
+    .description("verify a bundle, then regenerate its images on CPU from their recorded settings and compare: bitwise equal / within 1e-3 / different (rerun to continue)")
     .requiredOption('--model <dir>', 'the model folder the images were made with (its files are checked against the report)')
     .option('--out <dir>', 'where the regenerated images and progress go (default: BUNDLE.reproduce)')
     .option('--json', 'print JSON')

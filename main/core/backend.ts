@@ -72,6 +72,9 @@ const PROJECT_WRITES: Partial<Record<ApiMethod, string>> = {
   'jobs.resume': 'resuming a job',
 };
 
+/** Kinds that run without a project and write nothing to one (its jobs table apart). */
+const PROJECT_FREE_KINDS: ReadonlySet<JobKind> = new Set(['probe', 'reproduce']);
+
 const TERMINAL: ReadonlySet<JobSummary['status']> = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
 
 export class Backend {
@@ -322,7 +325,7 @@ export class Backend {
     const entry = JOB_CATALOGUE[kind];
     const parsed = entry.request.safeParse(params ?? {});
     if (!parsed.success) throw new EideticError('invalid_input', `${kind}: ${describeIssues(parsed.error.issues)}`);
-    if (kind !== 'probe') this.project?.assertWritable(`starting a ${kind} job`);
+    if (!PROJECT_FREE_KINDS.has(kind)) this.project?.assertWritable(`starting a ${kind} job`);
     const module = hostJobs[kind];
     return module.start(this.jobContext, parsed.data as never, options);
   }
@@ -332,10 +335,15 @@ export class Backend {
    * under the same id, from its recorded parameters; its kind's host module skips what it stored.
    */
   async resumeJob(id: string, options: StartOptions = {}): Promise<JobSummary> {
-    const project = this.requireProject();
-    project.assertWritable(`resuming job ${id}`);
     const live = this.jobs.get(id);
     if (live && (live.status === 'running' || live.status === 'queued')) throw new EideticError('invalid_input', `job ${id} is ${live.status}; there is nothing to resume`);
+    // A job that needs no project (a reproduction of a bundle chosen by path) resumes from this process's record.
+    if (live && PROJECT_FREE_KINDS.has(live.kind) && !this.project) {
+      if (live.status === 'succeeded') throw new EideticError('invalid_input', `job ${id} (${live.kind}) has finished; there is nothing to resume`);
+      return (hostJobs[live.kind] as (typeof hostJobs)[JobKind]).resume(this.jobContext, live, options);
+    }
+    const project = this.requireProject();
+    project.assertWritable(`resuming job ${id}`);
     // This process writes the project (checked above), so a stored 'running' that is not live here is a
     // record its end could not be written to (a full disk): resumable like an interrupted one.
     const job = live ?? project.getJob(id);

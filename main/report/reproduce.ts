@@ -1,7 +1,8 @@
 /**
  * Reproduction of a report's images: the plan (every image with its recorded settings, from the bundle's
  * data/report.json), the comparison of a regenerated image with the bundle's, and the state file that
- * lets an interrupted run pick up where it stopped (`report reproduce` skips the images it has done).
+ * lets an interrupted run pick up where it stopped (a reproduce job, main/core/jobs/reproduce.ts, skips the
+ * images it has done).
  *
  * Comparison: `equal` when the regenerated image, written as 8-bit PNG the way Eidetic stores generations,
  * has exactly the bundle image's pixels; `within-1e-3` when not, but every regenerated value (float, in
@@ -12,20 +13,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { EideticError } from '../util/errors.js';
+import type { ReproductionOutcome, ReproductionStatus } from '../api/jobs.js';
 import type { ReportData, ReportImage } from './types.js';
 
-export type ReproductionStatus = 'equal' | 'within-1e-3' | 'different' | 'failed';
-
-export interface ReproductionOutcome {
-  generationId: number;
-  sha256: string;
-  status: ReproductionStatus;
-  /** Largest |regenerated − bundle| over the pixels, in [0, 1] units (8-bit values / 255). */
-  maxAbsDiff: number | null;
-  provider: string | null;
-  regeneratedSha256: string | null;
-  error: string | null;
-}
+export type { ReproductionOutcome, ReproductionStatus } from '../api/jobs.js';
 
 export interface ReproductionState {
   reportId: string;
@@ -72,7 +63,13 @@ export async function compareRegenerated(bundlePng: Uint8Array, regenerated: Flo
 
 export function loadState(file: string, reportId: string): ReproductionState {
   if (!existsSync(file)) return { reportId, outcomes: [] };
-  const state = JSON.parse(readFileSync(file, 'utf8')) as ReproductionState;
+  let state: ReproductionState;
+  try {
+    state = JSON.parse(readFileSync(file, 'utf8')) as ReproductionState;
+  } catch (err) {
+    throw new EideticError('bad_file', `${file}: not a reproduction state file (${(err as Error).message}); remove it or choose another output folder`);
+  }
+  if (!state || typeof state.reportId !== 'string' || !Array.isArray(state.outcomes)) throw new EideticError('bad_file', `${file}: not a reproduction state file (no reportId and outcomes); remove it or choose another output folder`);
   if (state.reportId !== reportId) throw new EideticError('bad_file', `${file}: holds the reproduction of report ${state.reportId}, not ${reportId}; choose another --out folder`);
   return state;
 }

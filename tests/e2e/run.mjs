@@ -8,7 +8,7 @@
 // Run after `npm run build`: node tests/e2e/run.mjs
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -779,6 +779,19 @@ test('Reports: a generation confirmed in the gallery becomes a finding of a sign
   assert.equal(manifest.signature.fingerprint, fingerprint);
   assert.ok(manifest.files.some((f) => f.path === 'report.pdf') && manifest.files.some((f) => f.path.startsWith('images/generations/')));
   assert.match(readFileSync(path.join(out, 'report.html'), 'utf8'), /copy of the training image \(e2e\)/);
+  // Reproduce from the past report's row: verified, regenerated on CPU, every image bitwise equal; live in the jobs dock.
+  const reportImages = JSON.parse(readFileSync(path.join(out, 'data', 'report.json'), 'utf8')).images.length;
+  assert.ok(reportImages >= 1);
+  await page.getByTestId('reproduce-model').fill(path.join(root, 'native-models/demo/sd-demo'));
+  await page.getByTestId('report-row').filter({ hasText: 'E2E-1' }).getByTestId('report-reproduce').click();
+  assert.equal(await page.getByTestId('reproduce-bundle').inputValue(), out);
+  await waitForJob('reproduce', 5 * SLOW);
+  // The jobs dock lists it, finished.
+  await page.locator('[data-testid="job-row"][data-kind="reproduce"][data-status="succeeded"]').first().waitFor({ timeout: SLOW });
+  await page.getByTestId('reproduce-result').waitFor({ timeout: SLOW });
+  assert.equal(await page.locator('[data-testid="reproduce-row"][data-status="equal"]').count(), reportImages);
+  assert.match(await page.getByTestId('reproduce-summary').innerText(), new RegExp(`^${reportImages} bitwise equal, 0 within 1e-3, 0 different, 0 failed`));
+  assert.ok(existsSync(path.join(`${out}.reproduce`, 'reproduce.json')));
   await settleToasts();
   await page.screenshot({ path: path.join(results, 'e2e-reports.png') });
   await page.getByTestId('nav-gallery').click();

@@ -9,6 +9,7 @@ import { detectJob } from './detect.js';
 import { generateJob } from './generate.js';
 import { matchJob } from './match.js';
 import { probeJob } from './probe.js';
+import { reproduceJob } from './reproduce.js';
 import { searchJob } from './search.js';
 import { solidmarkJob } from './solidmark.js';
 import type { HostJob } from './types.js';
@@ -22,6 +23,7 @@ export const hostJobs: { [K in JobKind]: HostJob<K> } = {
   solidmark: solidmarkJob,
   audit: auditJob,
   benchmark: benchmarkJob,
+  reproduce: reproduceJob,
 };
 
 export type { HostJob, HostJobContext, StartOptions } from './types.js';

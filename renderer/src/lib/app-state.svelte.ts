@@ -9,7 +9,7 @@ export type Page = 'start' | 'projects' | 'model' | 'prompts' | 'references' | '
 const JOBS_KEPT = 100;
 
 /** The page that shows a job's result (a click on its row in the jobs dock goes there). */
-export const PAGE_OF_KIND: Record<JobKind, Page> = { detect: 'detection', generate: 'gallery', match: 'gallery', search: 'search', solidmark: 'solidmark', probe: 'system', audit: 'start', benchmark: 'benchmark' };
+export const PAGE_OF_KIND: Record<JobKind, Page> = { detect: 'detection', generate: 'gallery', match: 'gallery', search: 'search', solidmark: 'solidmark', probe: 'system', audit: 'start', benchmark: 'benchmark', reproduce: 'reports' };
 /** Full records (parameters, result) of finished jobs kept for the pages that show them. */
 const DETAILS_KEPT = 8;
 

@@ -32,7 +32,7 @@ export const NAV_GROUPS: { label: string; items: NavItem[] }[] = [
   {
     label: 'Results',
     items: [
-      { page: 'reports', label: 'Reports', needsProject: true },
+      { page: 'reports', label: 'Reports', needsProject: false },
       { page: 'system', label: 'System', needsProject: false },
     ],
   },
