@@ -1,7 +1,7 @@
 // Forward + backward through a UNet's gradient model (main/autodiff: d||eps - target||^2 / d
 // encoder_hidden_states, the loss of Wen's attribution and mitigation) against the forward alone, same
 // process, same provider (CPU), same inputs.
-// Run: npm run build:node && node bench/gradients.mjs [--unet FILE] [--latent 8] [--batch 1] [--reps 5] [--sequential]
+// Run: npm run build:node && node bench/gradients.mjs [--unet FILE] [--latent 8] [--batch 1] [--reps 5] [--sequential] [--no-arena]
 //   --unet defaults to the demo UNet; a UNet over 2 GB (external data, e.g. tests/fixtures/make_sd_unet.py's)
 //   has its gradient model opened from bytes with the UNet's folder as its external-data folder.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -37,8 +37,17 @@ const feeds = (b, h) => ({
   encoder_hidden_states: new ort.Tensor('float32', randn(2, b * 77 * ctxDim), [b, 77, ctxDim]),
 });
 const target = (b, h) => new ort.Tensor('float32', randn(3, b * 4 * h * h), [b, 4, h, h]);
-const open = (file, dataDir) =>
-  ort.InferenceSession.create(dataDir ? readFileSync(file) : file, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, ...(dataDir ? externalDataOptions(dataDir) : {}) });
+// --no-arena: the gradient session without ONNX Runtime's CPU memory arena (which grows by powers of two
+// and keeps what it took): less peak memory on a full-size UNet, at the cost of fresh allocations per run.
+const arena = !process.argv.includes('--no-arena');
+const open = (file, dataDir, gradient = false) =>
+  ort.InferenceSession.create(dataDir ? readFileSync(file) : file, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+    ...(gradient && !arena ? { enableCpuMemArena: false } : {}),
+    ...(dataDir ? externalDataOptions(dataDir) : {}),
+  });
 
 // The gradient model as the jobs get it: main/autodiff/cache.ts, in a fresh data folder (built, not
 // found), opened from the cache entry with the UNet's folder as its external-data folder when it has one.
@@ -67,7 +76,7 @@ const timed = async (s, extra, into) => {
 let peakForward;
 if (process.argv.includes('--sequential')) {
   const phase = async (file, dataDir, extra, into) => {
-    const s = await open(file, dataDir);
+    const s = await open(file, dataDir, file === gradFile);
     await s.run({ ...f, ...extra });
     for (let i = 0; i < reps; i++) await timed(s, extra, into);
     await s.release();
@@ -80,7 +89,7 @@ if (process.argv.includes('--sequential')) {
   await fwd.run(f);
   await fwd.run(f);
   peakForward = process.resourceUsage().maxRSS / 1024;
-  const bwd = await open(gradFile, gradDataDir);
+  const bwd = await open(gradFile, gradDataDir, true);
   await bwd.run({ ...f, target: tg });
   for (let i = 0; i < reps; i++) {
     await timed(fwd, {}, times.forward);
@@ -103,6 +112,7 @@ const out = {
   batch,
   reps,
   externalData: !!gradDataDir,
+  gradientArena: arena,
   buildSeconds: +buildSeconds.toFixed(2),
   forwardMs: +fm.toFixed(1),
   forwardBackwardMs: +gm.toFixed(1),

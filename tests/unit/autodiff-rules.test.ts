@@ -89,6 +89,9 @@ const CASES: Case[] = [
   one('Gather', [X([5, 3]), ints('I', [4, 0, 4, -1], [2, 2])]),
   one('Gather', [X([2, 5, 3]), ints('I', [1, 3, 1])], { axis: A.i(1) }),
   one('MatMul', [X([2, 3, 4]), { name: 'B', dims: [4, 5], wrt: true }]),
+  // A constant 2-D weight (a linear layer): g·Wᵀ computed as (W·gᵀ)ᵀ.
+  one('MatMul', [X([2, 3, 4]), { name: 'B', dims: [4, 5] }]),
+  one('MatMul', [X([2, 2, 3, 4]), { name: 'B', dims: [4, 5] }]),
   one('MatMul', [X([2, 1, 3, 4]), { name: 'B', dims: [3, 4, 2], wrt: true }]),
   // 1-D operands, numpy semantics.
   one('MatMul', [X([4]), { name: 'B', dims: [2, 4, 3], wrt: true }]),
