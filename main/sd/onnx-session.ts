@@ -62,6 +62,19 @@ async function create(file: string, provider: string, options: SessionOptions): 
 }
 
 /**
+ * Vulkan drivers that draw on the CPU (Mesa's lavapipe, SwiftShader), by manifest name. Desktop Linux
+ * installs lavapipe with Mesa: on a machine without a GPU, WebGPU would find it and `auto` would run
+ * every model on an emulated GPU many times slower than the CPU provider. `auto` hides them from the
+ * Vulkan loader (VK_LOADER_DRIVERS_DISABLE) before its first WebGPU attempt in a process, unless the user
+ * set that variable; asking for `webgpu` by name leaves them visible.
+ */
+export const SOFTWARE_VULKAN_DRIVERS = '*lvp_icd*,*swiftshader*';
+
+function hideSoftwareVulkanDrivers(): void {
+  if (process.env.VK_LOADER_DRIVERS_DISABLE === undefined) process.env.VK_LOADER_DRIVERS_DISABLE = SOFTWARE_VULKAN_DRIVERS;
+}
+
+/**
  * Opens `file` with the requested provider; with 'auto', the first candidate that initialises.
  * Errors name the file; a corrupt or truncated model is reported as such, not as a provider failure.
  */
@@ -70,6 +83,7 @@ export async function openSession(file: string, choice: ExecutionProviderChoice 
   const candidates = choice === 'auto' ? candidateProviders() : [choice];
   const fallbacks: ProviderChoice['fallbacks'] = [];
   for (const provider of candidates) {
+    if (choice === 'auto' && provider === 'webgpu') hideSoftwareVulkanDrivers();
     try {
       return { session: await create(file, provider, options), provider, fallbacks };
     } catch (err) {

@@ -32,14 +32,16 @@ function lavapipeManifest(): string {
   throw new Error('no software Vulkan driver (lavapipe) found: install mesa-vulkan-drivers 23 or later and libvulkan1 (on Debian 12 from bookworm-backports, as .ci/run does), or set EIDETIC_VULKAN_ICD to its lvp_icd*.json');
 }
 
-const env = (gpu: boolean) => ({
+const env = (gpu: boolean, extra: Record<string, string> = {}) => ({
   ...process.env,
   EIDETIC_CONFIG_DIR: path.join(tmp, 'config'),
   EIDETIC_DATA_DIR: path.join(tmp, 'data'),
   ...(gpu ? { VK_DRIVER_FILES: lavapipeManifest() } : {}),
+  ...extra,
 });
-const eidetic = async (gpu: boolean, ...args: string[]) =>
-  JSON.parse((await run(process.execPath, [path.join(root, 'bin', 'eidetic.js'), ...args, '--json'], { env: env(gpu), maxBuffer: 64 * 1024 * 1024 })).stdout);
+const eideticWith = async (environment: NodeJS.ProcessEnv, ...args: string[]) =>
+  JSON.parse((await run(process.execPath, [path.join(root, 'bin', 'eidetic.js'), ...args, '--json'], { env: environment, maxBuffer: 64 * 1024 * 1024 })).stdout);
+const eidetic = async (gpu: boolean, ...args: string[]) => eideticWith(env(gpu), ...args);
 
 /** Largest difference over the largest magnitude of the reference. */
 function relErr(a: number[], b: number[]): number {
@@ -80,6 +82,15 @@ describe('the WebGPU provider on a software Vulkan device', () => {
     const [a, b] = gpu.gradient_attributions;
     const n = Math.min(a.condition.length, b.condition.length);
     expect(relErr(a.condition.slice(0, n), b.condition.slice(0, n))).toBeGreaterThan(1e-2);
+  }, 300_000);
+
+  it('is not what `auto` chooses: a software device is hidden from it, unless the user says otherwise', async () => {
+    const prompts = path.join(tmp, 'one.txt');
+    writeFileSync(prompts, 'ant\n');
+    const args = ['detect', '--model', model, '--prompts', prompts, '--noises', '1', '--ep', 'auto'];
+    expect(((await eidetic(true, ...args)) as Detect).provider).toBe('cpu');
+    // The user's own VK_LOADER_DRIVERS_DISABLE (here: disable nothing) is kept, and auto then takes WebGPU.
+    expect(((await eideticWith(env(true, { VK_LOADER_DRIVERS_DISABLE: '' }), ...args)) as Detect).provider).toBe('webgpu');
   }, 300_000);
 
   it("runs Wen's mitigation to the same optimised norms", async () => {
