@@ -107,7 +107,11 @@ export function buildProgram(): Command {
         const status = url || opts.none ? await backend.call('queue.set', { url: opts.none ? null : url!, tlsCa: opts.tlsCa }) : await backend.call('queue.status', {});
         out.data(status, () =>
           status
-            ? [`queue ${status.url} (${status.connected ? 'reachable' : 'unreachable'})`, ...status.workers.map((w) => `  worker ${w.name}: ${w.providers.join(', ')}, Eidetic ${w.version}, ${w.shardsDone} shards done`)]
+            ? [
+                `queue ${status.url} (${status.connected ? 'reachable' : 'unreachable'}): ${status.workers.length} live worker(s)`,
+                ...status.workers.map((w) => `  worker ${w.name}: ${w.providers.join(', ')}, Eidetic ${w.version}, ${w.shardsDone} shards done, last seen ${w.lastSeenSeconds.toFixed(0)} s ago`),
+                ...status.lost.map((w) => `  worker ${w.name}: lost, last seen ${w.lastSeenSeconds.toFixed(0)} s ago (${w.seenAt})${w.current ? `, running ${w.current.kind} shard ${w.current.index + 1} of job ${w.current.job} then` : ''}`),
+              ]
             : 'no queue: jobs run in the local engine',
         );
       });

@@ -27,11 +27,14 @@ export function registerWorkerCommand(program: Command): void {
     .option('--models <dirs...>', 'model folders, or folders of model folders, this worker may run (matched by their files\' sha256)', [])
     .option('--tls-ca <file>', 'PEM file of the CA that signed the Redis server certificate')
     .option('--redis-password-file <file>', 'read the Redis password (AUTH) from this file')
-    .option('--lock-seconds <s>', 'how long a shard stays locked without a sign of life: a dead worker\'s shard goes to another after about this', '30')
+    .option('--heartbeat-seconds <s>', 'how often the worker says it is alive; it counts as live while its last beat is within 3 of these', '10')
+    .option('--lock-seconds <s>', 'how long a shard stays locked without a sign of life: a dead worker\'s shard is back on the queue within 1.5 times this (default: twice --heartbeat-seconds)')
     .option('--json', 'print the worker\'s description as one JSON line when it is ready')
-    .action(async (opts: { queue: string; name?: string; ep?: string; models: string[]; tlsCa?: string; redisPasswordFile?: string; lockSeconds: string; json?: boolean }) => {
+    .action(async (opts: { queue: string; name?: string; ep?: string; models: string[]; tlsCa?: string; redisPasswordFile?: string; heartbeatSeconds: string; lockSeconds?: string; json?: boolean }) => {
       const out = makeOutput(!!opts.json);
-      const lockSeconds = Number(opts.lockSeconds);
+      const heartbeatSeconds = Number(opts.heartbeatSeconds);
+      if (!(heartbeatSeconds >= 0.5 && heartbeatSeconds <= 600)) throw new EideticError('invalid_input', `--heartbeat-seconds must be between 0.5 and 600 (got ${opts.heartbeatSeconds})`);
+      const lockSeconds = opts.lockSeconds === undefined ? 2 * heartbeatSeconds : Number(opts.lockSeconds);
       if (!(lockSeconds >= 1 && lockSeconds <= 3600)) throw new EideticError('invalid_input', `--lock-seconds must be between 1 and 3600 (got ${opts.lockSeconds})`);
       if (opts.models.length === 0) throw new EideticError('invalid_input', '--models: name at least one model folder this worker may run (shards name their models by the sha256 of their files)');
       const [{ startWorker }, { forkLauncher }] = await Promise.all([import('../scaleout/worker.js'), import('../engine/channel.js')]);
@@ -42,6 +45,7 @@ export function registerWorkerCommand(program: Command): void {
         models: opts.models,
         tlsCa: opts.tlsCa,
         passwordFile: opts.redisPasswordFile,
+        heartbeatSeconds,
         lockSeconds,
         launcher: forkLauncher(),
         log: (line) => process.stderr.write(`${line}\n`),

@@ -23,6 +23,7 @@ import { hashModelFolder } from '../sd/model-folder.js';
 import { packageVersion } from '../util/app-paths.js';
 import { EideticError } from '../util/errors.js';
 import { checkAccess, redisOptions, type QueueAddress, type QueueConnectionOptions } from './connection.js';
+import { workerRoll } from './liveness.js';
 import { isShardedKind, isShardEvent, planShards, type ShardedKind, type ShardPlan } from './shards.js';
 import {
   decodeOutput,
@@ -401,7 +402,7 @@ export class QueueRunner {
       const refusalWaitMs = (this.options.refusalWaitSeconds ?? 30) * 1000;
       const allRefusedSince = new Map<string, number>();
       const checkRefusals = async (outstanding: typeof unstored) => {
-        const live = (await redis.keys(keys.workerPattern)).map((k) => k.slice(keys.worker('').length));
+        const live = (await workerRoll(redis)).live.map((w) => w.name);
         for (const m of outstanding) {
           const refusals = await redis.hgetall(keys.refused(m.id));
           const refusers = Object.keys(refusals).sort();
@@ -478,27 +479,25 @@ export class QueueRunner {
     });
   }
 
-  /** Workers seen in the last minute, queue counts and this process's throughput. */
+  /** Live workers (and those lost lately), each with when it was last seen; queue counts; this process's throughput. */
   async status(): Promise<QueueStatus> {
     const { queue, redis } = this.connect();
     if (redis.status !== 'ready') await Promise.race([new Promise((r) => redis.once('ready', r)), new Promise((r) => setTimeout(r, 1500).unref())]);
-    const workers: QueueStatus['workers'] = [];
+    let workers: QueueStatus['workers'] = [];
+    let lost: QueueStatus['lost'] = [];
     let counts: Record<string, number> = {};
     if (redis.status === 'ready') {
-      const names = await redis.keys(keys.workerPattern);
-      const values = names.length ? await redis.mget(...names) : [];
-      for (const v of values) {
-        if (!v) continue;
-        const info = JSON.parse(v) as QueueStatus['workers'][number];
-        workers.push({ ...info, shardsForThisProject: this.storedBy.get(info.name) ?? 0 });
-      }
+      const roll = await workerRoll(redis);
+      workers = roll.live.map((w) => ({ ...w, shardsForThisProject: this.storedBy.get(w.name) ?? 0 }));
+      lost = roll.lost;
       counts = await queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed');
     }
     const minuteAgo = Date.now() - 60_000;
     return {
       url: this.address.url,
       connected: redis.status === 'ready',
-      workers: workers.sort((a, b) => a.name.localeCompare(b.name)),
+      workers,
+      lost,
       counts,
       stored: this.storedCount,
       shardsPerMinute: this.storedAt.filter((t) => t >= minuteAgo).length,

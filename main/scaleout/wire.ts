@@ -112,8 +112,10 @@ function f32Reviver(_key: string, value: unknown): unknown {
 export type WorkerInfo = QueueWorkerInfo;
 
 export const keys = {
+  /** A worker's description (WorkerInfo as JSON), refreshed at each heartbeat. */
   worker: (name: string) => `${PREFIX}:worker:${name}`,
-  workerPattern: `${PREFIX}:worker:*`,
+  /** Sorted set: worker names scored by their last heartbeat (Redis server time, ms); liveness.ts. */
+  workers: `${PREFIX}:workers`,
   cancel: (job: string) => `${PREFIX}:cancel:${job}`,
   /** Workers that refused a shard (they hold no copy of one of its models), each with its reason. */
   refused: (shardId: string) => `${PREFIX}:refused:${shardId}`,

@@ -5,8 +5,9 @@
  * submitter's Eidetic version. A shard of another version fails, with the reason, back to the submitter;
  * one naming a model this worker does not hold goes back to the queue for a worker that holds it (the
  * refusal recorded for the submitter, which fails the job only when no live worker takes it).
- * A worker killed mid-shard stops renewing its lock: BullMQ's stalled-job check gives the shard to
- * another worker, which computes the same result (the submitter stores it once).
+ * A worker killed mid-shard stops beating (it leaves the live list within 3 heartbeats) and stops renewing
+ * its shard's lock: BullMQ's stalled-job check, run by the other workers, gives the shard to another
+ * worker within lockSeconds × 1.5, which computes the same result (the submitter stores it once).
  */
 import { mkdirSync, readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
@@ -20,6 +21,7 @@ import { hashModelFolder } from '../sd/model-folder.js';
 import { packageVersion } from '../util/app-paths.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { checkAccess, redisOptions, type QueueConnectionOptions } from './connection.js';
+import { beat as sendBeat, DEFAULT_HEARTBEAT_SECONDS, leave } from './liveness.js';
 import { BLOB_TTL_SECONDS, encodeOutput, encodeReason, getBlob, INLINE_RESULT_BYTES, keys, modelDigest, paramsFromWire, putBlob, QUEUE_NAME, REFUSAL_DELAY_MS, replaceStrings, SHARD_PROTOCOL, type ShardMessage, type ShardReturn, type WorkerInfo } from './wire.js';
 
 export interface WorkerOptions extends QueueConnectionOptions {
@@ -29,7 +31,12 @@ export interface WorkerOptions extends QueueConnectionOptions {
   ep?: string;
   /** Model folders, or folders of model folders, this worker may run. */
   models: string[];
-  /** How long a shard's lock lasts without renewal: a dead worker's shard goes to another after about this. */
+  /** How often the worker says it is alive; it counts as live while its last beat is within 3 of these. */
+  heartbeatSeconds?: number;
+  /**
+   * How long a shard's lock lasts without renewal (default: twice the heartbeat). A dead worker's shard is
+   * back on the queue within 1.5 × this (the lock lapses, then the next stalled check, every lockSeconds / 2).
+   */
   lockSeconds?: number;
   launcher: EngineLauncher;
   log?: (line: string) => void;
@@ -93,17 +100,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     models: models.size,
     startedAt: new Date().toISOString(),
     seenAt: new Date().toISOString(),
+    heartbeatSeconds: options.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS,
     shardsDone: 0,
     busySeconds: 0,
     current: null,
   };
   const cacheDir = path.join(os.tmpdir(), `eidetic-worker-${process.pid}`);
-  const beat = async () => {
-    info.seenAt = new Date().toISOString();
-    await redis.set(keys.worker(name), JSON.stringify(info), 'EX', 60).catch(() => undefined);
-  };
+  const beat = () => sendBeat(redis, info).catch(() => undefined);
   await beat();
-  const heartbeat = setInterval(() => void beat(), 10_000);
+  const heartbeat = setInterval(() => void beat(), info.heartbeatSeconds * 1000);
 
   const refuse = (message: string) => new UnrecoverableError(encodeReason('shard_refused', `worker "${name}": ${message}`));
 
@@ -184,7 +189,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     }
   };
 
-  const lockMs = (options.lockSeconds ?? 30) * 1000;
+  const lockMs = (options.lockSeconds ?? 2 * info.heartbeatSeconds) * 1000;
   const workerConnection = new Redis(redisOpts);
   workerConnection.on('error', () => undefined);
   const worker = new Worker<ShardMessage, ShardReturn>(QUEUE_NAME, processShard, {
@@ -203,7 +208,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     async close() {
       clearInterval(heartbeat);
       await Promise.race([worker.close(), new Promise((r) => setTimeout(r, 5000).unref())]);
-      await redis.del(keys.worker(name)).catch(() => undefined);
+      await leave(redis, name).catch(() => undefined);
       // BullMQ leaves connections it was given open.
       workerConnection.disconnect();
       redis.disconnect();
