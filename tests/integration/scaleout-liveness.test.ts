@@ -5,9 +5,11 @@
  * as lost, with when it was last seen), and its shard, back on the queue within 1.5 × its lock, is
  * completed by the other worker: the stored scores are the local run's.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +19,8 @@ import { QUEUE_NAME } from '../../main/scaleout/wire.js';
 import { queueTestbed } from '../helpers/queue-testbed.js';
 import { startWorker, type TestWorker } from '../helpers/redis.js';
 
-const demo = path.resolve(import.meta.dirname, '../../native-models/demo');
+const root = path.resolve(import.meta.dirname, '../..');
+const demo = path.join(root, 'native-models/demo');
 const model = path.join(demo, 'sd-demo');
 const prompts = readFileSync(path.join(demo, 'dataset/prompts-singletons.txt'), 'utf8').split('\n').filter(Boolean).slice(0, 60);
 const params = { model, prompts, noises: 4, noiseMode: 'per-prompt' as const, seed: 11, ep: 'cpu' as const };
@@ -158,6 +161,17 @@ describe('queue worker liveness', () => {
       expect(requeueS).toBeLessThan(REQUEUE_BOUND_S + MARGIN_S);
       // The refusal check (every sweep) lists the live workers the same way: still no KEYS or SCAN.
       expect(commands.filter((c) => c[0] === 'keys' || c[0] === 'scan')).toEqual([]);
+
+      // What `eidetic project queue DIR` tells a user: each worker's last sighting, the killed one as lost.
+      const withSetting = await bed.project('cli');
+      await withSetting.call('queue.set', { url: bed.redis.url });
+      const dir = withSetting.currentProject!.dir;
+      await withSetting.dispose();
+      const { stdout } = await promisify(execFile)(process.execPath, [path.join(root, 'bin', 'eidetic.js'), 'project', 'queue', dir]);
+      expect(stdout).toMatch(new RegExp(`^queue ${bed.redis.url.replace(/\./g, '\\.')} \\(reachable\\): 1 live worker\\(s\\)$`, 'm'));
+      expect(stdout).toMatch(/^ {2}worker steady: .*\bcpu\b.*, Eidetic \S+, \d+ shards done, last seen [0-5] s ago$/m);
+      expect(stdout).toMatch(new RegExp(`^ {2}worker doomed: lost, last seen (\\d+) s ago \\([0-9T:.Z-]+\\), running detect shard ${killedShard + 1} of job ${job.id} then$`, 'm'));
+      expect(Number(/worker doomed: lost, last seen (\d+) s ago/.exec(stdout)![1])).toBeGreaterThanOrEqual(LIVE_BOUND_S);
     } finally {
       await events.close();
     }
