@@ -2,8 +2,9 @@
  * Scale-out, worker liveness: the status lists workers from the heartbeat sorted set, never walking the
  * keyspace (no KEYS or SCAN, seen through Redis MONITOR) and right with 10 000 unrelated keys present;
  * a worker killed with SIGKILL stays listed until 3 of its heartbeats are missed, then drops out (listed
- * as lost, with when it was last seen), and its shard, back on the queue within 1.5 × its lock, is
- * completed by the other worker: the stored scores are the local run's.
+ * as lost, with when it was last seen, also by `eidetic project queue`), and its shard, back on the queue
+ * within 1.5 × its lock, is completed by the other worker: the stored scores are the local run's. A worker
+ * stopped cleanly leaves the list at once.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -172,6 +173,12 @@ describe('queue worker liveness', () => {
       expect(stdout).toMatch(/^ {2}worker steady: .*\bcpu\b.*, Eidetic \S+, \d+ shards done, last seen [0-5] s ago$/m);
       expect(stdout).toMatch(new RegExp(`^ {2}worker doomed: lost, last seen (\\d+) s ago \\([0-9T:.Z-]+\\), running detect shard ${killedShard + 1} of job ${job.id} then$`, 'm'));
       expect(Number(/worker doomed: lost, last seen (\d+) s ago/.exec(stdout)![1])).toBeGreaterThanOrEqual(LIVE_BOUND_S);
+
+      // A clean stop (SIGTERM) leaves the list at once, and is not a lost worker.
+      await steady.stop();
+      const stopped = await status();
+      expect(stopped.workers).toEqual([]);
+      expect(stopped.lost.map((w) => w.name)).toEqual(['doomed']);
     } finally {
       await events.close();
     }
