@@ -818,7 +818,7 @@ test('Benchmark: a small table on the demo, its trade-off plot, the drill-down w
   const m = /^(\d)\/3 reached l = 0\.352 · norm (\d\.\d{3}) -> (\d\.\d{3}) · (\d+\.\d) updates · \d+\.\d\d s\/prompt$/.exec(summary);
   assert.ok(m, summary);
   assert.ok(Number(m[3]) < Number(m[2]), `the optimisation lowers the norm: ${summary}`);
-  assert.match(await page.getByTestId('benchmark-wen-legend').getAttribute('title'), /Detection norm: mean over the prompt's images .* target l/);
+  assert.match(await page.getByTestId('benchmark-wen-legend').getAttribute('title'), /below the target l\. Detection norm: mean over the prompt's images of/);
   assert.match(await page.getByTestId('benchmark-wen-note').innerText(), /Detection norm/);
   // Expanded: one line per prompt, whose figures give the summary.
   await page.getByTestId('benchmark-wen-toggle').click();
