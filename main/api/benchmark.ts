@@ -3,7 +3,10 @@
  * share: presets, what one benchmark unit (a setting x a prompt) records, and the results table in the
  * shape of MemBench's Table 3 (per prompt, then over prompts).
  */
+import { wenRowSummary, wenSummaryText, type BenchmarkWenOutcome, type BenchmarkWenRowSummary } from './benchmark-wen.js';
 import { mitigationMethod, settingLabel, type MitigationSetting } from './mitigations.js';
+
+export type { BenchmarkWenDetail, BenchmarkWenOutcome, BenchmarkWenPrompt, BenchmarkWenRowSummary, BenchmarkWenSummary } from './benchmark-wen.js';
 
 export const BENCHMARK_PRESET_NAMES = ['membench', 'quick'] as const;
 export type BenchmarkPreset = (typeof BENCHMARK_PRESET_NAMES)[number];
@@ -63,32 +66,6 @@ export interface BenchmarkUnit {
   metricSeconds: number;
 }
 
-/** Wen's mitigation on one prompt: its parameters and what the optimisation did. */
-export interface BenchmarkWenOutcome {
-  /** The target l. */
-  target: number;
-  lr: number;
-  maxUpdates: number;
-  /** The seed of image 0 whose initial noises (seed + k, K images) the loss was taken on: the images sampled. */
-  seed: string;
-  images: number;
-  /** Detection norm (mean over the images of ||eps_c - eps_u||_2) before each update and after the last. */
-  losses: number[];
-  updates: number;
-  reachedTarget: boolean;
-}
-
-/** Wen over a row's prompts: how many it changed, and the detection norms before and after. */
-export interface BenchmarkWenSummary {
-  prompts: number;
-  /** Prompts already below l before any update: for them Wen is the baseline (none). */
-  noUpdate: number;
-  reachedTarget: number;
-  meanUpdates: number;
-  meanInitialNorm: number;
-  meanFinalNorm: number;
-}
-
 export interface BenchmarkUnitEvent {
   type: 'benchmark-unit';
   unit: BenchmarkUnit;
@@ -120,8 +97,8 @@ export interface BenchmarkRow {
   /** Mean seconds per prompt: generating its images, and scoring them. */
   generationSecondsPerPrompt: number | null;
   metricSecondsPerPrompt: number | null;
-  /** Wen's rows: what the optimisation did over the row's prompts, per scenario (null for other methods). */
-  wen: { trigger: BenchmarkWenSummary | null; general: BenchmarkWenSummary | null } | null;
+  /** Wen's rows: what the optimisation did over the row's prompts, and per scenario (null for other methods; main/api/benchmark-wen.ts). */
+  wen: BenchmarkWenRowSummary | null;
 }
 
 export interface BenchmarkTable {
@@ -149,26 +126,13 @@ function figures(units: BenchmarkUnit[], clipPrompt: ClipPromptChoice, copy: boo
   };
 }
 
-function wenSummary(units: BenchmarkUnit[]): BenchmarkWenSummary | null {
-  const outcomes = units.map((u) => u.wen).filter((w): w is BenchmarkWenOutcome => !!w);
-  if (outcomes.length === 0) return null;
-  return {
-    prompts: outcomes.length,
-    noUpdate: outcomes.filter((w) => w.updates === 0).length,
-    reachedTarget: outcomes.filter((w) => w.reachedTarget).length,
-    meanUpdates: mean(outcomes.map((w) => w.updates))!,
-    meanInitialNorm: mean(outcomes.map((w) => w.losses[0]))!,
-    meanFinalNorm: mean(outcomes.map((w) => w.losses[w.losses.length - 1]))!,
-  };
-}
-
 /** One line per Wen row and scenario saying what the optimisation did (a target below no prompt's norm is a no-op). */
 export function wenNotes(table: BenchmarkTable): string[] {
   return table.rows.flatMap((r) =>
     (['trigger', 'general'] as const).flatMap((scenario) => {
       const w = r.wen?.[scenario];
       if (!w) return [];
-      const head = `${r.label}, ${scenario} prompts: detection norm ${w.meanInitialNorm.toFixed(3)} -> ${w.meanFinalNorm.toFixed(3)} (mean over ${w.prompts} prompt(s)), ${w.meanUpdates.toFixed(1)} update(s) per prompt, target reached on ${w.reachedTarget}/${w.prompts}`;
+      const head = `${r.label}, ${scenario} prompts: ${wenSummaryText(w, r.wen!.target)}`;
       const noop = w.noUpdate === w.prompts ? `; every prompt was already below l = ${r.param}: no update, these units are the baseline's (MemBench's l = 7 and 3 are on SD 1's scale; the demo model's norms are about 1)` : w.noUpdate > 0 ? `; ${w.noUpdate} prompt(s) already below l: not updated` : '';
       return [head + noop];
     }),
@@ -190,7 +154,7 @@ export function benchmarkTable(settings: (MitigationSetting & { key: string })[]
       general: figures(general, clipPrompt, false),
       generationSecondsPerPrompt: mean(mine.map((u) => u.generationSeconds)),
       metricSecondsPerPrompt: mean(mine.map((u) => u.metricSeconds)),
-      wen: mine.some((u) => u.wen) ? { trigger: wenSummary(trigger), general: wenSummary(general) } : null,
+      wen: wenRowSummary(s.key, mine),
     };
   });
   return { clipPrompt, aestheticNote: hasAesthetic ? null : NO_AESTHETIC_NOTE, rows };

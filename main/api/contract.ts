@@ -6,6 +6,7 @@
  * This file must stay free of Node imports: the renderer imports its types (and zod schemas).
  */
 import type { BenchmarkUnit } from './benchmark.js';
+import type { BenchmarkWenDetail } from './benchmark-wen.js';
 import { z } from 'zod';
 import type { QueueStatus } from './queue.js';
 export type { QueueStatus, QueueWorkerInfo } from './queue.js';
@@ -520,6 +521,8 @@ export const apiInputs = {
   'benchmark.units': z
     .object({ jobId: z.string().min(1).max(100), scenario: z.enum(['trigger', 'general']).optional(), promptIndex: z.number().int().min(0).optional() })
     .strict(),
+  /** What Wen's mitigation did in a benchmark job, from its stored units: per `wen:L` row a summary and its prompts (main/api/benchmark-wen.ts). */
+  'benchmark.wen': z.object({ jobId: z.string().min(1).max(100) }).strict(),
   'search.runs': z.object({}).strict(),
   'search.get': z.object({ runId: z.number().int().positive(), since: z.number().int().min(0).default(0) }).strict(),
   'search.resume': z.object({ runId: z.number().int().positive() }).strict(),
@@ -591,6 +594,7 @@ export interface ApiOutputs {
   /** `outdated`: results of the query version that leaked the key, kept but never counted or shown. */
   'solidmark.results': { total: number; rows: SolidmarkRow[]; summary: SolidmarkSummary; outdated: number };
   'benchmark.units': BenchmarkUnitImages[];
+  'benchmark.wen': BenchmarkWenDetail[];
   'search.runs': SearchRunSummary[];
   'search.get': SearchRunDetail;
   'search.resume': JobBrief;

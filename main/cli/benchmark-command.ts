@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BENCHMARK_PRESET_NAMES, BENCHMARK_PRESETS, type BenchmarkRow, type BenchmarkTable, wenNotes } from '../api/benchmark.js';
+import { wenSummaryText, type BenchmarkWenDetail } from '../api/benchmark-wen.js';
 import type { Backend } from '../core/backend.js';
 import { describeIssues, JOB_CATALOGUE } from '../api/jobs.js';
 import { MEMBENCH_METHODS, MITIGATION_METHODS, parseMitigations } from '../api/mitigations.js';
@@ -42,6 +43,15 @@ export function formatBenchmarkTable(t: BenchmarkTable): string {
   const rows = [head, ...t.rows.map(cells)];
   const widths = head.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n');
+}
+
+/** One line per Wen row over all its prompts (wenNotes adds one per scenario); --json lists every prompt. */
+export function wenRowLines(details: BenchmarkWenDetail[]): string[] {
+  if (!details.length) return [];
+  return [
+    ...details.map(({ summary: w }) => `Wen l=${w.target}, all ${w.prompts} prompt(s): ${wenSummaryText(w, w.target)}`),
+    "(detection norm: mean over a prompt's images of ||eps_c - eps_u||_2 at the first DDIM step; l: the target it is optimised below; --json lists every prompt)",
+  ];
 }
 
 export function registerBenchmarkCommand(program: Command): void {
@@ -119,12 +129,15 @@ export function registerBenchmarkCommand(program: Command): void {
         const r = job.result;
         const p = r.protocol;
         const wall = (Date.now() - started) / 1000;
-        out.data({ jobId: job.id, project: projectDir, model, descriptor, clip, aesthetic: s('aesthetic') ?? null, ...r, wallSeconds: wall }, () =>
+        // Wen's rows from the units the job stored: the summary and every prompt (the page's and the reports' figures).
+        const wen = await backend.call('benchmark.wen', { jobId: job.id });
+        out.data({ jobId: job.id, project: projectDir, model, descriptor, clip, aesthetic: s('aesthetic') ?? null, ...r, wen, wallSeconds: wall }, () =>
           [
             `job ${job.id}: ${r.triggerPrompts} trigger prompt(s) x ${p.images} image(s), ${r.generalPromptsUsed} general prompt(s) x ${p.generalImages}; DDIM ${p.steps} steps, guidance ${p.guidance}, seed ${p.seed} (preset ${p.preset})`,
             `CLIP score against the ${r.table.clipPrompt === 'original' ? 'original prompt' : "mitigated prompt (the prompt the model saw, MemBench's choice)"}; Top-1/Top-3/>0.5: SSCD against each trigger prompt's own linked images (>0.5 at MemBench's fixed 0.5)`,
             ...(r.table.aestheticNote ? [r.table.aestheticNote] : []),
             ...(r.table.rows.some((row) => row.trigger.unlinked > 0) ? [`unlinked trigger prompts (no MemBench metric): ${r.table.rows[0].trigger.unlinked}`] : []),
+            ...wenRowLines(wen),
             ...wenNotes(r.table),
             ...r.renEdits.map((e) => `Ren c=${e.c}: ${e.crossAttentions === null ? 'edited UNet from the cache' : `${e.crossAttentions} cross-attention layers edited`} (${e.file})`),
             '',

@@ -31,7 +31,8 @@ import { listSolidmarkResults } from '../project/solidmark-store.js';
 import { decideGeneration, generationDecisions } from '../project/decision-store.js';
 import { createReport, listReports, previewReport } from '../report/build.js';
 import { verifyBundle } from '../report/verify.js';
-import { benchmarkUnitImages } from '../project/benchmark-store.js';
+import { benchmarkUnitImages, benchmarkUnits } from '../project/benchmark-store.js';
+import { wenDetails } from '../api/benchmark-wen.js';
 import { ModelRegistry } from '../models/registry.js';
 import { EideticError, toApiError } from '../util/errors.js';
 import { packageVersion } from '../util/app-paths.js';
@@ -279,6 +280,7 @@ export class Backend {
     'gallery.export': ({ ids, dir }) => exportGallery(this.requireProject(), ids, dir),
     'solidmark.results': (q) => listSolidmarkResults(this.requireProject().db, q),
     'benchmark.units': ({ jobId, scenario, promptIndex }) => benchmarkUnitImages(this.requireProject().db, jobId, { scenario, promptIndex }),
+    'benchmark.wen': ({ jobId }) => wenDetails(benchmarkUnits(this.requireProject().db, jobId)),
     'search.runs': () => this.searches.list(),
     'search.get': ({ runId, since }) => this.searches.get(runId, since),
     'search.resume': ({ runId }) => jobBrief(this.searches.start(null, runId)),

@@ -129,12 +129,13 @@ export class MitigationRunner {
         if (!this.wen) throw new Error(`Wen l=${setting.param} was not prepared`);
         if (!images) throw new EideticError('invalid_input', `${settingKey(setting)}: Wen optimises on the initial noises of the images to sample; their seed, count and size are needed`);
         const target = setting.param ?? 7;
+        const started = performance.now();
         const m = await optimiseWenEmbedding(this.pipeline, this.wen.grads, prompt, {
           target, seed: images.seed, images: images.count, latentHeight: images.latentHeight, latentWidth: images.latentWidth, lr: WEN_LR, maxUpdates: WEN_MAX_UPDATES, signal: images.signal,
         });
         // The conditional embedding replaced, the unconditional one kept (Wen et al. optimise e_p only).
         const conditioning = ({ uncond }: { cond: Float32Array; uncond: Float32Array | null }) => ({ cond: m.embedding, uncond });
-        const wen: BenchmarkWenOutcome = { target, lr: WEN_LR, maxUpdates: WEN_MAX_UPDATES, seed: BigInt(images.seed).toString(), images: images.count, losses: m.losses, updates: m.updates, reachedTarget: m.reachedTarget };
+        const wen: BenchmarkWenOutcome = { target, lr: WEN_LR, maxUpdates: WEN_MAX_UPDATES, seed: BigInt(images.seed).toString(), images: images.count, losses: m.losses, updates: m.updates, reachedTarget: m.reachedTarget, seconds: (performance.now() - started) / 1000 };
         return { ...base, options: { conditioning }, wen };
       }
       default:

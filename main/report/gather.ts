@@ -14,6 +14,8 @@ import { allGenerationDecisions, generationDecisions } from '../project/decision
 import { benchmarkJobsOfGenerations, latestDetectionScores, promptSetTexts, reportGenerations, reportJobs, reportModels, reportPromptSets, reportReferences, undecidedGenerationsAbove, type ReportGenerationRow, type ReportJobRow } from '../project/report-queries.js';
 import { listSearchCandidates, listSearchRuns, topSearchPrompts } from '../project/search-store.js';
 import { galleryThreshold } from '../project/gallery.js';
+import { benchmarkUnits } from '../project/benchmark-store.js';
+import { wenDetails } from '../api/benchmark-wen.js';
 import { modelDigest } from '../util/model-digest.js';
 import { EideticError } from '../util/errors.js';
 import { REPORT_FORMAT, type ReportData, type ReportBenchmark, type ReportFinding, type ReportImage, type ReportMethods, type ReportModel, type ReportOptions } from './types.js';
@@ -107,6 +109,8 @@ function benchmarksOf(project: AuditProject, jobs: Set<string> | null): ReportBe
       clipPrompt: r.table.clipPrompt,
       aestheticNote: r.table.aestheticNote,
       rows: r.table.rows,
+      // Wen's rows, recomputed from the units the job stored (a table stored by an older version lacks some figures).
+      wen: wenDetails(benchmarkUnits(project.db, j.id)),
     };
   });
 }

@@ -2,6 +2,7 @@
  * The report as one self-contained HTML file: images inlined as data URIs, styles inline, no script and
  * no remote load, laid out for print (findings never split across pages where they fit on one).
  */
+import { WEN_SUMMARY_LEGEND, wenSummaryText, type BenchmarkWenRowSummary } from '../api/benchmark-wen.js';
 import type { ReportBenchmark, ReportData, ReportFinding, ReportImage } from './types.js';
 
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -76,6 +77,20 @@ export function benchmarkProtocolText(b: ReportBenchmark): string {
   return `model ${b.model}, preset ${p.preset}: ${p.images} image(s) per trigger prompt (${b.triggerPrompts} prompts), ${p.generalImages} per general prompt (${b.generalPrompts} prompts), ${p.scheduler} ${p.steps} steps, guidance ${p.guidance}, seed ${p.seed} (image k of a prompt: seed + k, the same for every setting); settings ${b.methods}; copy metrics by ${b.descriptor}${baseline}`;
 }
 
+/** A Wen summary per scenario in words (the HTML and the PDF say the same). */
+export function wenScenarioText(w: BenchmarkWenRowSummary): string {
+  return (['trigger', 'general'] as const).flatMap((sc) => (w[sc] ? [`${sc}: ${wenSummaryText(w[sc]!, w.target)}`] : [])).join('; ');
+}
+
+/** Wen's rows of a benchmark: the summary beside the table, every prompt's outcome in a closed details element. */
+function wenHtml(b: ReportBenchmark): string {
+  if (!b.wen.length) return '';
+  const summary = table(['setting', 'prompts reached l / prompts', 'mean norm before -> after', 'mean updates', 'optimisation s / prompt', 'per scenario'],
+    b.wen.map(({ summary: w }) => [w.setting, `${w.reachedTarget}/${w.prompts} (l = ${w.target}; ${w.noUpdate} already below)`, `${num(w.meanInitialNorm)} -> ${num(w.meanFinalNorm)}`, w.meanUpdates.toFixed(1), w.secondsPerPrompt === null ? 'not recorded' : w.secondsPerPrompt.toFixed(2), wenScenarioText(w)]));
+  const prompts = b.wen.map((w) => `<details><summary>${esc(w.summary.setting)}: every prompt</summary>${table(['scenario', 'prompt #', 'prompt', 'norm before', 'norm after', 'updates', 'reached l', 's'], w.prompts.map((x) => [x.scenario, x.promptIndex, x.prompt, num(x.normBefore, 4), num(x.normAfter, 4), x.updates, x.reachedTarget ? 'yes' : 'no', x.seconds === null ? '—' : x.seconds.toFixed(2)]))}</details>`).join('');
+  return `<p>${esc(WEN_SUMMARY_LEGEND)} Every prompt is in data/benchmark-wen-prompts.csv.</p>${summary}${prompts}`;
+}
+
 function table(headers: string[], rows: unknown[][], mono: number[] = []): string {
   return `<table><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${rows
     .map((r) => `<tr>${r.map((c, i) => `<td${mono.includes(i) ? ' class="mono"' : ''}>${esc(c)}</td>`).join('')}</tr>`)
@@ -102,7 +117,7 @@ export function renderHtml(d: ReportData, bytes: (bundlePath: string) => Uint8Ar
   parts.push(`<h3>Copy detection</h3>${m.copyDetection.length ? table(['job', 'descriptor', 'copy threshold', 'origin', 'MemBench threshold', 'generations', 'references', 'copies', 'top-1', 'top-3', 'SSCD>0.5', 'fraction copies'], m.copyDetection.map((x) => [x.jobId, x.descriptor, x.threshold.toFixed(4), x.thresholdOrigin, x.membenchThreshold ?? '—', x.generations, x.references, x.copies ?? '—', num(x.summary.top1), num(x.summary.top3), num(x.summary.fractionAbove), num(x.summary.fractionCopies)])) : '<p>No copy detection in scope.</p>'}`);
   parts.push(`<h3>Clusters (DBSCAN on descriptor cosine distance, per prompt)</h3>${m.clusters.length ? table(['job', 'eps', 'min samples', 'generations', 'in dense clusters'], m.clusters.map((x) => [x.jobId, x.eps, x.minSamples, x.generations, x.clustered])) : '<p>No clustering in scope.</p>'}`);
   parts.push(`<h3>SolidMark (border keys; counts against each image's chance)</h3>${m.solidmark.length ? m.solidmark.map((s) => `<p>Job <span class="mono">${esc(s.jobId)}</span>: preset ${esc(s.preset ?? 'custom')}, ${s.steps} steps, guidance ${s.guidance}, ${s.repeats} repeat(s), ${esc(s.select)}, border ${s.border} px, seed ${s.seed}.</p>${table(['group', 'queries', 'images', 'mean error', 'chance mean error', 'counts below threshold (chance, p)', 'above chance'], s.groups.map((g) => [g.group, g.queries, g.images, num(g.meanError, 4), num(g.chanceMeanError, 4), g.counts.map((c) => `<${c.threshold}: ${c.count} (chance ${c.chance.toFixed(2)}, p ${c.pValue.toExponential(2)})`).join('; '), g.aboveChance ? 'yes' : 'no']))}`).join('') : '<p>No SolidMark evaluation.</p>'}`);
-  parts.push(`<h3>Mitigation benchmarks (MemBench's Table 3)</h3>${m.benchmarks.length ? m.benchmarks.map((b) => `<p>Job <span class="mono">${esc(b.jobId)}</span>: ${esc(benchmarkProtocolText(b))}. ${esc(clipAgainst(b))}. Aesthetic: ${esc(b.aestheticNote ?? `the predictor ${b.aesthetic}`)}.</p>${table(['setting', 'method', 'trigger prompts', 'Top-1', 'Top-3', 'SSCD>0.5', 'CLIP', 'aesthetic', 'general prompts', 'general CLIP', 'general aesthetic'], b.rows.map((r) => [r.label, r.method, `${r.trigger.prompts}${r.trigger.unlinked ? ` (+${r.trigger.unlinked} unlinked)` : ''}`, num(r.trigger.top1), num(r.trigger.top3), num(r.trigger.fractionAbove), num(r.trigger.clip), b.aestheticNote ? 'none (see above)' : num(r.trigger.aesthetic), r.general.prompts, num(r.general.clip), b.aestheticNote ? 'none (see above)' : num(r.general.aesthetic)]))}`).join('') : '<p>No mitigation benchmark in scope.</p>'}`);
+  parts.push(`<h3>Mitigation benchmarks (MemBench's Table 3)</h3>${m.benchmarks.length ? m.benchmarks.map((b) => `<p>Job <span class="mono">${esc(b.jobId)}</span>: ${esc(benchmarkProtocolText(b))}. ${esc(clipAgainst(b))}. Aesthetic: ${esc(b.aestheticNote ?? `the predictor ${b.aesthetic}`)}.</p>${table(['setting', 'method', 'trigger prompts', 'Top-1', 'Top-3', 'SSCD>0.5', 'CLIP', 'aesthetic', 'general prompts', 'general CLIP', 'general aesthetic'], b.rows.map((r) => [r.label, r.method, `${r.trigger.prompts}${r.trigger.unlinked ? ` (+${r.trigger.unlinked} unlinked)` : ''}`, num(r.trigger.top1), num(r.trigger.top3), num(r.trigger.fractionAbove), num(r.trigger.clip), b.aestheticNote ? 'none (see above)' : num(r.trigger.aesthetic), r.general.prompts, num(r.general.clip), b.aestheticNote ? 'none (see above)' : num(r.general.aesthetic)]))}${wenHtml(b)}`).join('') : '<p>No mitigation benchmark in scope.</p>'}`);
   parts.push(`<h2>Scope</h2><h3>Models</h3>${d.models.map((x) => `<p><b>${esc(x.folder)}</b> (${esc(x.layout)}), scheduler ${esc(x.scheduler ?? '—')}, prediction ${esc(x.predictionType ?? '—')}, dtypes ${esc(Object.entries(x.dtypes).map(([k, v]) => `${k} ${v}`).join(', '))}, execution provider(s) ${esc(x.providers.join(', '))}<br>digest <span class="mono">${esc(x.digest)}</span></p>${table(['file', 'sha256'], x.files.map((f) => [f.file, f.sha256]), [1])}`).join('') || '<p>No images in scope.</p>'}`);
   parts.push(`<h3>Reference library</h3><p>${d.references.count} image(s): ${esc(d.references.sets.map((s) => `${s.name} (${s.count})`).join(', ') || 'none')}. Every image's sha256 is in data/references.csv.</p>`);
   parts.push(`<h3>Prompt sets</h3>${d.promptSets.length ? table(['id', 'name', 'file', 'sha256', 'format', 'prompts'], d.promptSets.map((s) => [s.id, s.name, s.sourceFile, s.sourceSha256, s.format, s.prompts]), [3]) : '<p>None.</p>'}`);

@@ -6,7 +6,8 @@
  */
 import PDFDocument from 'pdfkit';
 import sharp from 'sharp';
-import { benchmarkProtocolText, clipAgainst, INLINE_PER_FINDING } from './html.js';
+import { benchmarkProtocolText, clipAgainst, INLINE_PER_FINDING, wenScenarioText } from './html.js';
+import { WEN_SUMMARY_LEGEND, wenSummaryText } from '../api/benchmark-wen.js';
 import type { ReportData, ReportImage } from './types.js';
 
 const latin1 = (s: unknown) => String(s ?? '').replace(/[^\x09\x0a\x0d\x20-\x7e\xa0-\xff]/g, '?');
@@ -137,7 +138,10 @@ export async function renderPdf(d: ReportData, bytes: (bundlePath: string) => Ui
     for (const r of b.rows) {
       const aesthetic = b.aestheticNote ? 'none' : `${num(r.trigger.aesthetic)} (general ${num(r.general.aesthetic)})`;
       p(`  ${r.label}: ${r.trigger.prompts} trigger prompt(s), Top-1 ${num(r.trigger.top1)}, Top-3 ${num(r.trigger.top3)}, SSCD>0.5 ${num(r.trigger.fractionAbove)}, CLIP ${num(r.trigger.clip)}, aesthetic ${aesthetic}; ${r.general.prompts} general prompt(s), CLIP ${num(r.general.clip)}`, 8.5);
+      const w = b.wen.find((x) => x.summary.setting === r.setting)?.summary;
+      if (w) p(`    Wen: ${wenSummaryText(w, w.target)} (${w.noUpdate} already below l); ${wenScenarioText(w)}`, 8.5);
     }
+    if (b.wen.length) p(`${WEN_SUMMARY_LEGEND} Every prompt's outcome is in data/benchmark-wen-prompts.csv.`, 8);
   }
 
   h2('Scope');

@@ -1,5 +1,6 @@
 /** The report's data folder: report.json (everything) and one CSV per table of the report. */
 import { stringify } from 'csv-stringify/sync';
+import type { BenchmarkWenRowSummary } from '../api/benchmark-wen.js';
 import type { ReportData, ReportFinding } from './types.js';
 
 const csv = (columns: string[], rows: unknown[][]) => stringify(rows, { header: true, columns });
@@ -8,6 +9,10 @@ const findingRow = (f: ReportFinding) => [
   f.threshold ?? '', f.aboveThreshold, f.detectionScore ?? '', f.bestMatches[0]?.fileName ?? '', f.bestMatches[0]?.bestScore ?? '',
 ];
 const FINDING_COLUMNS = ['id', 'source', 'status', 'decision', 'prompt', 'note', 'decided_at', 'search_run', 'energy', 'generations', 'largest_cluster', 'threshold', 'above_threshold', 'detection_score', 'best_match', 'best_score'];
+
+/** A benchmark row's Wen columns (empty for other methods). */
+const wenCells = (w: BenchmarkWenRowSummary | undefined) =>
+  w ? [w.target, w.prompts, w.reachedTarget, w.noUpdate, w.meanInitialNorm, w.meanFinalNorm, w.meanUpdates, w.secondsPerPrompt ?? ''] : ['', '', '', '', '', '', '', ''];
 
 /** data/<name> → content. */
 export function dataFiles(d: ReportData): Map<string, string> {
@@ -46,9 +51,15 @@ export function dataFiles(d: ReportData): Map<string, string> {
   out.set(
     'data/benchmarks.csv',
     csv(['job', 'model', 'preset', 'images', 'general_images', 'steps', 'guidance', 'scheduler', 'seed', 'methods', 'setting', 'label', 'method', 'param',
-      'trigger_prompts', 'unlinked', 'top1', 'top3', 'fraction_above_0_5', 'clip', 'clip_prompt', 'clip_model', 'demo_clip', 'aesthetic', 'general_prompts', 'general_clip', 'general_aesthetic', 'aesthetic_note'],
+      'trigger_prompts', 'unlinked', 'top1', 'top3', 'fraction_above_0_5', 'clip', 'clip_prompt', 'clip_model', 'demo_clip', 'aesthetic', 'general_prompts', 'general_clip', 'general_aesthetic', 'aesthetic_note',
+      'wen_target', 'wen_prompts', 'wen_reached_target', 'wen_no_update', 'wen_norm_before', 'wen_norm_after', 'wen_mean_updates', 'wen_seconds_per_prompt'],
       m.benchmarks.flatMap((b) => b.rows.map((r) => [b.jobId, b.model, b.protocol.preset, b.protocol.images, b.protocol.generalImages, b.protocol.steps, b.protocol.guidance, b.protocol.scheduler, b.protocol.seed, b.methods, r.setting, r.label, r.method, r.param ?? '',
-        r.trigger.prompts, r.trigger.unlinked, r.trigger.top1 ?? '', r.trigger.top3 ?? '', r.trigger.fractionAbove ?? '', r.trigger.clip ?? '', b.clipPrompt, b.clip, b.demoClip ? 'yes' : 'no', r.trigger.aesthetic ?? '', r.general.prompts, r.general.clip ?? '', r.general.aesthetic ?? '', b.aestheticNote ?? '']))),
+        r.trigger.prompts, r.trigger.unlinked, r.trigger.top1 ?? '', r.trigger.top3 ?? '', r.trigger.fractionAbove ?? '', r.trigger.clip ?? '', b.clipPrompt, b.clip, b.demoClip ? 'yes' : 'no', r.trigger.aesthetic ?? '', r.general.prompts, r.general.clip ?? '', r.general.aesthetic ?? '', b.aestheticNote ?? '', ...wenCells(b.wen.find((w) => w.summary.setting === r.setting)?.summary)]))),
+  );
+  out.set(
+    'data/benchmark-wen-prompts.csv',
+    csv(['job', 'setting', 'target', 'scenario', 'prompt_index', 'prompt', 'norm_before', 'norm_after', 'updates', 'reached_target', 'seconds'],
+      m.benchmarks.flatMap((b) => b.wen.flatMap((w) => w.prompts.map((x) => [b.jobId, w.summary.setting, w.summary.target, x.scenario, x.promptIndex, x.prompt, x.normBefore, x.normAfter, x.updates, x.reachedTarget ? 'yes' : 'no', x.seconds ?? ''])))),
   );
   out.set('data/limitations.csv', csv(['limitation'], d.limitations.map((l) => [l])));
   return out;

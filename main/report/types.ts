@@ -1,5 +1,5 @@
 /** The content of an evidence report: one value the HTML, the PDF and the data files are all made from. */
-import type { BenchmarkRow, ClipPromptChoice } from '../api/benchmark.js';
+import type { BenchmarkRow, BenchmarkWenDetail, ClipPromptChoice } from '../api/benchmark.js';
 import type { CandidateDecision, ReportScope, SearchEvidence, SolidmarkSummary } from '../api/contract.js';
 
 export const REPORT_FORMAT = 'eidetic-report/1';
@@ -148,6 +148,8 @@ export interface ReportBenchmark {
   /** Why the aesthetic columns are empty; null when a real predictor scored them. */
   aestheticNote: string | null;
   rows: BenchmarkRow[];
+  /** Wen's mitigation per `wen:L` row, from the stored units: the summary and every prompt's outcome (main/api/benchmark-wen.ts). */
+  wen: BenchmarkWenDetail[];
 }
 
 export interface ReportData {

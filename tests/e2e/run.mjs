@@ -798,25 +798,46 @@ test('Reports: a generation confirmed in the gallery becomes a finding of a sign
   await page.getByTestId('gallery-flagged-only').uncheck();
 });
 
-test('Benchmark: a small table on the demo, its trade-off plot and the drill-down with each setting\'s images', async () => {
+test('Benchmark: a small table on the demo, its trade-off plot, the drill-down with each setting\'s images, and the Wen row\'s summary with its prompts', async () => {
   await page.getByTestId('nav-benchmark').click();
-  await page.getByTestId('benchmark-methods').fill('none,ren:1.3');
+  await page.getByTestId('benchmark-methods').fill('none,ren:1.3,wen:0.352');
   await page.getByTestId('benchmark-trigger-prompts').fill('2');
   await page.getByTestId('benchmark-general-prompts').fill('1');
   await page.getByTestId('start-benchmark').click();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid="benchmark-table"] tbody tr').length === 2, null, { timeout: SLOW });
-  const rows = await page.locator('[data-testid="benchmark-table"] tbody tr').allInnerTexts();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="benchmark-row"]').length === 3, null, { timeout: SLOW * 2 });
+  const rows = await page.getByTestId('benchmark-row').allInnerTexts();
   assert.match(rows[0], /^none/);
   assert.match(rows[1], /^Ren\s+c=1.3/);
+  assert.match(rows[2], /^Wen\s+l=0.352/);
   assert.match(await page.getByTestId('benchmark-clip-note').innerText(), /original prompt/);
   assert.match(await page.getByTestId('benchmark-aesthetic-note').innerText(), /no aesthetic predictor/);
+  // The Wen row (and only it) has its summary line: 2 trigger + 1 general prompts.
+  await page.getByTestId('benchmark-wen-summary').waitFor({ timeout: SLOW });
+  assert.equal(await page.getByTestId('benchmark-wen-row').count(), 1);
+  const summary = await page.getByTestId('benchmark-wen-summary').innerText();
+  const m = /^(\d)\/3 reached l = 0\.352 · norm (\d\.\d{3}) -> (\d\.\d{3}) · (\d+\.\d) updates · \d+\.\d\d s\/prompt$/.exec(summary);
+  assert.ok(m, summary);
+  assert.ok(Number(m[3]) < Number(m[2]), `the optimisation lowers the norm: ${summary}`);
+  assert.match(await page.getByTestId('benchmark-wen-legend').getAttribute('title'), /below the target l\. Detection norm: mean over the prompt's images of/);
+  assert.match(await page.getByTestId('benchmark-wen-note').innerText(), /Detection norm/);
+  // Expanded: one line per prompt, whose figures give the summary.
+  await page.getByTestId('benchmark-wen-toggle').click();
+  await page.getByTestId('benchmark-wen-prompts').waitFor();
+  const prompts = await page.getByTestId('benchmark-wen-prompt').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim())));
+  assert.equal(prompts.length, 3);
+  assert.deepEqual(prompts.map((p) => p[0]), ['trigger', 'trigger', 'general']);
+  assert.equal(prompts.filter((p) => p[6] === 'yes').length, Number(m[1]));
+  const meanOf = (i) => prompts.reduce((s, p) => s + Number(p[i]), 0) / prompts.length;
+  assert.ok(Math.abs(meanOf(3) - Number(m[2])) < 0.0011, `norm before ${meanOf(3)} vs ${m[2]}`);
+  assert.ok(Math.abs(meanOf(4) - Number(m[3])) < 0.0011, `norm after ${meanOf(4)} vs ${m[3]}`);
+  assert.ok(Math.abs(meanOf(5) - Number(m[4])) < 0.051, `updates ${meanOf(5)} vs ${m[4]}`);
   await page.locator('[data-testid="benchmark-tradeoff"] canvas').waitFor();
   await page.waitForFunction(() => {
     const drill = [...document.querySelectorAll('[data-testid="benchmark-drill-row"]')];
-    return drill.length === 2 && drill.every((d) => [...d.querySelectorAll('img')].length === 4 && [...d.querySelectorAll('img')].every((i) => i.complete && i.naturalWidth > 0));
+    return drill.length === 3 && drill.every((d) => [...d.querySelectorAll('img')].length === 4 && [...d.querySelectorAll('img')].every((i) => i.complete && i.naturalWidth > 0));
   }, null, { timeout: SLOW });
   await settleToasts();
-  await page.screenshot({ path: path.join(results, 'e2e-benchmark.png') });
+  await page.screenshot({ path: path.join(results, 'e2e-benchmark.png'), fullPage: true });
 });
 
 test('every page shows its data within 1 s on the demo project (timed, with a screenshot of each)', async () => {
