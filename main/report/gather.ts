@@ -227,7 +227,7 @@ function limitationsOf(data: Pick<ReportData, 'methods' | 'findings' | 'includeU
     'Copy detection compares generations with the reference library in this project only. A generation that copies an image outside the library is not found, and a library image that was never in the training data can still be matched.',
     "Findings are the analyst's decisions. The numbers beside them are evidence for those decisions; the report does not decide for the analyst.",
     'The trigger-prompt search is a randomised search from seeded chains: it can miss memorized images, and a prompt it did not find is not shown to be safe.',
-    'Detection scores rank prompts by how strongly the model reacts to them; a score is not a probability, and no threshold on it is fixed here.',
+    'Detection scores rank prompts by how strongly the model reacts to them; a score is not a probability, and no threshold on it holds in general: one chosen on a labelled evaluation holds for the sets it was measured on.',
     'SolidMark counts are compared with what chance gives for the same keys; a count above chance is evidence of memorization of keyed images as a group, not proof for any single image.',
     'Reproduction regenerates images from the recorded settings. Pixels are bitwise equal only on the same execution provider and ONNX Runtime build; other providers may differ by rounding (reported as within 1e-3 or different).',
     'The PDF shows characters outside Latin-1 as "?"; the HTML and the data files hold the exact text.',
