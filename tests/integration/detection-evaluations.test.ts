@@ -2,8 +2,9 @@
 // --project` on the demo's 20 duplicated (memorized) captions against 10 singleton captions stores the
 // evaluation it prints; a second run is kept beside the first; the report built from the project lists both
 // with their ROC (report.json and CSV); a project open read-only elsewhere refuses before any scoring.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -114,8 +115,14 @@ describe('labelled detection evaluations', () => {
   }, 60_000);
 
   it('a project open read-only refuses, before any scoring and through the API', async () => {
-    // This process holds the project: the CLI's copy and a second backend open it read-only.
-    const holder = AuditProject.open(project);
+    // Another process holds the project (the built project module, as the app would): the CLI and a backend
+    // in this process open it read-only.
+    const projectModule = pathToFileURL(path.join(root, 'dist', 'main', 'project', 'project.js')).href;
+    const holder = spawn(process.execPath, ['--input-type=module', '-e', `import { AuditProject } from ${JSON.stringify(projectModule)}; AuditProject.open(${JSON.stringify(project)}); console.log('held'); setTimeout(() => {}, 120000);`], { stdio: ['ignore', 'pipe', 'inherit'], env });
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+      holder.on('exit', (code) => reject(new Error(`the holder exited (${code})`)));
+    });
     try {
       const started = Date.now();
       const failed = await eidetic('roc', '--model', path.join(demo, 'sd-demo'), '--positive', pos, '--negative', neg, '--noises', '2', '--ep', 'cpu', '--project', project, '--json').then(
@@ -138,7 +145,7 @@ describe('labelled detection evaluations', () => {
       expect(bad.ok).toBe(false);
       if (!bad.ok) expect(bad.error.code).toBe('invalid_input');
     } finally {
-      holder.close();
+      holder.kill('SIGKILL');
     }
   }, 60_000);
 });
