@@ -654,7 +654,7 @@ test('Detection: scores and ROC survive leaving the page and a reload; a job row
   await page.locator('[data-testid="roc-summary"]:not([data-evaluation-id=""])').waitFor({ timeout: SLOW });
   const evaluationId = await page.getByTestId('roc-summary').getAttribute('data-evaluation-id');
   await page.locator(`[data-testid="roc-evaluation"][data-evaluation-id="${evaluationId}"][data-selected="true"]`).waitFor();
-  const storedAuc = await page.locator(`[data-testid="roc-evaluation"][data-evaluation-id="${evaluationId}"] td.mono`).first().innerText();
+  const storedAuc = await page.locator(`[data-testid="roc-evaluation"][data-evaluation-id="${evaluationId}"] [data-testid="roc-evaluation-auc"]`).innerText();
   assert.match(await page.getByTestId('roc-summary').innerText(), new RegExp(`AUC ${storedAuc}`));
   // The legend names the curve's values FPR and TPR (uPlot's defaults said "Value" and the series name).
   const legend = await page.getByTestId('roc-plot').locator('.u-legend').innerText();
