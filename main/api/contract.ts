@@ -282,6 +282,44 @@ export interface GenerationDecision {
 /** What a report covers: the whole project, one search run, or a selection of generations. */
 export type ReportScope = { kind: 'project' } | { kind: 'search'; runId: number } | { kind: 'generations'; ids: number[] };
 
+/** One side of a labelled detection evaluation: which scores of which detect job, and the prompt set they are. */
+export interface EvaluationSet {
+  /** The prompt set's name (as it was when stored), else the name given (a prompt file's), else the job's prompts. */
+  name: string;
+  setId: number | null;
+  jobId: string;
+  /** The scores used are the job's prompts offset .. offset + count - 1, in prompt order. */
+  offset: number;
+  count: number;
+}
+
+/**
+ * A labelled run of the detection score stored in the project (schema v12): the ROC of a memorized
+ * (positive) and a not-memorized (negative) prompt set, and the threshold chosen on it.
+ */
+export interface DetectionEvaluation {
+  id: number;
+  createdAt: string;
+  positive: EvaluationSet;
+  negative: EvaluationSet;
+  /** The detect jobs whose scores it uses (one when a job scored both sets). */
+  jobIds: string[];
+  /** The jobs' settings (they must agree for their scores to be comparable). */
+  settings: { model: string; noises: number; steps: number; seed: number; noiseMode: string; predictionType: string | null };
+  positives: number;
+  negatives: number;
+  auc: number;
+  tprAt1Fpr: number;
+  /** One point per distinct threshold; the first threshold (+infinity, nothing flagged) is null. */
+  roc: { fpr: number[]; tpr: number[]; thresholds: (number | null)[] };
+  scores: { positives: number[]; negatives: number[] };
+  threshold: number;
+  /** fpr: the lowest score with FPR below 1%; youden: max TPR - FPR when none flags anything; user: given. */
+  thresholdRule: 'fpr' | 'youden' | 'user';
+  thresholdFpr: number;
+  thresholdTpr: number;
+}
+
 /** A report made from the project, as the project keeps it. */
 export interface ReportSummary {
   id: string;
@@ -403,6 +441,17 @@ export type AppEvent =
   | { type: 'search'; runId: number; iteration: number };
 
 const path = z.string().min(1, 'a path is required').max(4096);
+const evaluationSide = z
+  .object({
+    jobId: z.string().min(1).max(100),
+    offset: z.number().int().min(0).default(0),
+    /** Default: the job's prompts from offset to its end. */
+    count: z.number().int().positive().optional(),
+    setId: z.number().int().positive().optional(),
+    /** A name when there is no prompt set (the CLI gives the prompt file's). */
+    name: z.string().min(1).max(500).optional(),
+  })
+  .strict();
 
 const reportScope = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('project') }).strict(),
@@ -541,6 +590,19 @@ export const apiInputs = {
   /** Writes the bundle folder `out` (report.html, data/, images/, signed manifest.json), optionally the PDF and a .zip. */
   'report.create': z.object({ ...reportContent, out: path, pdf: z.boolean().default(false), zip: z.boolean().default(false) }).strict(),
   'report.list': z.object({}).strict(),
+  /**
+   * Stores a labelled evaluation of the detection score from finished detect jobs' scores: the positive and
+   * negative sets' positions in their jobs (one job may hold both), their prompt sets when they are some
+   * (checked against the job's prompts), and a threshold (default: chosen on the ROC, see DetectionEvaluation).
+   */
+  'detection.evaluate': z
+    .object({
+      positive: evaluationSide,
+      negative: evaluationSide,
+      threshold: z.number().finite().optional(),
+    })
+    .strict(),
+  'detection.evaluations': z.object({}).strict(),
   'report.verify': z.object({ path }).strict(),
   'jobs.list': z.object({ limit: z.number().int().min(1).max(1000).default(100) }).strict(),
   'jobs.start': jobStartInput,
@@ -607,6 +669,9 @@ export interface ApiOutputs {
   'report.preview': ReportPreview;
   'report.create': ReportSummary & { files: number; pdf: string | null };
   'report.list': ReportSummary[];
+  'detection.evaluate': DetectionEvaluation;
+  /** Newest first. */
+  'detection.evaluations': DetectionEvaluation[];
   'report.verify': ReportVerification;
   'jobs.list': JobBrief[];
   'jobs.start': JobBrief;

@@ -338,14 +338,26 @@ export function buildProgram(): Command {
     .option('--seed <s>', 'noise seed', '0')
     .option('--noise-mode <mode>', "'shared' or 'per-prompt' (prompt i's own noises from seed + i, as Wen's code)", 'shared')
     .option('--ep <provider>', 'auto|cpu|webgpu|cuda|dml|coreml', 'auto')
+    .option('--project <dir>', 'store the evaluation in this project: both files as prompt sets (reused when already imported), the detect job, the ROC and its threshold')
+    .option('--threshold <t>', 'with --project: the threshold to store (default: the lowest score with FPR below 1%, else the best TPR - FPR)')
     .option('--json', 'print JSON'))
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const out = makeOutput(!!opts.json);
       const positive = await promptsFromFile(opts.positive as string);
       const negative = await promptsFromFile(opts.negative as string);
-      const backend = await newBackend();
+      const threshold = opts.threshold === undefined ? undefined : Number(opts.threshold);
+      if (threshold !== undefined && !Number.isFinite(threshold)) throw new EideticError('invalid_input', `--threshold must be a number (got ${String(opts.threshold)})`);
+      if (threshold !== undefined && !opts.project) throw new EideticError('invalid_input', '--threshold is stored with the evaluation: give --project too');
+      const backend = await backendFor(opts.project as string | undefined);
       try {
+        // Refused before the scoring starts, not after it.
+        const summary = opts.project ? await backend.call('project.info', {}) : null;
+        if (summary?.readOnly) throw new EideticError('read_only', `${summary.dir}: ${summary.readOnly}; storing a detection evaluation needs write access`);
         await applyQueueOptions(backend, opts);
+        const { labelledPromptSet } = await import('./roc-sets.js');
+        const sets = summary
+          ? { positive: await labelledPromptSet(backend, opts.positive as string, positive), negative: await labelledPromptSet(backend, opts.negative as string, negative) }
+          : null;
         const job = await runJob(backend, out, 'detect', {
           model: opts.model,
           prompts: [...positive, ...negative],
@@ -358,12 +370,27 @@ export function buildProgram(): Command {
         const { rocCurve } = await import('../api/roc.js');
         const scores = job.result.scores.map((s) => s.score);
         const roc = rocCurve(scores.slice(0, positive.length), scores.slice(positive.length));
+        const evaluation = sets
+          ? await backend.call('detection.evaluate', {
+              positive: { jobId: job.id, offset: 0, count: positive.length, setId: sets.positive.id },
+              negative: { jobId: job.id, offset: positive.length, count: negative.length, setId: sets.negative.id },
+              ...(threshold !== undefined ? { threshold } : {}),
+            })
+          : null;
         // Below 100 negatives, 1% FPR is less than one negative prompt: the figure is the TPR at 0 false positives.
         const tprAt1FprReliable = roc.negatives >= 100;
         if (!tprAt1FprReliable) out.info(`warning: TPR at 1% FPR needs at least 100 negative prompts (got ${roc.negatives}); read it as the TPR at zero false positives`);
+        const stored = evaluation
+          ? { evaluation: { id: evaluation.id, jobId: job.id, positiveSet: evaluation.positive.name, negativeSet: evaluation.negative.name, threshold: evaluation.threshold, thresholdRule: evaluation.thresholdRule, thresholdFpr: evaluation.thresholdFpr, thresholdTpr: evaluation.thresholdTpr } }
+          : {};
         out.data(
-          { auc: roc.auc, tpr_at_1_fpr: roc.tprAt1Fpr, tprAt1FprReliable, positives: roc.positives, negatives: roc.negatives, fpr: roc.fpr, tpr: roc.tpr, thresholds: roc.thresholds.map((t) => (Number.isFinite(t) ? t : null)) },
-          () => `AUC ${roc.auc.toFixed(4)}, TPR@1%FPR ${roc.tprAt1Fpr.toFixed(4)} (${roc.positives} positive, ${roc.negatives} negative prompts; ${job.result.noiseMode ?? 'shared'} noises, ${job.result.predictionType ?? 'epsilon'} model)`,
+          { auc: roc.auc, tpr_at_1_fpr: roc.tprAt1Fpr, tprAt1FprReliable, positives: roc.positives, negatives: roc.negatives, fpr: roc.fpr, tpr: roc.tpr, thresholds: roc.thresholds.map((t) => (Number.isFinite(t) ? t : null)), ...stored },
+          () => [
+            `AUC ${roc.auc.toFixed(4)}, TPR@1%FPR ${roc.tprAt1Fpr.toFixed(4)} (${roc.positives} positive, ${roc.negatives} negative prompts; ${job.result.noiseMode ?? 'shared'} noises, ${job.result.predictionType ?? 'epsilon'} model)`,
+            ...(evaluation
+              ? [`stored as detection evaluation ${evaluation.id} (detect job ${job.id}): threshold ${evaluation.threshold.toFixed(4)} (${evaluation.thresholdRule}), TPR ${evaluation.thresholdTpr.toFixed(4)} at FPR ${evaluation.thresholdFpr.toFixed(4)}`]
+              : []),
+          ],
         );
       } finally {
         await backend.dispose();

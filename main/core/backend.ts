@@ -29,6 +29,7 @@ import { linkPromptReferences } from '../project/prompt-links.js';
 import { decideSearchCandidate } from '../project/search-store.js';
 import { listSolidmarkResults } from '../project/solidmark-store.js';
 import { decideGeneration, generationDecisions } from '../project/decision-store.js';
+import { evaluateDetection, listDetectionEvaluations } from '../project/detection-evaluations.js';
 import { createReport, listReports, previewReport } from '../report/build.js';
 import { verifyBundle } from '../report/verify.js';
 import { benchmarkUnitImages, benchmarkUnits } from '../project/benchmark-store.js';
@@ -68,6 +69,7 @@ const PROJECT_WRITES: Partial<Record<ApiMethod, string>> = {
   'search.verify': 'verifying search prompts',
   'search.decide': 'recording a decision',
   'generations.decide': 'recording a decision',
+  'detection.evaluate': 'storing a detection evaluation',
   'prompts.renameSet': 'renaming a prompt set',
   'prompts.deleteSet': 'deleting a prompt set',
   'jobs.resume': 'resuming a job',
@@ -302,6 +304,11 @@ export class Backend {
       return created;
     },
     'report.list': () => listReports(this.requireProject().db),
+    'detection.evaluate': (input) => {
+      const project = this.requireProject();
+      return evaluateDetection(project.db, (id) => this.jobs.get(id) ?? project.getJob(id), input);
+    },
+    'detection.evaluations': () => listDetectionEvaluations(this.requireProject().db),
     'report.verify': ({ path: bundle }) => verifyBundle(bundle),
     'jobs.list': ({ limit }) => {
       const live = this.jobs.list().map(jobBrief);

@@ -11,16 +11,16 @@ import type { CandidateDecision, MatchResult, SearchCandidate, SolidmarkResult }
 import type { BenchmarkResult } from '../api/jobs.js';
 import type { AuditProject } from '../project/project.js';
 import { allGenerationDecisions, generationDecisions } from '../project/decision-store.js';
-import { benchmarkJobsOfGenerations, latestDetectionScores, promptSetTexts, reportGenerations, reportJobs, reportModels, reportPromptSets, reportReferences, undecidedGenerationsAbove, type ReportGenerationRow, type ReportJobRow } from '../project/report-queries.js';
+import { benchmarkJobsOfGenerations, latestDetectionScores, reportGenerations, reportJobs, reportModels, reportPromptSets, reportReferences, undecidedGenerationsAbove, type ReportGenerationRow, type ReportJobRow } from '../project/report-queries.js';
 import { listSearchCandidates, listSearchRuns, topSearchPrompts } from '../project/search-store.js';
 import { galleryThreshold } from '../project/gallery.js';
 import { benchmarkUnits } from '../project/benchmark-store.js';
 import { wenDetails } from '../api/benchmark-wen.js';
 import { modelDigest } from '../util/model-digest.js';
 import { EideticError } from '../util/errors.js';
-import { REPORT_FORMAT, type ReportData, type ReportBenchmark, type ReportFinding, type ReportImage, type ReportMethods, type ReportModel, type ReportOptions } from './types.js';
+import { REPORT_FORMAT, type ReportData, type ReportBenchmark, type ReportDetectionEvaluation, type ReportFinding, type ReportImage, type ReportMethods, type ReportModel, type ReportOptions } from './types.js';
 import { reproductionCommand } from './commands.js';
-import { rocCurve } from '../api/roc.js';
+import { listDetectionEvaluations } from '../project/detection-evaluations.js';
 
 /** Files the bundle copies from the project: bundle path → source file. */
 export type BundleSources = Map<string, string>;
@@ -63,20 +63,37 @@ function descriptorNote(dir: string): string | null {
   }
 }
 
-/**
- * The labelled sets of a detection job that scored prompt set A's prompts followed by set B's (as the
- * Detection page's ROC does): A's are the positives. Null when its prompts are no such pair.
- */
-function labelledSets(prompts: unknown, sets: Map<number, { name: string; texts: string[] }>): { positive: { name: string; n: number }; negative: { name: string; n: number } } | null {
-  if (!Array.isArray(prompts)) return null;
-  for (const [a, pos] of sets) {
-    if (pos.texts.length >= prompts.length || pos.texts.some((t, i) => t !== prompts[i])) continue;
-    for (const [b, neg] of sets) {
-      if (b === a || pos.texts.length + neg.texts.length !== prompts.length) continue;
-      if (neg.texts.every((t, i) => t === prompts[pos.texts.length + i])) return { positive: { name: pos.name, n: pos.texts.length }, negative: { name: neg.name, n: neg.texts.length } };
-    }
-  }
-  return null;
+const THRESHOLD_ORIGINS: Record<ReportDetectionEvaluation['thresholdRule'], string> = {
+  fpr: 'the lowest score whose false positive rate on the negative set stays below 1%',
+  youden: 'no threshold flags anything below 1% FPR on these sets, so the one maximizing TPR - FPR (Youden\'s J)',
+  user: 'given by the analyst',
+};
+
+/** The project's stored labelled evaluations, oldest first, as the report lists them. */
+function evaluationsOf(project: AuditProject): ReportDetectionEvaluation[] {
+  return listDetectionEvaluations(project.db).reverse().map((e) => ({
+    id: e.id,
+    createdAt: e.createdAt,
+    positiveSet: e.positive,
+    negativeSet: e.negative,
+    jobIds: e.jobIds,
+    model: path.basename(e.settings.model),
+    noises: e.settings.noises,
+    steps: e.settings.steps,
+    seed: e.settings.seed,
+    noiseMode: e.settings.noiseMode,
+    predictionType: e.settings.predictionType,
+    positives: e.positives,
+    negatives: e.negatives,
+    auc: e.auc,
+    tprAt1Fpr: e.tprAt1Fpr,
+    threshold: e.threshold,
+    thresholdRule: e.thresholdRule,
+    thresholdOrigin: THRESHOLD_ORIGINS[e.thresholdRule],
+    thresholdFpr: e.thresholdFpr,
+    thresholdTpr: e.thresholdTpr,
+    roc: e.roc,
+  }));
 }
 
 /** Whether a CLIP folder is the demo's small CLIP (its manifest names it). */
@@ -117,7 +134,6 @@ function benchmarksOf(project: AuditProject, jobs: Set<string> | null): ReportBe
 
 function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs: Set<string> | null, benchmarkJobs: Set<string> | null): ReportMethods {
   const db = project.db;
-  let sets: Map<number, { name: string; texts: string[] }> | null = null;
   const detectJobs = reportJobs(db, 'detect');
   const detection = detectJobs.map((j) => {
     const r = j.result as { scores?: { prompt: string; score: number }[]; predictionType?: string } | null;
@@ -136,16 +152,11 @@ function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs:
       roc: null as ReportMethods['detection'][number]['roc'],
     };
   });
-  for (const [i, j] of detectJobs.entries()) {
-    const scores = (j.result as { scores?: { score: number }[] } | null)?.scores;
-    if (!Array.isArray(j.params.prompts) || !scores || scores.length !== j.params.prompts.length) continue;
-    sets ??= promptSetTexts(db);
-    const labels = labelledSets(j.params.prompts, sets);
-    if (!labels) continue;
-    const values = scores.map((s) => s.score);
-    if (!values.every(Number.isFinite)) continue;
-    const roc = rocCurve(values.slice(0, labels.positive.n), values.slice(labels.positive.n));
-    detection[i].roc = { positiveSet: labels.positive.name, negativeSet: labels.negative.name, positives: roc.positives, negatives: roc.negatives, auc: roc.auc, tprAt1Fpr: roc.tprAt1Fpr };
+  // Labels come from stored evaluations only (what the analyst or `eidetic roc --project` stored), never from job order.
+  const detectionEvaluations = evaluationsOf(project);
+  for (const d of detection) {
+    const e = detectionEvaluations.findLast((x) => x.jobIds.includes(d.jobId));
+    if (e) d.roc = { evaluationId: e.id, positiveSet: e.positiveSet.name, negativeSet: e.negativeSet.name, positives: e.positives, negatives: e.negatives, auc: e.auc, tprAt1Fpr: e.tprAt1Fpr };
   }
   const search = listSearchRuns(db)
     .filter((r) => !runIds || runIds.has(r.id))
@@ -211,7 +222,7 @@ function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs:
       groups: [group('all', r.summary), group('duplicated', r.summary.groups.duplicated), group('singletons', r.summary.groups.singletons)],
     };
   });
-  return { detection, search, copyDetection, clusters, solidmark, benchmarks: benchmarksOf(project, benchmarkJobs) };
+  return { detection, detectionEvaluations, search, copyDetection, clusters, solidmark, benchmarks: benchmarksOf(project, benchmarkJobs) };
 }
 
 function limitationsOf(data: Pick<ReportData, 'methods' | 'findings' | 'includeUnreviewed'>): string[] {
@@ -220,7 +231,7 @@ function limitationsOf(data: Pick<ReportData, 'methods' | 'findings' | 'includeU
     'Copy detection compares generations with the reference library in this project only. A generation that copies an image outside the library is not found, and a library image that was never in the training data can still be matched.',
     "Findings are the analyst's decisions. The numbers beside them are evidence for those decisions; the report does not decide for the analyst.",
     'The trigger-prompt search is a randomised search from seeded chains: it can miss memorized images, and a prompt it did not find is not shown to be safe.',
-    'Detection scores rank prompts by how strongly the model reacts to them; a score is not a probability, and no threshold on it is fixed here.',
+    'Detection scores rank prompts by how strongly the model reacts to them; a score is not a probability, and no threshold on it holds in general: one chosen on a labelled evaluation holds for the sets it was measured on.',
     'SolidMark counts are compared with what chance gives for the same keys; a count above chance is evidence of memorization of keyed images as a group, not proof for any single image.',
     'Reproduction regenerates images from the recorded settings. Pixels are bitwise equal only on the same execution provider and ONNX Runtime build; other providers may differ by rounding (reported as within 1e-3 or different).',
     'The PDF shows characters outside Latin-1 as "?"; the HTML and the data files hold the exact text.',
@@ -228,6 +239,9 @@ function limitationsOf(data: Pick<ReportData, 'methods' | 'findings' | 'includeU
   ];
   for (const c of data.methods.copyDetection) out.push(`Copy threshold of match job ${c.jobId}: ${c.threshold.toFixed(4)}, ${c.thresholdOrigin}.`);
   if (data.methods.detection.length && !data.methods.detection.some((d) => d.top.length)) out.push('No detection scores were stored.');
+  for (const e of data.methods.detectionEvaluations) {
+    out.push(`Detection threshold of labelled evaluation ${e.id}: ${e.threshold.toFixed(4)}, ${e.thresholdOrigin}, measured on ${e.positives} prompts of "${e.positiveSet.name}" against ${e.negatives} of "${e.negativeSet.name}" only${e.negatives < 100 ? '; with under 100 negatives an FPR below 1% means no false positive among them, and its TPR at 1% FPR is the TPR at zero false positives' : ''}.`);
+  }
   if (data.methods.benchmarks.some((b) => b.demoClip)) out.push("The mitigation benchmark's CLIP scores come from the demo's small CLIP, trained on the demo's captions only: they are not comparable with a real CLIP's scores (MemBench's ViT-g-14 or OpenAI's ViT-L/14).");
   if (data.methods.benchmarks.length) out.push("A mitigation's benchmark figures hold for the prompts and seeds benchmarked, on this model and protocol; they do not show how it does on other prompts, seeds or models.");
   if (data.includeUnreviewed) out.push('Unreviewed candidates are listed as evidence not yet judged by the analyst; they are not findings.');

@@ -3,7 +3,7 @@
  * no remote load, laid out for print (findings never split across pages where they fit on one).
  */
 import { WEN_SUMMARY_LEGEND, wenSummaryText, type BenchmarkWenRowSummary } from '../api/benchmark-wen.js';
-import type { ReportBenchmark, ReportData, ReportFinding, ReportImage } from './types.js';
+import type { ReportBenchmark, ReportData, ReportDetectionEvaluation, ReportFinding, ReportImage } from './types.js';
 
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => ESC[c]);
@@ -91,6 +91,28 @@ function wenHtml(b: ReportBenchmark): string {
   return `<p>${esc(WEN_SUMMARY_LEGEND)} Every prompt is in data/benchmark-wen-prompts.csv.</p>${summary}${prompts}`;
 }
 
+/** The ROC as an inline SVG (no script), with the chance diagonal and the stored threshold's point. */
+function rocSvg(e: ReportDetectionEvaluation): string {
+  const W = 240;
+  const x = (f: number) => (20 + f * (W - 30)).toFixed(1);
+  const y = (t: number) => (W - 20 - t * (W - 30)).toFixed(1);
+  const points = e.roc.fpr.map((f, i) => `${x(f)},${y(e.roc.tpr[i])}`).join(' ');
+  return `<svg class="roc" width="${W}" height="${W}" viewBox="0 0 ${W} ${W}" role="img" aria-label="ROC of evaluation ${e.id}"><rect x="20" y="10" width="${W - 30}" height="${W - 30}" fill="none" stroke="#999"/><line x1="${x(0)}" y1="${y(0)}" x2="${x(1)}" y2="${y(1)}" stroke="#aaa" stroke-dasharray="4 4"/><polyline points="${points}" fill="none" stroke="#2856d6" stroke-width="2"/><circle cx="${x(e.thresholdFpr)}" cy="${y(e.thresholdTpr)}" r="4" fill="#b42318"/><text x="${W / 2}" y="${W - 4}" font-size="10" text-anchor="middle">FPR</text><text x="8" y="${W / 2}" font-size="10" transform="rotate(-90 8 ${W / 2})" text-anchor="middle">TPR</text></svg>`;
+}
+
+function evaluationHtml(e: ReportDetectionEvaluation): string {
+  const side = (s: ReportDetectionEvaluation['positiveSet']) => `"${s.name}"${s.setId !== null ? ` (prompt set ${s.setId})` : ''}: prompts ${s.offset + 1}-${s.offset + s.count} of detect job ${s.jobId}`;
+  return `<div class="evaluation">${table(['evaluation', 'positive (memorized)', 'negative', 'settings', 'AUC', 'TPR at 1% FPR', 'threshold'], [[
+    e.id,
+    side(e.positiveSet),
+    side(e.negativeSet),
+    `model ${e.model}, ${e.noises} noises (${e.noiseMode}), ${e.steps} step(s), seed ${e.seed}${e.predictionType ? `, ${e.predictionType} model` : ''}; stored ${e.createdAt}`,
+    `${e.auc.toFixed(4)} (chance 0.5)`,
+    `${e.tprAt1Fpr.toFixed(4)} (chance 0.01)${e.negatives < 100 ? `; ${e.negatives} negatives: the TPR at zero false positives` : ''}`,
+    `${e.threshold.toFixed(4)}: ${e.thresholdOrigin}; TPR ${e.thresholdTpr.toFixed(4)} at FPR ${e.thresholdFpr.toFixed(4)}`,
+  ]])}${rocSvg(e)}</div>`;
+}
+
 function table(headers: string[], rows: unknown[][], mono: number[] = []): string {
   return `<table><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${rows
     .map((r) => `<tr>${r.map((c, i) => `<td${mono.includes(i) ? ' class="mono"' : ''}>${esc(c)}</td>`).join('')}</tr>`)
@@ -113,6 +135,7 @@ export function renderHtml(d: ReportData, bytes: (bundlePath: string) => Uint8Ar
   parts.push(`<h2>Rejected candidates</h2>${d.rejected.length ? table(['id', 'prompt', 'source', 'note', 'decided'], d.rejected.map((f) => [f.id, f.prompt, f.source === 'search' ? `search run ${f.runId}` : 'gallery', f.note, f.decidedAt ?? ''])) : '<p>None.</p>'}`);
   parts.push(`<h2>Methods</h2>`);
   parts.push(`<h3>Memorization detection (first-step noise-prediction norm)</h3>${m.detection.length ? table(['job', 'model', 'prompts', 'noises', 'steps', 'seed', 'noise mode', 'highest scores', 'ROC on labelled sets'], m.detection.map((x) => [x.jobId, x.model, x.prompts, x.noises, x.steps, x.seed, x.noiseMode, x.top.map((t) => `${t.score.toFixed(3)} ${t.prompt}`).join('; '), x.roc ? `AUC ${x.roc.auc.toFixed(4)}, TPR at 1% FPR ${x.roc.tprAt1Fpr.toFixed(4)}: ${x.roc.positives} prompts of "${x.roc.positiveSet}" (positive) vs ${x.roc.negatives} of "${x.roc.negativeSet}"; a random score gives AUC 0.5${x.roc.negatives < 100 ? '; under 100 negatives the TPR at 1% FPR is the TPR at zero false positives' : ''}` : '—'])) : '<p>No detection run.</p>'}`);
+  parts.push(`<h3>Labelled evaluations of the detection score</h3>${m.detectionEvaluations.length ? m.detectionEvaluations.map(evaluationHtml).join('\n') : '<p>No labelled evaluation stored: the detection scores are not measured against known memorized and not-memorized prompts here.</p>'}`);
   parts.push(`<h3>Trigger-prompt search</h3>${m.search.length ? table(['run', 'status', 'parameters', 'chains', 'iterations done', 'best prompts (D)', 'verification', 'candidates'], m.search.map((x) => [x.runId, x.status, JSON.stringify(x.params), x.chains, x.iterationsDone, x.best.map((b) => `${b.prompt} (${b.energy.toFixed(2)})`).join('; '), x.verification ? JSON.stringify(x.verification) : '—', `${x.candidates.confirmed} confirmed, ${x.candidates.rejected} rejected, ${x.candidates.pending} pending`])) : '<p>No search run in scope.</p>'}`);
   parts.push(`<h3>Copy detection</h3>${m.copyDetection.length ? table(['job', 'descriptor', 'copy threshold', 'origin', 'MemBench threshold', 'generations', 'references', 'copies', 'top-1', 'top-3', 'SSCD>0.5', 'fraction copies'], m.copyDetection.map((x) => [x.jobId, x.descriptor, x.threshold.toFixed(4), x.thresholdOrigin, x.membenchThreshold ?? '—', x.generations, x.references, x.copies ?? '—', num(x.summary.top1), num(x.summary.top3), num(x.summary.fractionAbove), num(x.summary.fractionCopies)])) : '<p>No copy detection in scope.</p>'}`);
   parts.push(`<h3>Clusters (DBSCAN on descriptor cosine distance, per prompt)</h3>${m.clusters.length ? table(['job', 'eps', 'min samples', 'generations', 'in dense clusters'], m.clusters.map((x) => [x.jobId, x.eps, x.minSamples, x.generations, x.clustered])) : '<p>No clustering in scope.</p>'}`);

@@ -115,6 +115,12 @@ export async function renderPdf(d: ReportData, bytes: (bundlePath: string) => Ui
     p(`job ${x.jobId}: ${x.prompts} prompts on ${x.model}, ${x.noises} noises, ${x.steps} step(s), seed ${x.seed}, ${x.noiseMode} noises; highest: ${x.top.map((t) => `${t.score.toFixed(3)} "${t.prompt}"`).join(', ')}`);
     if (x.roc) p(`  ROC: AUC ${x.roc.auc.toFixed(4)}, TPR at 1% FPR ${x.roc.tprAt1Fpr.toFixed(4)} (${x.roc.positives} prompts of "${x.roc.positiveSet}" as positives vs ${x.roc.negatives} of "${x.roc.negativeSet}"; a random score gives AUC 0.5)`, 8.5);
   }
+  h3('Labelled evaluations of the detection score');
+  if (!m.detectionEvaluations.length) p('No labelled evaluation stored.');
+  for (const e of m.detectionEvaluations) {
+    p(`evaluation ${e.id}: "${e.positiveSet.name}" (${e.positives} prompts, detect job ${e.positiveSet.jobId}) as memorized vs "${e.negativeSet.name}" (${e.negatives}, job ${e.negativeSet.jobId}); model ${e.model}, ${e.noises} noises (${e.noiseMode}), ${e.steps} step(s), seed ${e.seed}`);
+    p(`  AUC ${e.auc.toFixed(4)} (chance 0.5), TPR at 1% FPR ${e.tprAt1Fpr.toFixed(4)}; threshold ${e.threshold.toFixed(4)} (${e.thresholdOrigin}): TPR ${e.thresholdTpr.toFixed(4)} at FPR ${e.thresholdFpr.toFixed(4)}; ROC points in data/detection-roc.csv`, 8.5);
+  }
   h3('Trigger-prompt search');
   if (!m.search.length) p('No search run in scope.');
   for (const x of m.search) p(`run ${x.runId} (${x.status}): ${JSON.stringify(x.params)}; ${x.chains} chains, ${x.iterationsDone} iterations done; best: ${x.best.map((b) => `"${b.prompt}" (${b.energy.toFixed(2)})`).join(', ')}; verification ${x.verification ? JSON.stringify(x.verification) : '-'}; candidates ${x.candidates.confirmed} confirmed, ${x.candidates.rejected} rejected, ${x.candidates.pending} pending`);

@@ -40,6 +40,16 @@ export function dataFiles(d: ReportData): Map<string, string> {
     csv(['job', 'model', 'prompts', 'noises', 'steps', 'seed', 'noise_mode', 'attribution', 'prediction_type', 'roc_positive_set', 'roc_negative_set', 'roc_positives', 'roc_negatives', 'auc', 'tpr_at_1pct_fpr'],
       m.detection.map((x) => [x.jobId, x.model, x.prompts, x.noises, x.steps, x.seed, x.noiseMode, x.attribution, x.predictionType ?? '', x.roc?.positiveSet ?? '', x.roc?.negativeSet ?? '', x.roc?.positives ?? '', x.roc?.negatives ?? '', x.roc?.auc ?? '', x.roc?.tprAt1Fpr ?? ''])),
   );
+  out.set(
+    'data/detection-evaluations.csv',
+    csv(['evaluation', 'created_at', 'positive_set', 'positive_set_id', 'positive_job', 'positive_offset', 'negative_set', 'negative_set_id', 'negative_job', 'negative_offset', 'jobs', 'model', 'noises', 'steps', 'seed', 'noise_mode', 'prediction_type', 'positives', 'negatives', 'auc', 'tpr_at_1pct_fpr', 'threshold', 'threshold_rule', 'threshold_origin', 'threshold_fpr', 'threshold_tpr'],
+      m.detectionEvaluations.map((e) => [e.id, e.createdAt, e.positiveSet.name, e.positiveSet.setId ?? '', e.positiveSet.jobId, e.positiveSet.offset, e.negativeSet.name, e.negativeSet.setId ?? '', e.negativeSet.jobId, e.negativeSet.offset, e.jobIds.join(' '), e.model, e.noises, e.steps, e.seed, e.noiseMode, e.predictionType ?? '', e.positives, e.negatives, e.auc, e.tprAt1Fpr, e.threshold, e.thresholdRule, e.thresholdOrigin, e.thresholdFpr, e.thresholdTpr])),
+  );
+  // The curves point by point; the first point's threshold is +infinity (nothing flagged), written "inf".
+  out.set(
+    'data/detection-roc.csv',
+    csv(['evaluation', 'point', 'fpr', 'tpr', 'threshold'], m.detectionEvaluations.flatMap((e) => e.roc.fpr.map((f, i) => [e.id, i, f, e.roc.tpr[i], e.roc.thresholds[i] ?? 'inf']))),
+  );
   out.set('data/search-runs.csv', csv(['run', 'status', 'params', 'chains', 'iterations_done', 'best_prompt', 'best_energy', 'verification', 'confirmed', 'rejected', 'pending'], m.search.map((x) => [x.runId, x.status, JSON.stringify(x.params), x.chains, x.iterationsDone, x.best[0]?.prompt ?? '', x.best[0]?.energy ?? '', JSON.stringify(x.verification), x.candidates.confirmed, x.candidates.rejected, x.candidates.pending])));
   out.set('data/copy-detection.csv', csv(['job', 'descriptor', 'threshold', 'threshold_origin', 'membench_threshold', 'generations', 'references', 'copies', 'top1', 'top3', 'fraction_above_0_5', 'fraction_copies'], m.copyDetection.map((x) => [x.jobId, x.descriptor, x.threshold, x.thresholdOrigin, x.membenchThreshold ?? '', x.generations, x.references, x.copies ?? '', x.summary.top1 ?? '', x.summary.top3 ?? '', x.summary.fractionAbove ?? '', x.summary.fractionCopies ?? ''])));
   out.set('data/clusters.csv', csv(['job', 'eps', 'min_samples', 'generations', 'clustered'], m.clusters.map((x) => [x.jobId, x.eps, x.minSamples, x.generations, x.clustered])));

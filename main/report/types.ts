@@ -86,6 +86,31 @@ export interface ReportFinding {
   verification: SearchEvidence['verification'] | null;
 }
 
+/** A stored labelled evaluation of the detection score (project/detection-evaluations.ts), as a report lists it. */
+export interface ReportDetectionEvaluation {
+  id: number;
+  createdAt: string;
+  positiveSet: { name: string; setId: number | null; jobId: string; offset: number; count: number };
+  negativeSet: { name: string; setId: number | null; jobId: string; offset: number; count: number };
+  jobIds: string[];
+  model: string;
+  noises: number;
+  steps: number;
+  seed: number;
+  noiseMode: string;
+  predictionType: string | null;
+  positives: number;
+  negatives: number;
+  auc: number;
+  tprAt1Fpr: number;
+  threshold: number;
+  thresholdRule: 'fpr' | 'youden' | 'user';
+  thresholdOrigin: string;
+  thresholdFpr: number;
+  thresholdTpr: number;
+  roc: { fpr: number[]; tpr: number[]; thresholds: (number | null)[] };
+}
+
 export interface ReportMethods {
   detection: {
     jobId: string;
@@ -98,9 +123,11 @@ export interface ReportMethods {
     attribution: boolean;
     predictionType: string | null;
     top: { prompt: string; score: number }[];
-    /** When the job scored one prompt set's prompts followed by another's (the Detection page's ROC): the first as positives. */
-    roc: { positiveSet: string; negativeSet: string; positives: number; negatives: number; auc: number; tprAt1Fpr: number } | null;
+    /** The latest stored labelled evaluation that uses this job's scores (detectionEvaluations has them all). */
+    roc: { evaluationId: number; positiveSet: string; negativeSet: string; positives: number; negatives: number; auc: number; tprAt1Fpr: number } | null;
   }[];
+  /** Every labelled evaluation stored in the project (schema v12), oldest first, with where its scores came from. */
+  detectionEvaluations: ReportDetectionEvaluation[];
   search: { runId: number; status: string; params: Record<string, unknown>; chains: number; iterationsDone: number; best: { prompt: string; energy: number }[]; verification: unknown; candidates: Record<CandidateDecision, number> }[];
   copyDetection: {
     jobId: string;

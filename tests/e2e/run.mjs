@@ -650,6 +650,12 @@ test('Detection: scores and ROC survive leaving the page and a reload; a job row
   await pick('detect-set', 'demo: duplicated captions (memorized)');
   await page.getByTestId('start-roc').click();
   await page.getByTestId('roc-summary').waitFor({ timeout: 5 * SLOW });
+  // The labelled run is stored in the project as an evaluation, listed and selected; its ROC is the one drawn.
+  await page.locator('[data-testid="roc-summary"]:not([data-evaluation-id=""])').waitFor({ timeout: SLOW });
+  const evaluationId = await page.getByTestId('roc-summary').getAttribute('data-evaluation-id');
+  await page.locator(`[data-testid="roc-evaluation"][data-evaluation-id="${evaluationId}"][data-selected="true"]`).waitFor();
+  const storedAuc = await page.locator(`[data-testid="roc-evaluation"][data-evaluation-id="${evaluationId}"] [data-testid="roc-evaluation-auc"]`).innerText();
+  assert.match(await page.getByTestId('roc-summary').innerText(), new RegExp(`AUC ${storedAuc}`));
   // The legend names the curve's values FPR and TPR (uPlot's defaults said "Value" and the series name).
   const legend = await page.getByTestId('roc-plot').locator('.u-legend').innerText();
   assert.match(legend, /FPR/);
@@ -692,6 +698,12 @@ test('Detection: scores and ROC survive leaving the page and a reload; a job row
   await page.getByTestId('nav-detection').click();
   await page.locator(`[data-testid="detection-results"][data-job-id="${scored}"]`).waitFor({ timeout: SLOW });
   assert.equal(await page.getByTestId('detect-row').count(), 20);
+  // The stored evaluation comes back from the project after the reload, selected, with its ROC drawn.
+  await page.locator(`[data-testid="roc-evaluation"][data-evaluation-id="${evaluationId}"][data-selected="true"]`).waitFor({ timeout: SLOW });
+  await page.locator(`[data-testid="roc-summary"][data-evaluation-id="${evaluationId}"]`).waitFor();
+  await page.getByTestId('roc-plot').locator('canvas').first().waitFor();
+  assert.match(await page.getByTestId('roc-summary').innerText(), new RegExp(`AUC ${storedAuc}`));
+  console.log(`  detection evaluation ${evaluationId} stored and redrawn after a reload: AUC ${storedAuc}`);
 
   // The jobs dock: a generate job's row opens the gallery filtered to that job; a detect job's the Detection page.
   // One of the gallery test's generate jobs (20 captions × 2 images × 20 steps = 800 steps), not the search verification's.

@@ -77,7 +77,8 @@ describe('evidence report of the demo audit', () => {
     const sm = await backend.jobs.finished((await backend.startJob('solidmark', { model, data: path.join(keyed.out, 'manifest.jsonl'), ep: 'cpu', steps: 3, guidance: 3, repeats: 1, select: 'all', queries: 4 } as never)).id);
     expect(sm.error).toBeNull();
 
-    // Detection as the Detection page's ROC runs it: one labelled set's prompts, then the other's.
+    // Detection as the Detection page's ROC runs it: one labelled set's prompts, then the other's, stored as a
+    // labelled evaluation (the report takes labels from stored evaluations only, never from job order).
     const dupSet = await backend.call('prompts.importContent', { fileName: 'memorized.txt', content: lines('prompts-duplicated.txt').slice(0, 6).join('\n'), name: 'memorized (labelled)' });
     const oneSet = await backend.call('prompts.importContent', { fileName: 'others.txt', content: lines('prompts-singletons.txt').slice(0, 6).join('\n'), name: 'others (labelled)' });
     const rocPrompts = [...lines('prompts-duplicated.txt').slice(0, 6), ...lines('prompts-singletons.txt').slice(0, 6)];
@@ -85,6 +86,7 @@ describe('evidence report of the demo audit', () => {
     expect(detect.status).toBe('succeeded');
     expect([dupSet.count, oneSet.count]).toEqual([6, 6]);
     const scores = (detect.result as { scores: { score: number }[] }).scores.map((x) => x.score);
+    const evaluation = await backend.call('detection.evaluate', { positive: { jobId: detect.id, count: 6, setId: dupSet.id }, negative: { jobId: detect.id, offset: 6, setId: oneSet.id } });
 
     const created = await backend.call('report.create', { out: bundle, pdf: true, zip: true, operator: 'A. Analyst', caseRef: 'CASE-42' });
     expect(created).toMatchObject({ findings: 2, images: 9, operator: 'A. Analyst', caseRef: 'CASE-42', zip: `${bundle}.zip` });
@@ -108,9 +110,11 @@ describe('evidence report of the demo audit', () => {
     const smAll = data.methods.solidmark[0].groups.find((g) => g.group === 'all')!;
     expect(smAll.queries).toBe(4);
     expect(smAll.counts.every((c) => c.chance > 0 && c.chance < smAll.queries)).toBe(true);
-    // The detection job's ROC on its two labelled sets, as rocCurve gives it on the job's scores.
+    // The stored evaluation's ROC on its two labelled sets, as rocCurve gives it on the job's scores.
     const roc = rocCurve(scores.slice(0, 6), scores.slice(6));
-    expect(data.methods.detection[0].roc).toEqual({ positiveSet: 'memorized (labelled)', negativeSet: 'others (labelled)', positives: 6, negatives: 6, auc: roc.auc, tprAt1Fpr: roc.tprAt1Fpr });
+    expect(data.methods.detection[0].roc).toEqual({ evaluationId: evaluation.id, positiveSet: 'memorized (labelled)', negativeSet: 'others (labelled)', positives: 6, negatives: 6, auc: roc.auc, tprAt1Fpr: roc.tprAt1Fpr });
+    expect(data.methods.detectionEvaluations).toHaveLength(1);
+    expect(data.methods.detectionEvaluations[0]).toMatchObject({ id: evaluation.id, jobIds: [detect.id], auc: roc.auc, seed: 0, noises: 2 });
     // Every image has its command line, with the model digest and its seed.
     for (const g of data.images) expect(g.command).toContain(`--model-digest ${data.models[0].digest} --prompt`);
     expect(data.images.find((g) => g.generationId === g1)!.command).toMatch(/--seed 0 --scheduler ddim --steps 50 --guidance 7.5 --size 64x64 --n 1 --ep cpu/);

@@ -16,7 +16,10 @@ export interface DetectionMemory {
   noiseMode: NoiseMode;
   /** The detect job whose scores are shown. */
   jobId: string | null;
-  rocJob: { id: string; positives: number } | null;
+  /** The labelled run: its positives come first; its sets (when whole) and whether it was stored as an evaluation. */
+  rocJob: { id: string; positives: number; positiveSetId?: number; negativeSetId?: number; stored?: boolean } | null;
+  /** The stored labelled evaluation shown (null: the newest). */
+  evaluationId: number | null;
   /** The user's verdict threshold (null: the labelled run's). */
   threshold: number | null;
 }
@@ -39,7 +42,7 @@ export interface GalleryMemory {
 const fresh = () => ({
   detection: {
     model: null, setId: null, negativeSetId: null, noises: 4, steps: 1, attribution: false,
-    attributionMethod: 'embedding-occlusion', noiseMode: 'shared', jobId: null, rocJob: null, threshold: null,
+    attributionMethod: 'embedding-occlusion', noiseMode: 'shared', jobId: null, rocJob: null, evaluationId: null, threshold: null,
   } as DetectionMemory,
   gallery: { promptTyped: '', jobId: '', sort: 'newest', clusteredOnly: false, chosen: null, flaggedOnly: false, similarTo: null, detailId: null } as GalleryMemory,
 });
