@@ -42,6 +42,13 @@ function reduceGrad(c: RuleContext, axes: number[] | undefined, keepdims: boolea
   return out;
 }
 
+/** A reduction node's output-shaped tensor (its output, or its gradient) broadcast back over the reduced axes. */
+function backOverReduced(c: RuleContext): (t: string) => string {
+  const axes = reductionAxes(c, 18);
+  const keepdims = attrInt(c.node, 'keepdims', 1) === 1;
+  return (t) => expandBack(c, t, axes, keepdims);
+}
+
 /** ReduceMax/ReduceMin: g to the elements equal to the result, split evenly among ties (as torch's amax/amin). */
 function extremumRule(): Rule {
   return {
@@ -49,13 +56,10 @@ function extremumRule(): Rule {
     vjp: (c) => {
       const { b, node } = c;
       const x = x0(node);
-      const dt = dtypeOf(c, x);
-      const axes = reductionAxes(c, 18);
-      const keepdims = attrInt(node, 'keepdims', 1) === 1;
-      const hit = b.node('Equal', [x, expandBack(c, y0(node), axes, keepdims)]);
-      const hits = b.node('Cast', [hit], { to: A.i(dt) });
-      const ties = b.reduceSum(hits, axes ?? [], true);
-      return [b.node('Mul', [b.node('Div', [hits, ties]), expandBack(c, c.gy(0)!, axes, keepdims)])];
+      const back = backOverReduced(c);
+      const hits = b.node('Cast', [b.node('Equal', [x, back(y0(node))])], { to: A.i(dtypeOf(c, x)) });
+      const ties = b.reduceSum(hits, reductionAxes(c, 18) ?? [], true);
+      return [b.node('Mul', [b.node('Div', [hits, ties]), back(c.gy(0)!)])];
     },
   };
 }
@@ -317,9 +321,7 @@ export const RULES: Record<string, Rule> = {
       const { b, node } = c;
       const x = x0(node);
       const dt = dtypeOf(c, x);
-      const axes = reductionAxes(c, 18);
-      const keepdims = attrInt(node, 'keepdims', 1) === 1;
-      const back = (t: string) => expandBack(c, t, axes, keepdims);
+      const back = backOverReduced(c);
       const yx = back(y0(node));
       const zero = b.scalar(dt, 0);
       const safe = b.node('Where', [b.node('Equal', [yx, zero]), b.scalar(dt, 1), yx]);
@@ -330,7 +332,7 @@ export const RULES: Record<string, Rule> = {
     differentiable: first,
     vjp: (c) => {
       const x = x0(c.node);
-      const gx = expandBack(c, c.gy(0)!, reductionAxes(c, 18), attrInt(c.node, 'keepdims', 1) === 1);
+      const gx = backOverReduced(c)(c.gy(0)!);
       return [c.b.node('Mul', [gx, c.b.node('Mul', [x, c.b.scalar(dtypeOf(c, x), 2)])])];
     },
   },
@@ -339,9 +341,7 @@ export const RULES: Record<string, Rule> = {
     vjp: (c) => {
       // dx = g·softmax(x) over the reduced axes = g·exp(x - y)
       const { b, node } = c;
-      const axes = reductionAxes(c, 18);
-      const keepdims = attrInt(node, 'keepdims', 1) === 1;
-      const back = (t: string) => expandBack(c, t, axes, keepdims);
+      const back = backOverReduced(c);
       return [b.node('Mul', [back(c.gy(0)!), b.node('Exp', [b.node('Sub', [x0(node), back(y0(node))])])])];
     },
   },

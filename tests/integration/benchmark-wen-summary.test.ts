@@ -5,7 +5,7 @@
 // a part of its unit's generation time). The baseline: the unmitigated prompts' norms (Wen's first loss)
 // are above the target on the duplicated captions, and the optimisation lowers them; "none" has no summary.
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -14,31 +14,24 @@ import type { BenchmarkRow } from '../../main/api/benchmark.js';
 import { wenSummaryText, type BenchmarkWenDetail, type BenchmarkWenSummary } from '../../main/api/benchmark-wen.js';
 import { benchmarkUnits } from '../../main/project/benchmark-store.js';
 import { AuditProject } from '../../main/project/project.js';
+import { makeBenchmarkCase } from '../helpers/benchmark-case.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
-const demo = path.join(root, 'native-models', 'demo');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'eidetic-wen-summary-'));
 const env = { ...process.env, EIDETIC_CONFIG_DIR: path.join(tmp, 'config'), EIDETIC_DATA_DIR: path.join(tmp, 'data') };
 const eidetic = (...args: string[]) => exec(process.execPath, [path.join(root, 'bin', 'eidetic.js'), ...args], { env, maxBuffer: 64 * 1024 * 1024 });
 const TARGET = 0.352;
-const projectDir = path.join(tmp, 'case.eidetic');
+let projectDir = '';
 
 let text = '';
 let json: { jobId: string; wen: BenchmarkWenDetail[]; table: { rows: BenchmarkRow[] } };
 let project: AuditProject;
 
 beforeAll(async () => {
-  const refs = path.join(tmp, 'refs');
-  mkdirSync(refs, { recursive: true });
-  const rows = readFileSync(path.join(demo, 'dataset', 'trigger-duplicated.csv'), 'utf8').trim().split('\n');
-  for (const r of rows.slice(1, 3)) copyFileSync(path.join(demo, 'dataset', 'clean', r.split(',')[1]), path.join(refs, r.split(',')[1]));
-  writeFileSync(path.join(tmp, 'trigger.csv'), rows.slice(0, 3).join('\n') + '\n');
-  writeFileSync(path.join(tmp, 'general.txt'), 'accordion\naerial tramway\n');
-  await eidetic('project', 'create', path.join(tmp, 'case'));
-  await eidetic('refs', 'import', refs, '--project', projectDir);
-  const args = ['benchmark', '--project', projectDir, '--trigger', path.join(tmp, 'trigger.csv'), '--general', path.join(tmp, 'general.txt'),
-    '--methods', `none,wen:${TARGET}`, '--images', '2', '--general-images', '1', '--general-prompts', '2', '--steps', '6', '--seed', '3', '--ep', 'cpu'];
+  const made = await makeBenchmarkCase(tmp, eidetic);
+  projectDir = made.projectDir;
+  const args = [...made.args, '--methods', `none,wen:${TARGET}`, '--images', '2', '--general-images', '1', '--general-prompts', '2', '--steps', '6', '--seed', '3', '--ep', 'cpu'];
   text = (await eidetic(...args)).stdout;
   json = JSON.parse((await eidetic(...args, '--json')).stdout) as typeof json;
   project = AuditProject.open(projectDir);

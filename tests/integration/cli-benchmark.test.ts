@@ -1,11 +1,12 @@
 // `eidetic benchmark` as users run it: bad input refused before anything is opened or made, and a small run
 // on a project of its own with the registry's demo models as defaults, printed as JSON and as Table 3.
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { makeBenchmarkCase } from '../helpers/benchmark-case.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -24,16 +25,8 @@ describe('eidetic benchmark', () => {
   });
 
   it('runs on a project with the registry demo models and prints the table', async () => {
-    const refs = path.join(tmp, 'refs');
-    mkdirSync(refs, { recursive: true });
-    const rows = readFileSync(path.join(demo, 'dataset', 'trigger-duplicated.csv'), 'utf8').trim().split('\n');
-    for (const r of rows.slice(1, 3)) copyFileSync(path.join(demo, 'dataset', 'clean', r.split(',')[1]), path.join(refs, r.split(',')[1]));
-    writeFileSync(path.join(tmp, 'trigger.csv'), rows.slice(0, 3).join('\n') + '\n');
-    writeFileSync(path.join(tmp, 'general.txt'), 'accordion\naerial tramway\n');
-    await eidetic('project', 'create', path.join(tmp, 'case'));
-    await eidetic('refs', 'import', refs, '--project', path.join(tmp, 'case.eidetic'));
-    const args = ['benchmark', '--project', path.join(tmp, 'case.eidetic'), '--trigger', path.join(tmp, 'trigger.csv'), '--general', path.join(tmp, 'general.txt'),
-      '--methods', 'none,ren:1.3', '--images', '2', '--general-images', '1', '--steps', '6', '--ep', 'cpu'];
+    const made = await makeBenchmarkCase(tmp, eidetic);
+    const args = [...made.args, '--methods', 'none,ren:1.3', '--images', '2', '--general-images', '1', '--steps', '6', '--ep', 'cpu'];
     const { stdout } = await eidetic(...args, '--json');
     const r = JSON.parse(stdout) as { model: string; clip: string; triggerPrompts: number; generalPromptsUsed: number; table: { clipPrompt: string; aestheticNote: string; rows: { setting: string; trigger: { top1: number; prompts: number } }[] } };
     expect(r.model).toBe(path.join(demo, 'sd-demo'));
