@@ -8,8 +8,10 @@
  * job run in shards stores what
  * the same job run locally stores, whichever worker ran which shard.
  */
+import { unitKey, type BenchmarkUnitEvent } from '../api/benchmark.js';
 import {
   JOB_CATALOGUE,
+  type BenchmarkEngineResult,
   type DetectResult,
   type DetectScoreEvent,
   type EngineParams,
@@ -30,7 +32,7 @@ import { selectQueries } from '../solidmark/sample.js';
 import { EideticError } from '../util/errors.js';
 
 /** Job kinds that run on the queue; the others run in the local engine. */
-export const SHARDED_KINDS = ['detect', 'search', 'generate', 'match', 'solidmark'] as const;
+export const SHARDED_KINDS = ['detect', 'search', 'generate', 'match', 'solidmark', 'benchmark'] as const;
 export type ShardedKind = (typeof SHARDED_KINDS)[number];
 
 export function isShardedKind(kind: JobKind): kind is ShardedKind {
@@ -39,10 +41,10 @@ export function isShardedKind(kind: JobKind): kind is ShardedKind {
 
 /**
  * Prompts per detection shard, chains per search shard, images per generation shard, generations per
- * match shard (whole prompts), images per SolidMark shard (each asked `repeats` times): seconds to
- * minutes of work each.
+ * match shard (whole prompts), images per SolidMark shard (each asked `repeats` times), benchmark units
+ * (prompts of one setting) per benchmark shard: seconds to minutes of work each.
  */
-export const DEFAULT_SHARD_SIZE = { detect: 25, search: 1, generate: 8, match: 64, solidmark: 4 } as const;
+export const DEFAULT_SHARD_SIZE = { detect: 25, search: 1, generate: 8, match: 64, solidmark: 4, benchmark: 4 } as const;
 
 export interface Shard {
   index: number;
@@ -351,6 +353,61 @@ function planSolidmark(p: EngineParams<'solidmark'>, size: number): ShardPlan {
   };
 }
 
+function planBenchmark(p: EngineParams<'benchmark'>, size: number): ShardPlan {
+  // A unit is one prompt under one setting. A shard is a run of prompts (trigger then general, as the
+  // engine orders them) under one setting: the whole job's parameters with that one setting and every
+  // other unit skipped. So each shard embeds the same references in the same batch, and each unit keeps
+  // its place (its seed is the job's seed forked by scenario and prompt index) and is scored on the
+  // worker by the engine's own code: the unit the local run stores, bit for bit.
+  const skip = new Set(p.skip);
+  const prompts = [
+    ...p.trigger.map((_, index) => ({ scenario: 'trigger' as const, promptIndex: index })),
+    ...p.general.map((_, index) => ({ scenario: 'general' as const, promptIndex: index })),
+  ];
+  const keyOf = (setting: string, u: (typeof prompts)[number]) => unitKey({ setting, ...u });
+  const cells: { setting: EngineParams<'benchmark'>['settings'][number]; start: number; end: number }[] = [];
+  for (const setting of p.settings) for (const { start, end } of chunks(prompts.length, size)) cells.push({ setting, start, end });
+  const pending = (setting: string, start: number, end: number) => prompts.slice(start, end).filter((u) => !skip.has(keyOf(setting, u)));
+  const shards: Shard[] = cells
+    .map((c, index) => ({ ...c, index }))
+    .filter(({ setting, start, end }) => pending(setting.key, start, end).length > 0)
+    .map(({ setting, start, end, index }) => {
+      const mine = new Set(pending(setting.key, start, end).map((u) => keyOf(setting.key, u)));
+      return {
+        index,
+        units: mine.size,
+        params: { ...p, settings: [setting], skip: prompts.map((u) => keyOf(setting.key, u)).filter((k) => !mine.has(k)) },
+      };
+    });
+  const total = p.settings.length * prompts.length;
+  const toRun = shards.reduce((n, s) => n + s.units, 0);
+  return {
+    kind: 'benchmark',
+    shards,
+    // The host stores each unit (its images, then its row) in the background: its skip list decides.
+    ledgerSkips: false,
+    // In setting then prompt order, as the local run stores them.
+    ordered: true,
+    modelKeys: ['model', 'descriptor', 'clip', 'aesthetic', 'aestheticClip'],
+    fileKeys: [],
+    nestedFiles: (sp) => [...new Set((sp.trigger as EngineParams<'benchmark'>['trigger']).flatMap((t) => t.references.map((r) => r.file)))],
+    keepEvent: (e) => !skip.has(unitKey((e as BenchmarkUnitEvent).unit)),
+    merge(results, wallSeconds) {
+      const kept = results.filter((r): r is BenchmarkEngineResult => r !== null);
+      const renEdits = new Map(kept.flatMap((r) => r.renEdits).map((e) => [e.c, e]));
+      return {
+        units: sum(kept.map((r) => r.units)),
+        alreadyStored: total - toRun,
+        provider: distinct(kept.map((r) => r.provider)),
+        fallbacks: kept[0]?.fallbacks ?? [],
+        renEdits: p.settings.filter((s) => s.method === 'ren' && renEdits.has(s.param!)).map((s) => renEdits.get(s.param!)!),
+        seconds: wallSeconds,
+      } satisfies BenchmarkEngineResult;
+    },
+    compact: (r) => r,
+  };
+}
+
 /**
  * The shards of a job from the engine input its host module prepared. The input is read through the
  * catalogue's engine schema first (defaults applied, host-only keys dropped), so a resumed job plans the
@@ -360,12 +417,13 @@ export function planShards(kind: ShardedKind, engineInput: unknown, size?: numbe
   if (kind === 'detect') return planDetect(JOB_CATALOGUE.detect.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.detect);
   if (kind === 'generate') return planGenerate(JOB_CATALOGUE.generate.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.generate);
   if (kind === 'solidmark') return planSolidmark(JOB_CATALOGUE.solidmark.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.solidmark);
+  if (kind === 'benchmark') return planBenchmark(JOB_CATALOGUE.benchmark.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.benchmark);
   if (kind === 'match') return planMatch(JOB_CATALOGUE.match.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.match);
   return planSearch(JOB_CATALOGUE.search.engine.parse(engineInput), size ?? DEFAULT_SHARD_SIZE.search);
 }
 
 /** The event type each sharded kind streams (checked before a shard's events are replayed). */
-export function isShardEvent(kind: ShardedKind, e: unknown): e is DetectScoreEvent | SearchIterationEvent | GeneratedImageEvent | MatchVectorsEvent | SolidmarkImageEvent {
+export function isShardEvent(kind: ShardedKind, e: unknown): e is DetectScoreEvent | SearchIterationEvent | GeneratedImageEvent | MatchVectorsEvent | SolidmarkImageEvent | BenchmarkUnitEvent {
   const type = (e as { type?: unknown } | null)?.type;
-  return type === { detect: 'detect-score', search: 'search-iteration', generate: 'image', match: 'match-vectors', solidmark: 'solidmark-image' }[kind];
+  return type === { detect: 'detect-score', search: 'search-iteration', generate: 'image', match: 'match-vectors', solidmark: 'solidmark-image', benchmark: 'benchmark-unit' }[kind];
 }

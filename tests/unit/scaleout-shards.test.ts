@@ -180,3 +180,35 @@ describe('what travels', () => {
     expect(out.q[0].v).toBe(v);
   });
 });
+
+describe('benchmark shards', () => {
+  const settings = [{ method: 'none', param: null, key: 'none' }, { method: 'rna', param: 4, key: 'rna:4' }];
+  const trigger = [0, 1, 2].map((i) => ({ promptId: i + 1, prompt: `trigger ${i}`, references: [{ referenceId: 10 + i, file: `/refs/r${i}.png` }, { referenceId: 10, file: '/refs/r0.png' }] }));
+  const job = (skip: string[] = []) => ({
+    model: '/m', descriptor: '/d', clip: '/c', settings, trigger, general: [{ promptId: 9, prompt: 'general' }], skip,
+    images: 2, generalImages: 1, generalPrompts: 1, steps: 2, guidance: 7.5,
+  });
+  const unit = (setting: string, scenario: string, promptIndex: number) => ({ type: 'benchmark-unit', unit: { setting, scenario, promptIndex } });
+
+  it("are runs of prompts under one setting: the whole job's input with that setting and every other unit skipped", () => {
+    const plan = planShards('benchmark', job(), 3);
+    expect(plan.shards.map((s) => [s.index, (s.params.settings as { key: string }[]).map((x) => x.key), s.units])).toEqual([[0, ['none'], 3], [1, ['none'], 1], [2, ['rna:4'], 3], [3, ['rna:4'], 1]]);
+    // Every prompt stays at its place (its seed), so each shard embeds the same references in one batch as the local run.
+    expect(plan.shards[1].params.trigger).toEqual(trigger);
+    expect(plan.shards[1].params.skip).toEqual(['none|trigger|0', 'none|trigger|1', 'none|trigger|2']);
+    expect(plan.shards[0].params.skip).toEqual(['none|general|0']);
+    expect(plan.nestedFiles!(plan.shards[0].params)).toEqual(['/refs/r0.png', '/refs/r1.png', '/refs/r2.png']);
+    expect(plan.modelKeys).toEqual(expect.arrayContaining(['model', 'descriptor', 'clip']));
+    expect([plan.ordered, plan.ledgerSkips]).toEqual([true, false]);
+  });
+
+  it('of a resumed job: runs only unstored units, keeps the shard indices, replays no stored unit, counts what was stored', () => {
+    const plan = planShards('benchmark', job(['none|trigger|0', 'none|trigger|1', 'none|trigger|2', 'rna:4|trigger|1']), 3);
+    expect(plan.shards.map((s) => [s.index, s.units])).toEqual([[1, 1], [2, 2], [3, 1]]);
+    expect(plan.shards[1].params.skip).toEqual(['rna:4|trigger|1', 'rna:4|general|0']);
+    expect(plan.keepEvent(unit('rna:4', 'trigger', 1))).toBe(false);
+    expect(plan.keepEvent(unit('rna:4', 'trigger', 0))).toBe(true);
+    const merged = plan.merge([{ units: 1, alreadyStored: 3, provider: 'cpu', fallbacks: [], renEdits: [], seconds: 1 }, { units: 2, alreadyStored: 2, provider: 'cpu', fallbacks: [], renEdits: [], seconds: 1 }, null], 5) as { units: number; alreadyStored: number };
+    expect([merged.units, merged.alreadyStored]).toEqual([3, 4]);
+  });
+});
