@@ -615,7 +615,7 @@ export const apiInputs = {
    */
   'jobs.resume': z.object({ id: z.string().min(1).max(100) }).strict(),
   /**
-   * The project's job queue (docs/SCALE-OUT.md): detection, search, generation, match and SolidMark jobs then run
+   * The project's job queue (docs/SCALE-OUT.md): detection, search, generation, match, SolidMark and benchmark jobs then run
    * in shards on queue workers. null: back to the local engine. The password never goes into the project (EIDETIC_REDIS_PASSWORD).
    */
   'queue.set': z.object({ url: z.string().min(1).max(1000).nullable(), tlsCa: path.optional() }).strict(),

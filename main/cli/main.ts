@@ -97,7 +97,7 @@ export function buildProgram(): Command {
 
   project
     .command('queue <dir> [url]')
-    .description("the project's job queue: detection, search, generation, match and SolidMark jobs then run in shards on queue workers (docs/SCALE-OUT.md); no url shows it, --none removes it")
+    .description("the project's job queue: detection, search, generation, match, SolidMark and benchmark jobs then run in shards on queue workers (docs/SCALE-OUT.md); no url shows it, --none removes it")
     .option('--tls-ca <file>', 'PEM file of the CA that signed the Redis server certificate (rediss://)')
     .option('--none', 'run jobs in the local engine again')
     .option('--json', 'print JSON')

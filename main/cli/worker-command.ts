@@ -20,7 +20,7 @@ export async function applyQueueOptions(backend: Backend, opts: Record<string, u
 export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
-    .description('run shards of detection, search, generation, match and SolidMark jobs from a job queue (BullMQ on Redis) in this machine\'s engine')
+    .description('run shards of detection, search, generation, match, SolidMark and benchmark jobs from a job queue (BullMQ on Redis) in this machine\'s engine')
     .requiredOption('--queue <url>', 'redis://HOST:PORT or rediss://HOST:PORT (TLS); password from EIDETIC_REDIS_PASSWORD or --redis-password-file')
     .option('--name <name>', 'the name the submitters see (default: host name and process id)')
     .option('--ep <provider>', 'execution provider for every shard: auto|cpu|webgpu|cuda|dml|coreml (default: the submitter\'s choice)')

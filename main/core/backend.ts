@@ -193,7 +193,7 @@ export class Backend {
     this.project = project;
     if (project) this.recent.add(project.dir);
     if (!this.queueFromHost) {
-      // The project's queue setting (queue.set): its detection, search, generation, match and SolidMark jobs go to the queue's workers.
+      // The project's queue setting (queue.set): its detection, search, generation, match, SolidMark and benchmark jobs go to the queue's workers.
       const url = project?.meta('queue_url');
       void this.replaceQueue(url ? { url, tlsCa: project?.meta('queue_tls_ca') || undefined } : null);
     }
@@ -362,7 +362,7 @@ export class Backend {
     return module.resume(this.jobContext, job, options);
   }
 
-  /** Sends detection, search, generation, match and SolidMark jobs to a queue's workers (null: the local engine), for this process's life. */
+  /** Sends detection, search, generation, match, SolidMark and benchmark jobs to a queue's workers (null: the local engine), for this process's life. */
   async useQueue(options: Omit<QueueRunnerOptions, 'ledger'> | null): Promise<void> {
     this.queueFromHost = options !== null;
     await this.replaceQueue(options);
