@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { JobSummary } from '../../main/api/contract.js';
 import { rocCurve } from '../../main/api/roc.js';
 import { AuditProject } from '../../main/project/project.js';
-import { evaluateDetection, listDetectionEvaluations } from '../../main/project/detection-evaluations.js';
+import { deleteEvaluation, detectionEvaluation, evaluateDetection, listDetectionEvaluations, renameEvaluation, setEvaluationThreshold } from '../../main/project/detection-evaluations.js';
 
 let p: AuditProject | null = null;
 afterEach(() => p?.close());
@@ -78,5 +78,35 @@ describe('detection evaluations', () => {
     expect(() => evaluateDetection(db, getJob, { positive: { jobId: 'both', offset: 0, count: 3 }, negative: { jobId: 'running', offset: 0 } })).toThrow(/has not finished \(running\)/);
     expect(() => evaluateDetection(db, getJob, { positive: { jobId: 'nope', offset: 0 }, negative: { jobId: 'both', offset: 0 } })).toThrow(/no job nope/);
     expect(listDetectionEvaluations(db)).toEqual([]);
+  });
+
+  it('stores a typed threshold with its FPR and TPR recomputed on the stored scores, keeping the ROC', () => {
+    const { db, getJob } = setup();
+    const e = evaluateDetection(db, getJob, { positive: { jobId: 'both', offset: 0, count: 3 }, negative: { jobId: 'both', offset: 3 } });
+    expect(e).toMatchObject({ threshold: 0.8, thresholdRule: 'fpr' });
+    // 0.25 flags positives 0.9, 0.8, 0.3 (TPR 1) and the negative 0.5 of four (FPR 0.25).
+    const t = setEvaluationThreshold(db, e.id, 0.25);
+    expect(t).toMatchObject({ threshold: 0.25, thresholdRule: 'user', thresholdTpr: 1, thresholdFpr: 0.25 });
+    // 0.6 flags 0.9 and 0.8 only.
+    expect(setEvaluationThreshold(db, e.id, 0.6)).toMatchObject({ threshold: 0.6, thresholdRule: 'user', thresholdTpr: 2 / 3, thresholdFpr: 0 });
+    const stored = detectionEvaluation(db, e.id)!;
+    expect(stored).toMatchObject({ threshold: 0.6, thresholdRule: 'user', thresholdTpr: 2 / 3, thresholdFpr: 0 });
+    expect({ roc: stored.roc, auc: stored.auc, scores: stored.scores }).toEqual({ roc: e.roc, auc: e.auc, scores: e.scores });
+    expect(() => setEvaluationThreshold(db, 99, 0.5)).toThrow(/detection evaluation 99 does not exist/);
+  });
+
+  it('labels and deletes an evaluation, leaving the jobs and the other evaluations', () => {
+    const { db, getJob } = setup();
+    const a = evaluateDetection(db, getJob, { positive: { jobId: 'both', offset: 0, count: 3 }, negative: { jobId: 'both', offset: 3 } });
+    const b = evaluateDetection(db, getJob, { positive: { jobId: 'both', offset: 0, count: 3 }, negative: { jobId: 'neg-only', offset: 0 } });
+    expect(a.label).toBeNull();
+    expect(renameEvaluation(db, a.id, '  pilot run  ').label).toBe('pilot run');
+    expect(renameEvaluation(db, a.id, '').label).toBeNull();
+    renameEvaluation(db, b.id, 'second');
+    deleteEvaluation(db, a.id);
+    expect(listDetectionEvaluations(db).map((e) => [e.id, e.label])).toEqual([[b.id, 'second']]);
+    expect(getJob('both')?.status).toBe('succeeded');
+    expect(() => deleteEvaluation(db, a.id)).toThrow(new RegExp(`detection evaluation ${a.id} does not exist`));
+    expect(() => renameEvaluation(db, a.id, 'x')).toThrow(/does not exist/);
   });
 });
