@@ -300,6 +300,8 @@ export interface EvaluationSet {
 export interface DetectionEvaluation {
   id: number;
   createdAt: string;
+  /** The analyst's label (schema v13; null: none given). */
+  label: string | null;
   positive: EvaluationSet;
   negative: EvaluationSet;
   /** The detect jobs whose scores it uses (one when a job scored both sets). */
@@ -603,6 +605,12 @@ export const apiInputs = {
     })
     .strict(),
   'detection.evaluations': z.object({}).strict(),
+  /** Stores a threshold typed by the analyst on a stored evaluation (rule 'user'), its FPR and TPR recomputed on the evaluation's scores. */
+  'detection.setThreshold': z.object({ id: z.number().int().positive(), threshold: z.number().finite() }).strict(),
+  /** Labels a stored evaluation (an empty label removes it). */
+  'detection.rename': z.object({ id: z.number().int().positive(), label: z.string().trim().max(200) }).strict(),
+  /** Deletes a stored evaluation (its detect jobs and their scores stay). */
+  'detection.delete': z.object({ id: z.number().int().positive() }).strict(),
   'report.verify': z.object({ path }).strict(),
   'jobs.list': z.object({ limit: z.number().int().min(1).max(1000).default(100) }).strict(),
   'jobs.start': jobStartInput,
@@ -672,6 +680,9 @@ export interface ApiOutputs {
   'detection.evaluate': DetectionEvaluation;
   /** Newest first. */
   'detection.evaluations': DetectionEvaluation[];
+  'detection.setThreshold': DetectionEvaluation;
+  'detection.rename': DetectionEvaluation;
+  'detection.delete': null;
   'report.verify': ReportVerification;
   'jobs.list': JobBrief[];
   'jobs.start': JobBrief;

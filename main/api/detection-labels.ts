@@ -26,3 +26,10 @@ export function predictionTypeNote(predictionType: string | undefined): string |
   if (predictionType === 'sample') return "This model predicts the clean sample: its scores are not on an epsilon model's scale, and thresholds do not carry over.";
   return null;
 }
+
+/** Where a stored evaluation's threshold came from (DetectionEvaluation.thresholdRule), in a few words. */
+export const THRESHOLD_ORIGIN_LABELS: Record<'fpr' | 'youden' | 'user', string> = {
+  fpr: 'lowest score with FPR below 1%',
+  youden: "Youden's J (nothing flagged below 1% FPR)",
+  user: 'typed by the analyst',
+};

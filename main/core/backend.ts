@@ -29,7 +29,7 @@ import { linkPromptReferences } from '../project/prompt-links.js';
 import { decideSearchCandidate } from '../project/search-store.js';
 import { listSolidmarkResults } from '../project/solidmark-store.js';
 import { decideGeneration, generationDecisions } from '../project/decision-store.js';
-import { evaluateDetection, listDetectionEvaluations } from '../project/detection-evaluations.js';
+import { deleteEvaluation, evaluateDetection, listDetectionEvaluations, renameEvaluation, setEvaluationThreshold } from '../project/detection-evaluations.js';
 import { createReport, listReports, previewReport } from '../report/build.js';
 import { verifyBundle } from '../report/verify.js';
 import { benchmarkUnitImages, benchmarkUnits } from '../project/benchmark-store.js';
@@ -70,6 +70,9 @@ const PROJECT_WRITES: Partial<Record<ApiMethod, string>> = {
   'search.decide': 'recording a decision',
   'generations.decide': 'recording a decision',
   'detection.evaluate': 'storing a detection evaluation',
+  'detection.setThreshold': 'storing a detection threshold',
+  'detection.rename': 'renaming a detection evaluation',
+  'detection.delete': 'deleting a detection evaluation',
   'prompts.renameSet': 'renaming a prompt set',
   'prompts.deleteSet': 'deleting a prompt set',
   'jobs.resume': 'resuming a job',
@@ -309,6 +312,12 @@ export class Backend {
       return evaluateDetection(project.db, (id) => this.jobs.get(id) ?? project.getJob(id), input);
     },
     'detection.evaluations': () => listDetectionEvaluations(this.requireProject().db),
+    'detection.setThreshold': ({ id, threshold }) => setEvaluationThreshold(this.requireProject().db, id, threshold),
+    'detection.rename': ({ id, label }) => renameEvaluation(this.requireProject().db, id, label),
+    'detection.delete': ({ id }) => {
+      deleteEvaluation(this.requireProject().db, id);
+      return null;
+    },
     'report.verify': ({ path: bundle }) => verifyBundle(bundle),
     'jobs.list': ({ limit }) => {
       const live = this.jobs.list().map(jobBrief);

@@ -82,8 +82,7 @@ export function evaluateDetection(
   }
   if (![...pos.scores, ...neg.scores].every(Number.isFinite)) throw new EideticError('numeric_error', 'a detection score of these jobs is not a finite number');
   const roc = rocCurve(pos.scores, neg.scores);
-  const point: OperatingPoint =
-    input.threshold !== undefined ? { threshold: input.threshold, ...pointAt(input.threshold, pos.scores, neg.scores), rule: 'user' } : thresholdFromRoc(roc);
+  const point: OperatingPoint = input.threshold !== undefined ? userPoint(input.threshold, pos.scores, neg.scores) : thresholdFromRoc(roc);
   const createdAt = new Date().toISOString();
   const info = db
     .prepare(
@@ -114,6 +113,43 @@ export function evaluateDetection(
   return detectionEvaluation(db, Number(info.lastInsertRowid))!;
 }
 
+/** A threshold the analyst gave, with the FPR and TPR it has on the evaluation's own scores. */
+function userPoint(threshold: number, positives: number[], negatives: number[]): OperatingPoint {
+  return { threshold, ...pointAt(threshold, positives, negatives), rule: 'user' };
+}
+
+function requireEvaluation(db: Database.Database, id: number): DetectionEvaluation {
+  const e = detectionEvaluation(db, id);
+  if (!e) throw new EideticError('not_found', `detection evaluation ${id} does not exist in this project`);
+  return e;
+}
+
+/**
+ * Stores a threshold the analyst chose on a stored evaluation (rule 'user'), with the FPR and TPR it has on
+ * the scores the evaluation's ROC was computed from; the ROC itself does not change.
+ */
+export function setEvaluationThreshold(db: Database.Database, id: number, threshold: number): DetectionEvaluation {
+  const e = requireEvaluation(db, id);
+  if (!Number.isFinite(threshold)) throw new EideticError('invalid_input', `detection evaluation ${id}: threshold ${threshold} is not a finite number`);
+  const p = userPoint(threshold, e.scores.positives, e.scores.negatives);
+  db.prepare('UPDATE detection_evaluations SET threshold = ?, threshold_rule = ?, threshold_fpr = ?, threshold_tpr = ? WHERE id = ?').run(p.threshold, p.rule, p.fpr, p.tpr, id);
+  return requireEvaluation(db, id);
+}
+
+/** Gives a stored evaluation a label (null or blank: none). */
+export function renameEvaluation(db: Database.Database, id: number, label: string | null): DetectionEvaluation {
+  requireEvaluation(db, id);
+  const trimmed = label?.trim() || null;
+  db.prepare('UPDATE detection_evaluations SET label = ? WHERE id = ?').run(trimmed, id);
+  return requireEvaluation(db, id);
+}
+
+/** Deletes a stored evaluation; the detect jobs and their scores stay. */
+export function deleteEvaluation(db: Database.Database, id: number): void {
+  requireEvaluation(db, id);
+  db.prepare('DELETE FROM detection_evaluations WHERE id = ?').run(id);
+}
+
 interface Row {
   id: number;
   created_at: string;
@@ -130,6 +166,7 @@ interface Row {
   threshold_rule: DetectionEvaluation['thresholdRule'];
   threshold_fpr: number;
   threshold_tpr: number;
+  label: string | null;
 }
 
 function fromRow(r: Row): DetectionEvaluation {
@@ -138,6 +175,7 @@ function fromRow(r: Row): DetectionEvaluation {
   return {
     id: r.id,
     createdAt: r.created_at,
+    label: r.label,
     positive,
     negative,
     jobIds: [...new Set([positive.jobId, negative.jobId])],

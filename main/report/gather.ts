@@ -74,6 +74,7 @@ function evaluationsOf(project: AuditProject): ReportDetectionEvaluation[] {
   return listDetectionEvaluations(project.db).reverse().map((e) => ({
     id: e.id,
     createdAt: e.createdAt,
+    label: e.label,
     positiveSet: e.positive,
     negativeSet: e.negative,
     jobIds: e.jobIds,
@@ -132,7 +133,13 @@ function benchmarksOf(project: AuditProject, jobs: Set<string> | null): ReportBe
   });
 }
 
-function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs: Set<string> | null, benchmarkJobs: Set<string> | null): ReportMethods {
+function methodsOf(
+  project: AuditProject,
+  runIds: Set<number> | null,
+  matchJobs: Set<string> | null,
+  benchmarkJobs: Set<string> | null,
+  detectScope: Set<string> | null,
+): ReportMethods {
   const db = project.db;
   const detectJobs = reportJobs(db, 'detect');
   const detection = detectJobs.map((j) => {
@@ -153,7 +160,11 @@ function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs:
     };
   });
   // Labels come from stored evaluations only (what the analyst or `eidetic roc --project` stored), never from job order.
-  const detectionEvaluations = evaluationsOf(project);
+  // A scoped report keeps the evaluations of the detect jobs its findings' scores came from, and names the rest.
+  const stored = evaluationsOf(project);
+  const inScope = (e: ReportDetectionEvaluation) => !detectScope || e.jobIds.some((id) => detectScope.has(id));
+  const detectionEvaluations = stored.filter(inScope);
+  const detectionEvaluationsLeftOut = stored.filter((e) => !inScope(e)).map((e) => ({ id: e.id, label: e.label, jobIds: e.jobIds }));
   for (const d of detection) {
     const e = detectionEvaluations.findLast((x) => x.jobIds.includes(d.jobId));
     if (e) d.roc = { evaluationId: e.id, positiveSet: e.positiveSet.name, negativeSet: e.negativeSet.name, positives: e.positives, negatives: e.negatives, auc: e.auc, tprAt1Fpr: e.tprAt1Fpr };
@@ -222,10 +233,10 @@ function methodsOf(project: AuditProject, runIds: Set<number> | null, matchJobs:
       groups: [group('all', r.summary), group('duplicated', r.summary.groups.duplicated), group('singletons', r.summary.groups.singletons)],
     };
   });
-  return { detection, detectionEvaluations, search, copyDetection, clusters, solidmark, benchmarks: benchmarksOf(project, benchmarkJobs) };
+  return { detection, detectionEvaluations, detectionEvaluationsLeftOut, search, copyDetection, clusters, solidmark, benchmarks: benchmarksOf(project, benchmarkJobs) };
 }
 
-function limitationsOf(data: Pick<ReportData, 'methods' | 'findings' | 'includeUnreviewed'>): string[] {
+function limitationsOf(data: Pick<ReportData, 'methods' | 'findings' | 'includeUnreviewed' | 'scopeLabel'>): string[] {
   const out = [
     'A copy threshold is a measurement convention, not a legal standard: a similarity above it says two images look alike to the descriptor, not that one infringes the other.',
     'Copy detection compares generations with the reference library in this project only. A generation that copies an image outside the library is not found, and a library image that was never in the training data can still be matched.',
@@ -241,6 +252,11 @@ function limitationsOf(data: Pick<ReportData, 'methods' | 'findings' | 'includeU
   if (data.methods.detection.length && !data.methods.detection.some((d) => d.top.length)) out.push('No detection scores were stored.');
   for (const e of data.methods.detectionEvaluations) {
     out.push(`Detection threshold of labelled evaluation ${e.id}: ${e.threshold.toFixed(4)}, ${e.thresholdOrigin}, measured on ${e.positives} prompts of "${e.positiveSet.name}" against ${e.negatives} of "${e.negativeSet.name}" only${e.negatives < 100 ? '; with under 100 negatives an FPR below 1% means no false positive among them, and its TPR at 1% FPR is the TPR at zero false positives' : ''}.`);
+  }
+  const left = data.methods.detectionEvaluationsLeftOut;
+  if (left.length) {
+    const names = left.map((e) => `${e.id}${e.label ? ` ("${e.label}")` : ''} (detect job${e.jobIds.length > 1 ? 's' : ''} ${e.jobIds.join(', ')})`).join(', ');
+    out.push(`Labelled evaluation${left.length > 1 ? 's' : ''} ${names} ${left.length > 1 ? 'are' : 'is'} left out: this report covers ${data.scopeLabel}, and none of ${left.length > 1 ? 'their' : 'its'} detect jobs scored a prompt of its findings. A report of the whole project lists every stored evaluation.`);
   }
   if (data.methods.benchmarks.some((b) => b.demoClip)) out.push("The mitigation benchmark's CLIP scores come from the demo's small CLIP, trained on the demo's captions only: they are not comparable with a real CLIP's scores (MemBench's ViT-g-14 or OpenAI's ViT-L/14).");
   if (data.methods.benchmarks.length) out.push("A mitigation's benchmark figures hold for the prompts and seeds benchmarked, on this model and protocol; they do not show how it does on other prompts, seeds or models.");
@@ -425,7 +441,9 @@ export function gatherReport(
   const matchScope = o.scope.kind === 'project' ? null : imageMatchJobs;
   // A selection shows the benchmark jobs its images came from; a search run's report none; the project's, all.
   const benchmarkScope = o.scope.kind === 'project' ? null : o.scope.kind === 'generations' ? benchmarkJobsOfGenerations(db, o.scope.ids) : new Set<string>();
-  const methods = methodsOf(project, runIds, matchScope, benchmarkScope);
+  // A scoped report's detect jobs: those whose scores its findings (rejected ones too) show.
+  const detectScope = o.scope.kind === 'project' ? null : new Set([...scores.values()].map((x) => x.jobId));
+  const methods = methodsOf(project, runIds, matchScope, benchmarkScope, detectScope);
   const refs = reportReferences(db);
   const sets = new Map<string, number>();
   for (const r of refs) sets.set(r.set, (sets.get(r.set) ?? 0) + 1);

@@ -103,7 +103,7 @@ function rocSvg(e: ReportDetectionEvaluation): string {
 function evaluationHtml(e: ReportDetectionEvaluation): string {
   const side = (s: ReportDetectionEvaluation['positiveSet']) => `"${s.name}"${s.setId !== null ? ` (prompt set ${s.setId})` : ''}: prompts ${s.offset + 1}-${s.offset + s.count} of detect job ${s.jobId}`;
   return `<div class="evaluation">${table(['evaluation', 'positive (memorized)', 'negative', 'settings', 'AUC', 'TPR at 1% FPR', 'threshold'], [[
-    e.id,
+    e.label ? `${e.id}: ${e.label}` : e.id,
     side(e.positiveSet),
     side(e.negativeSet),
     `model ${e.model}, ${e.noises} noises (${e.noiseMode}), ${e.steps} step(s), seed ${e.seed}${e.predictionType ? `, ${e.predictionType} model` : ''}; stored ${e.createdAt}`,

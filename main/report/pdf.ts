@@ -118,7 +118,7 @@ export async function renderPdf(d: ReportData, bytes: (bundlePath: string) => Ui
   h3('Labelled evaluations of the detection score');
   if (!m.detectionEvaluations.length) p('No labelled evaluation stored.');
   for (const e of m.detectionEvaluations) {
-    p(`evaluation ${e.id}: "${e.positiveSet.name}" (${e.positives} prompts, detect job ${e.positiveSet.jobId}) as memorized vs "${e.negativeSet.name}" (${e.negatives}, job ${e.negativeSet.jobId}); model ${e.model}, ${e.noises} noises (${e.noiseMode}), ${e.steps} step(s), seed ${e.seed}`);
+    p(`evaluation ${e.id}${e.label ? ` (${e.label})` : ''}: "${e.positiveSet.name}" (${e.positives} prompts, detect job ${e.positiveSet.jobId}) as memorized vs "${e.negativeSet.name}" (${e.negatives}, job ${e.negativeSet.jobId}); model ${e.model}, ${e.noises} noises (${e.noiseMode}), ${e.steps} step(s), seed ${e.seed}`);
     p(`  AUC ${e.auc.toFixed(4)} (chance 0.5), TPR at 1% FPR ${e.tprAt1Fpr.toFixed(4)}; threshold ${e.threshold.toFixed(4)} (${e.thresholdOrigin}): TPR ${e.thresholdTpr.toFixed(4)} at FPR ${e.thresholdFpr.toFixed(4)}; ROC points in data/detection-roc.csv`, 8.5);
   }
   h3('Trigger-prompt search');

@@ -42,8 +42,8 @@ export function dataFiles(d: ReportData): Map<string, string> {
   );
   out.set(
     'data/detection-evaluations.csv',
-    csv(['evaluation', 'created_at', 'positive_set', 'positive_set_id', 'positive_job', 'positive_offset', 'negative_set', 'negative_set_id', 'negative_job', 'negative_offset', 'jobs', 'model', 'noises', 'steps', 'seed', 'noise_mode', 'prediction_type', 'positives', 'negatives', 'auc', 'tpr_at_1pct_fpr', 'threshold', 'threshold_rule', 'threshold_origin', 'threshold_fpr', 'threshold_tpr'],
-      m.detectionEvaluations.map((e) => [e.id, e.createdAt, e.positiveSet.name, e.positiveSet.setId ?? '', e.positiveSet.jobId, e.positiveSet.offset, e.negativeSet.name, e.negativeSet.setId ?? '', e.negativeSet.jobId, e.negativeSet.offset, e.jobIds.join(' '), e.model, e.noises, e.steps, e.seed, e.noiseMode, e.predictionType ?? '', e.positives, e.negatives, e.auc, e.tprAt1Fpr, e.threshold, e.thresholdRule, e.thresholdOrigin, e.thresholdFpr, e.thresholdTpr])),
+    csv(['evaluation', 'created_at', 'positive_set', 'positive_set_id', 'positive_job', 'positive_offset', 'negative_set', 'negative_set_id', 'negative_job', 'negative_offset', 'jobs', 'model', 'noises', 'steps', 'seed', 'noise_mode', 'prediction_type', 'positives', 'negatives', 'auc', 'tpr_at_1pct_fpr', 'threshold', 'threshold_rule', 'threshold_origin', 'threshold_fpr', 'threshold_tpr', 'label'],
+      m.detectionEvaluations.map((e) => [e.id, e.createdAt, e.positiveSet.name, e.positiveSet.setId ?? '', e.positiveSet.jobId, e.positiveSet.offset, e.negativeSet.name, e.negativeSet.setId ?? '', e.negativeSet.jobId, e.negativeSet.offset, e.jobIds.join(' '), e.model, e.noises, e.steps, e.seed, e.noiseMode, e.predictionType ?? '', e.positives, e.negatives, e.auc, e.tprAt1Fpr, e.threshold, e.thresholdRule, e.thresholdOrigin, e.thresholdFpr, e.thresholdTpr, e.label ?? ''])),
   );
   // The curves point by point; the first point's threshold is +infinity (nothing flagged), written "inf".
   out.set(

@@ -90,6 +90,8 @@ export interface ReportFinding {
 export interface ReportDetectionEvaluation {
   id: number;
   createdAt: string;
+  /** The analyst's label, null when none was given. */
+  label: string | null;
   positiveSet: { name: string; setId: number | null; jobId: string; offset: number; count: number };
   negativeSet: { name: string; setId: number | null; jobId: string; offset: number; count: number };
   jobIds: string[];
@@ -126,8 +128,13 @@ export interface ReportMethods {
     /** The latest stored labelled evaluation that uses this job's scores (detectionEvaluations has them all). */
     roc: { evaluationId: number; positiveSet: string; negativeSet: string; positives: number; negatives: number; auc: number; tprAt1Fpr: number } | null;
   }[];
-  /** Every labelled evaluation stored in the project (schema v12), oldest first, with where its scores came from. */
+  /**
+   * The labelled evaluations in scope, oldest first, with where their scores came from: in a project report every
+   * stored one; in a scoped report those using a detect job whose scores the report's findings show.
+   */
   detectionEvaluations: ReportDetectionEvaluation[];
+  /** Stored evaluations a scoped report leaves out: none of their detect jobs scored a finding of the report. */
+  detectionEvaluationsLeftOut: { id: number; label: string | null; jobIds: string[] }[];
   search: { runId: number; status: string; params: Record<string, unknown>; chains: number; iterationsDone: number; best: { prompt: string; energy: number }[]; verification: unknown; candidates: Record<CandidateDecision, number> }[];
   copyDetection: {
     jobId: string;

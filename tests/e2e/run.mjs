@@ -705,6 +705,31 @@ test('Detection: scores and ROC survive leaving the page and a reload; a job row
   assert.match(await page.getByTestId('roc-summary').innerText(), new RegExp(`AUC ${storedAuc}`));
   console.log(`  detection evaluation ${evaluationId} stored and redrawn after a reload: AUC ${storedAuc}`);
 
+  // A typed threshold stored on the evaluation: origin "typed", its TPR/FPR recomputed; a label; a delete asked twice.
+  const row = page.locator(`[data-testid="roc-evaluation"][data-evaluation-id="${evaluationId}"]`);
+  assert.match(await row.getByTestId('roc-evaluation-origin').getAttribute('data-rule'), /^(fpr|youden)$/);
+  await page.getByTestId('detect-threshold').fill('1e9');
+  await page.getByTestId('detect-threshold-apply').click();
+  await page.getByTestId('store-threshold').click();
+  await row.locator('[data-testid="roc-evaluation-origin"][data-rule="user"]').waitFor({ timeout: SLOW });
+  assert.equal(await row.getByTestId('roc-evaluation-threshold').innerText(), '1000000000.0000');
+  assert.match(await row.getByTestId('roc-evaluation-origin').innerText(), /typed by the analyst \(TPR 0\.000, FPR 0\.000\)/);
+  await page.locator('[data-testid="stored-threshold"][data-rule="user"]').waitFor();
+  await page.getByTestId('roc-evaluation-rename').click();
+  await page.getByTestId('roc-evaluation-label-input').fill('e2e labelled run');
+  await page.getByTestId('roc-evaluation-label-save').click();
+  await row.getByTestId('roc-evaluation-label').filter({ hasText: 'e2e labelled run' }).waitFor();
+  await page.reload();
+  await page.getByTestId('link-state').filter({ hasText: 'Engine connected' }).waitFor();
+  await page.getByTestId('nav-detection').click();
+  await row.locator('[data-testid="roc-evaluation-origin"][data-rule="user"]').waitFor({ timeout: SLOW });
+  assert.equal(await row.getByTestId('roc-evaluation-label').innerText(), 'e2e labelled run');
+  await page.getByTestId('roc-evaluation-delete').click();
+  assert.equal(await row.count(), 1, 'nothing is deleted before the confirmation');
+  await page.getByTestId('roc-evaluation-delete-confirm').click();
+  await row.waitFor({ state: 'detached', timeout: SLOW });
+  console.log(`  detection evaluation ${evaluationId}: typed threshold stored (origin user), labelled, deleted after confirmation`);
+
   // The jobs dock: a generate job's row opens the gallery filtered to that job; a detect job's the Detection page.
   // One of the gallery test's generate jobs (20 captions × 2 images × 20 steps = 800 steps), not the search verification's.
   const generateRow = page.locator('[data-testid="job-row"][data-kind="generate"][data-status="succeeded"]').filter({ hasText: '800/800' }).first();

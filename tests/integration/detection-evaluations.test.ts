@@ -1,6 +1,6 @@
 // Labelled detection evaluations stored in the project (schema v12), run as users run them: `eidetic roc
 // --project` on the demo's 20 duplicated (memorized) captions against 10 singleton captions stores the
-// evaluation it prints; a second run is kept beside the first; the report built from the project lists both
+// evaluation it prints; a second run is kept beside the first; a typed threshold, a label and a delete go through the API; the report built from the project lists both
 // with their ROC (report.json and CSV); a project open read-only elsewhere refuses before any scoring.
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -114,6 +114,36 @@ describe('labelled detection evaluations', () => {
     expect(html).toContain(first.auc.toFixed(4));
   }, 60_000);
 
+  it('through the API, stores a typed threshold with its FPR and TPR recomputed, labels and deletes an evaluation', async () => {
+    const b = new Backend({ host: 'browser', launcher: forkLauncher() });
+    try {
+      await b.call('project.open', { dir: project });
+      const third = await b.call('detection.evaluate', { positive: { jobId: first.evaluation!.jobId, count: 20 }, negative: { jobId: first.evaluation!.jobId, offset: 20 } });
+      // The median of the stored scores: about half of the 30 prompts flagged, at the FPR and TPR the scores give.
+      const all = [...third.scores.positives, ...third.scores.negatives].sort((x, y) => x - y);
+      const t = all[15];
+      const typed = await b.call('detection.setThreshold', { id: third.id, threshold: t });
+      const fpr = third.scores.negatives.filter((s) => s >= t).length / 10;
+      const tpr = third.scores.positives.filter((s) => s >= t).length / 20;
+      expect(typed).toMatchObject({ threshold: t, thresholdRule: 'user', thresholdFpr: fpr, thresholdTpr: tpr, auc: third.auc });
+      expect(typed.roc).toEqual(third.roc);
+      expect(fpr + tpr).toBeGreaterThan(0);
+      expect((await b.call('detection.rename', { id: third.id, label: 'typed threshold' })).label).toBe('typed threshold');
+      const listed = (await b.call('detection.evaluations', {}))[0];
+      expect(listed).toMatchObject({ id: third.id, label: 'typed threshold', threshold: t, thresholdRule: 'user', thresholdFpr: fpr, thresholdTpr: tpr });
+      expect(await b.call('detection.delete', { id: third.id })).toBeNull();
+      expect((await b.call('detection.evaluations', {})).map((e) => e.id)).toEqual([second.evaluation!.id, first.evaluation!.id]);
+      const gone = await b.handle('detection.delete', { id: third.id });
+      expect(gone.ok).toBe(false);
+      if (!gone.ok) expect(gone.error).toMatchObject({ code: 'not_found', message: `detection evaluation ${third.id} does not exist in this project` });
+      const nan = await b.handle('detection.setThreshold', { id: first.evaluation!.id, threshold: Number.NaN });
+      expect(nan.ok).toBe(false);
+      if (!nan.ok) expect(nan.error.code).toBe('invalid_input');
+    } finally {
+      await b.dispose();
+    }
+  }, 60_000);
+
   it('a project open read-only refuses, before any scoring and through the API', async () => {
     // Another process holds the project (the built project module, as the app would): the CLI and a backend
     // in this process open it read-only.
@@ -138,8 +168,20 @@ describe('labelled detection evaluations', () => {
       const r = await backend.handle('detection.evaluate', { positive: { jobId: first.evaluation!.jobId, count: 20 }, negative: { jobId: first.evaluation!.jobId, offset: 20 } });
       expect(r.ok).toBe(false);
       if (!r.ok) expect(r.error.message).toContain('storing a detection evaluation needs write access');
-      // Reading still works; nothing was added.
-      expect(await backend.call('detection.evaluations', {})).toHaveLength(2);
+      // Storing a threshold, labelling and deleting are refused the same way.
+      for (const [method, input, doing] of [
+        ['detection.setThreshold', { id: first.evaluation!.id, threshold: 0.1 }, 'storing a detection threshold'],
+        ['detection.rename', { id: first.evaluation!.id, label: 'x' }, 'renaming a detection evaluation'],
+        ['detection.delete', { id: first.evaluation!.id }, 'deleting a detection evaluation'],
+      ] as const) {
+        const refused = await backend.handle(method, input as never);
+        expect(refused.ok).toBe(false);
+        if (!refused.ok) expect(refused.error.message).toContain(`${doing} needs write access`);
+      }
+      // Reading still works; nothing was added or changed.
+      const after = await backend.call('detection.evaluations', {});
+      expect(after).toHaveLength(2);
+      expect(after[1]).toMatchObject({ label: null, threshold: first.evaluation!.threshold, thresholdRule: first.evaluation!.thresholdRule });
       // Zod validation: a negative offset is refused with the field named.
       const bad = await backend.handle('detection.evaluate', { positive: { jobId: 'x', offset: -1 }, negative: { jobId: 'x' } });
       expect(bad.ok).toBe(false);

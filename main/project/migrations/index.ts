@@ -18,10 +18,11 @@ import { migration9 } from './009-decisions-reports.js';
 import { migration10 } from './010-queue-shards.js';
 import { migration11 } from './011-benchmark.js';
 import { migration12 } from './012-detection-evaluations.js';
+import { migration13 } from './013-evaluation-labels.js';
 
 export type { Migration } from './types.js';
 
-export const MIGRATIONS: readonly Migration[] = [migration1, migration2, migration3, migration4, migration5, migration6, migration7, migration8, migration9, migration10, migration11, migration12];
+export const MIGRATIONS: readonly Migration[] = [migration1, migration2, migration3, migration4, migration5, migration6, migration7, migration8, migration9, migration10, migration11, migration12, migration13];
 
 /** Throws unless the versions run 1, 2, 3, ... with no gap or repeat (checked at load and by a test). */
 export function checkContiguous(migrations: readonly Migration[]): void {
