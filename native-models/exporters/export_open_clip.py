@@ -34,6 +34,9 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 from export_aesthetic import run_node_parity, sha256  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, "..", "sd_demo"))
+from bpe import bytes_to_unicode  # noqa: E402
+
 BICUBIC = 3  # PIL's resample code, as CLIPImageProcessor records it
 
 
@@ -51,24 +54,13 @@ class ClipOnnx(nn.Module):
         return logits_per_text.t(), logits_per_text, text_embeds, image_embeds
 
 
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
 def write_tokenizer(out, bpe_path, context_length=77):
     """open_clip's SimpleTokenizer vocabulary as CLIPTokenizer's vocab.json + merges.txt (the same ids)."""
     with gzip.open(bpe_path, "rt", encoding="utf-8") as f:
         lines = f.read().split("\n")
     merges = [tuple(m.split()) for m in lines[1:49152 - 256 - 2 + 1] if m.strip()]
-    base = bytes_to_unicode()
+    # The 256 byte symbols in CLIP's order (bs order, not byte order): the first 256 vocabulary ids.
+    base = list(bytes_to_unicode().values())
     vocab = base + [v + "</w>" for v in base] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
     with open(os.path.join(out, "vocab.json"), "w", encoding="utf-8") as f:
         json.dump({t: i for i, t in enumerate(vocab)}, f, ensure_ascii=False)
